@@ -1,0 +1,42 @@
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import { fastifySSE } from '@fastify/sse';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Config } from './config.ts';
+import { Problem } from './schemas/common.ts';
+import { Job } from './schemas/job.ts';
+import { Model } from './schemas/model.ts';
+import { docs } from './http/docs.ts';
+import { errorHandler, sendProblem } from './http/error-handler.ts';
+import { healthRoutes } from './http/health.ts';
+import { jobEventRoutes } from './http/job-events.ts';
+import { jobRoutes } from './http/jobs.ts';
+import { modelRoutes } from './http/models.ts';
+import { services } from './http/services.ts';
+import { validatorCompiler } from './http/validation.ts';
+
+/** SSE comment interval: under the 15 s that proxies commonly allow an idle stream. */
+const HEARTBEAT_MS = 10_000;
+
+export async function buildApp(config: Config, options: { logger?: FastifyServerOptions['logger'] } = {}) {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.LOG_LEVEL },
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`));
+  for (const schema of [Problem, Job, Model]) app.addSchema(schema);
+
+  await app.register(docs);
+  await app.register(fastifySSE, { heartbeatInterval: HEARTBEAT_MS });
+  await app.register(services, { config });
+  await app.register(healthRoutes);
+  await app.register(jobRoutes, { prefix: '/v1' });
+  await app.register(jobEventRoutes, { prefix: '/v1' });
+  await app.register(modelRoutes, { prefix: '/v1' });
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

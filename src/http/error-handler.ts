@@ -1,0 +1,55 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { ErrorObject } from 'ajv';
+import { AppError, type FieldError } from '../errors.ts';
+import { fieldErrors } from './validation.ts';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
+  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export function sendProblem(reply: FastifyReply, status: number, code: string, detail: string, errors?: FieldError[]) {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({ type: `urn:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail, ...(errors?.length ? { errors } : {}) });
+}
+
+/** Redis being away is not our bug: 503 with Retry-After, so clients back off and retry. */
+function isRedisDown(err: Error): boolean {
+  return (
+    err.name === 'MaxRetriesPerRequestError' ||
+    /ECONNREFUSED|Connection is closed|Stream isn't writeable|ETIMEDOUT/.test(err.message ?? '')
+  );
+}
+
+/** The one error handler: every error leaves as application/problem+json; 5xx hide internals. */
+export function errorHandler(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof AppError) {
+    for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+    return sendProblem(reply, err.status, err.code, err.message, err.errors);
+  }
+  if (err.validation) {
+    const part = err.validationContext ?? 'body';
+    if (part === 'params') return sendProblem(reply, 404, 'not_found', `no resource at ${request.url}`);
+    const errors = fieldErrors(err.validation as ErrorObject[], part);
+    const detail = `the request ${part} is not valid: ${errors.slice(0, 3).map((e) => `${e.path} ${e.message}`).join('; ')}`;
+    return sendProblem(reply, 400, 'validation_failed', detail, errors);
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) {
+    return sendProblem(reply, 400, 'malformed_json', `the body is not valid JSON: ${err.message}`);
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+    return sendProblem(reply, 413, 'body_too_large', `${err.message}; the limit is set by BODY_LIMIT_BYTES`);
+  }
+  if (isRedisDown(err)) {
+    request.log.warn({ err: err.message }, 'redis unavailable');
+    reply.header('Retry-After', '5');
+    return sendProblem(reply, 503, 'unavailable', 'the job store is unreachable; retry shortly');
+  }
+  const status = err.statusCode ?? 500;
+  if (status < 500) return sendProblem(reply, status, (err.code ?? 'error').toLowerCase(), err.message);
+  request.log.error({ err }, 'unhandled error');
+  return sendProblem(reply, 500, 'internal', 'an internal error occurred; it has been logged');
+}

@@ -1,0 +1,34 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+
+const READY_TIMEOUT_MS = 1_000;
+
+export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { redis, backend } = app.services;
+
+  app.get('/healthz', {
+    schema: {
+      tags: ['health'],
+      summary: 'Liveness, and the compute backend this process uses',
+      response: { 200: Type.Object({ status: Type.Literal('ok'), backend: Type.String(), uptimeSeconds: Type.Number() }) },
+    },
+  }, async () => ({ status: 'ok' as const, backend, uptimeSeconds: Math.round(process.uptime()) }));
+
+  app.get('/readyz', {
+    schema: {
+      tags: ['health'],
+      summary: 'Readiness: Redis answers and a backend is loaded',
+      response: {
+        200: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),
+        503: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),
+      },
+    },
+  }, async (_request, reply) => {
+    const up = await Promise.race([
+      redis.ping().then(() => true, () => false),
+      new Promise<boolean>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, false).unref()),
+    ]);
+    if (!up) reply.code(503).header('Retry-After', '5');
+    return { ready: up, redis: up ? 'up' : 'unreachable', backend };
+  });
+};

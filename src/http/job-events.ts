@@ -1,0 +1,54 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { notFound } from '../errors.ts';
+import { followEvents } from '../queue/follow-events.ts';
+import { IdParams, ProblemRef } from '../schemas/common.ts';
+
+export const jobEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { jobs } = app.services;
+  // Blocking readers of open streams; closing them on shutdown ends every stream cleanly.
+  const readers = new Set<{ disconnect(): void }>();
+  app.addHook('preClose', async () => {
+    for (const reader of readers) reader.disconnect();
+  });
+
+  app.get('/jobs/:id/events', {
+    sse: 'only',
+    schema: {
+      tags: ['jobs'],
+      summary: "Server-Sent Events: the job's whole history, then live events until `end`",
+      description:
+        'Events: status, epoch, batch, evaluation, end. The `id:` of each is its Redis stream entry id; reconnect with ' +
+        '`Last-Event-ID` (or `?lastEventId=`) to get exactly the events after it. A comment goes out every 10 s.',
+      params: IdParams,
+      querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ pattern: '^\\d+-\\d+$' })) }, { additionalProperties: false }),
+      response: { 200: Type.String({ description: 'text/event-stream' }), 404: ProblemRef, 406: ProblemRef },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    if (!(await jobs.get(id, false))) throw notFound('job', id);
+    const header = reply.sse.lastEventId;
+    const after = header && /^\d+-\d+$/.test(header) ? header : request.query.lastEventId;
+    const blocking = jobs.redis.duplicate({ lazyConnect: false, maxRetriesPerRequest: null });
+    blocking.on('error', () => undefined);
+    readers.add(blocking);
+    const stop = () => {
+      readers.delete(blocking);
+      blocking.disconnect();
+    };
+    reply.sse.onClose(stop);
+    try {
+      const events = followEvents(jobs, blocking, id, after);
+      await reply.sse.send(
+        (async function* () {
+          for await (const e of events) yield { id: e.id, event: e.event, data: e.data };
+        })(),
+      );
+    } catch (err) {
+      // The reader was closed under us: the client left or the server is shutting down.
+      request.log.debug({ err: (err as Error).message }, 'event stream closed');
+    } finally {
+      stop();
+    }
+  });
+};

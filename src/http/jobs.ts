@@ -1,0 +1,83 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { notFound } from '../errors.ts';
+import type { JobRecord } from '../queue/job-store.ts';
+import { enqueueTraining, queuePositions } from '../queue/training-queue.ts';
+import { IdParams, ProblemRef } from '../schemas/common.ts';
+import { JobList, JobListQuery } from '../schemas/job.ts';
+import { JobRequest } from '../schemas/job-request.ts';
+import { ModelSummary } from '../schemas/model.ts';
+import { planJob } from '../training/plan.ts';
+import { kerasSpelling } from './keras-spelling.ts';
+
+const problems = { 400: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 503: ProblemRef };
+
+export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { jobs, config } = app.services;
+
+  const view = (record: JobRecord, positions: Map<string, number>) => ({
+    ...record,
+    queuePosition: record.status === 'queued' ? (positions.get(record.id) ?? null) : null,
+  });
+  const positionsIf = async (records: JobRecord[]) =>
+    records.some((r) => r.status === 'queued') ? queuePositions(app.services.queue()) : new Map<string, number>();
+
+  app.post('/jobs', {
+    preValidation: kerasSpelling,
+    schema: {
+      tags: ['jobs'],
+      summary: 'Submit a training job',
+      description: 'Validates the request, dry-runs the model against the data shapes, then queues it. Nothing is queued when any check fails.',
+      body: JobRequest,
+      response: { 202: Type.Ref('Job'), ...problems },
+    },
+  }, async (request, reply) => {
+    const plan = planJob(request.body, config.MAX_MODEL_PARAMS);
+    const record = await jobs.create({ name: request.body.name, request: request.body, epochs: plan.fit.epochs, summary: plan.summary });
+    try {
+      await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS);
+    } catch (err) {
+      await jobs.remove(record.id).catch(() => undefined);
+      throw err;
+    }
+    const positions = await queuePositions(app.services.queue());
+    reply.code(202).header('Location', `/v1/jobs/${record.id}`);
+    return view(record, positions);
+  });
+
+  app.post('/models/validate', {
+    preValidation: kerasSpelling,
+    schema: {
+      tags: ['models'],
+      summary: 'Dry run: build the model against the data, train nothing',
+      body: JobRequest,
+      response: { 200: Type.Object({ valid: Type.Literal(true), summary: ModelSummary }), ...problems },
+    },
+  }, async (request) => ({ valid: true as const, summary: planJob(request.body, config.MAX_MODEL_PARAMS).summary }));
+
+  app.get('/jobs', {
+    schema: {
+      tags: ['jobs'],
+      summary: 'List jobs, newest first',
+      querystring: JobListQuery,
+      response: { 200: JobList, 400: ProblemRef, 503: ProblemRef },
+    },
+  }, async (request) => {
+    const page = await jobs.list({ status: request.query.status, limit: request.query.limit ?? 20, cursor: request.query.cursor });
+    const positions = await positionsIf(page.items);
+    return { items: page.items.map((r) => view(r, positions)), nextCursor: page.nextCursor };
+  });
+
+  app.get('/jobs/:id', {
+    schema: {
+      tags: ['jobs'],
+      summary: 'A job: status, progress, history, evaluation, model id, error',
+      params: IdParams,
+      response: { 200: Type.Ref('Job'), 404: ProblemRef, 503: ProblemRef },
+    },
+  }, async (request) => {
+    const record = await jobs.get(request.params.id);
+    if (!record) throw notFound('job', request.params.id);
+    return view(record, await positionsIf([record]));
+  });
+};

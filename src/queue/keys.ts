@@ -1,0 +1,17 @@
+export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TERMINAL: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
+
+export const TRAINING_QUEUE = 'training';
+
+/** Every Redis key we write, in one place, under the configured prefix. */
+export const keys = (prefix: string) => ({
+  job: (id: string) => `${prefix}:job:${id}`,
+  events: (id: string) => `${prefix}:job:${id}:events`,
+  /** All jobs; score 0 and UUIDv7 members, so lexicographic order is creation order. */
+  jobs: `${prefix}:jobs`,
+  jobsByStatus: (status: JobStatus) => `${prefix}:jobs:${status}`,
+  model: (id: string) => `${prefix}:model:${id}`,
+  models: `${prefix}:models`,
+});
+export type Keys = ReturnType<typeof keys>;

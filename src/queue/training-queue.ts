@@ -1,0 +1,38 @@
+import { Queue, type ConnectionOptions } from 'bullmq';
+import { TRAINING_QUEUE } from './keys.ts';
+
+/** What BullMQ carries: only the id. The job's request lives in its record, written once. */
+export interface TrainingJobData {
+  jobId: string;
+}
+
+export interface QueueSettings {
+  connection: ConnectionOptions;
+  prefix: string;
+  attempts: number;
+}
+
+export function createTrainingQueue({ connection, prefix }: QueueSettings) {
+  return new Queue<TrainingJobData>(TRAINING_QUEUE, { connection, prefix });
+}
+
+/**
+ * Queues a job under its own id. Retries (a crashed worker, a lost connection) back off
+ * exponentially; deterministic failures are thrown as UnrecoverableError and never retry.
+ * The record is the source of truth, so BullMQ's copies are trimmed.
+ */
+export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: string, attempts: number) {
+  await queue.add('train', { jobId }, {
+    jobId,
+    attempts,
+    backoff: { type: 'exponential', delay: 5_000 },
+    removeOnComplete: { age: 3_600, count: 1_000 },
+    removeOnFail: { age: 7 * 24 * 3_600 },
+  });
+}
+
+/** 1-based positions of waiting jobs, oldest first (the order workers take them). */
+export async function queuePositions(queue: Queue<TrainingJobData>): Promise<Map<string, number>> {
+  const ids = await queue.getRanges(['prioritized', 'wait'], 0, -1, true);
+  return new Map(ids.map((id, i) => [id, i + 1]));
+}

@@ -1,0 +1,116 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Shape } from './common.ts';
+import { LAYER_TYPES } from './layers.ts';
+
+export const LayerSpec = Type.Object(
+  { type: Type.String({ description: `layer type: ${LAYER_TYPES.join(', ')}` }) },
+  { additionalProperties: true, description: 'a layer; its other fields depend on `type` and are checked per type' },
+);
+
+/**
+ * Either our own `{layers: [...]}` or a Keras `model.to_json()` document
+ * (`class_name`/`config`). The per-layer checks happen in the model builder, which can name
+ * the exact layer and option that is wrong.
+ */
+export const ModelSpec = Type.Object(
+  {
+    layers: Type.Optional(Type.Array(LayerSpec, { minItems: 1, maxItems: 500 })),
+    className: Type.Optional(Type.String({ description: 'Keras document: Sequential' })),
+    config: Type.Optional(Type.Unknown({ description: 'Keras document: the model config' })),
+  },
+  { additionalProperties: true },
+);
+export type ModelSpec = Static<typeof ModelSpec>;
+
+const OptimizerOptions = Type.Object(
+  {
+    type: Type.String({ description: 'sgd, momentum, rmsprop, adam, adamax, adagrad, adadelta' }),
+    learningRate: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    momentum: Type.Optional(Type.Number({ minimum: 0 })),
+    useNesterov: Type.Optional(Type.Boolean()),
+    rho: Type.Optional(Type.Number({ minimum: 0 })),
+    decay: Type.Optional(Type.Number({ minimum: 0 })),
+    epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
+    centered: Type.Optional(Type.Boolean()),
+    beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
+    beta2: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
+    initialAccumulatorValue: Type.Optional(Type.Number({ minimum: 0 })),
+  },
+  { additionalProperties: false },
+);
+
+export const CompileSpec = Type.Object(
+  {
+    optimizer: Type.Union([Type.String(), OptimizerOptions], { description: 'a name, or {type, learningRate, ...}' }),
+    loss: Type.String({ description: 'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted)' }),
+    metrics: Type.Optional(Type.Array(Type.String(), { maxItems: 10 })),
+  },
+  { additionalProperties: false },
+);
+export type CompileSpec = Static<typeof CompileSpec>;
+
+export const InputTransforms = Type.Object(
+  {
+    reshape: Type.Optional(Shape),
+    scale: Type.Optional(Type.Number({ description: 'multiply every feature, e.g. 1/255 for pixels' })),
+  },
+  { additionalProperties: false },
+);
+export type InputTransforms = Static<typeof InputTransforms>;
+
+export const LabelTransforms = Type.Object(
+  { oneHot: Type.Optional(Type.Integer({ minimum: 2, maximum: 100_000, description: 'number of classes' })) },
+  { additionalProperties: false },
+);
+export type LabelTransforms = Static<typeof LabelTransforms>;
+
+const Samples = (what: string) =>
+  Type.Array(Type.Unknown(), { minItems: 1, description: `${what}: one entry per sample, a number or nested arrays of numbers` });
+
+export const DataSpec = Type.Object(
+  {
+    dataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'a built-in dataset name (mnist)' })),
+    x: Type.Optional(Samples('inline training features')),
+    y: Type.Optional(Samples('inline training labels')),
+    xTest: Type.Optional(Samples('inline test features')),
+    yTest: Type.Optional(Samples('inline test labels')),
+    limit: Type.Optional(
+      Type.Object(
+        {
+          train: Type.Optional(Type.Integer({ minimum: 1, description: 'use only the first N training samples' })),
+          test: Type.Optional(Type.Integer({ minimum: 1, description: 'use only the first N test samples' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+    inputs: Type.Optional(InputTransforms),
+    labels: Type.Optional(LabelTransforms),
+  },
+  { additionalProperties: false },
+);
+export type DataSpec = Static<typeof DataSpec>;
+
+export const FitSpec = Type.Object(
+  {
+    epochs: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
+    batchSize: Type.Integer({ minimum: 1, maximum: 65_536, default: 32 }),
+    validationSplit: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'a shuffled fraction held out for val_* metrics' }),
+    shuffle: Type.Boolean({ default: true }),
+    seed: Type.Optional(Type.Integer({ minimum: 0, description: 'seed of the validation split shuffle' })),
+  },
+  { additionalProperties: false },
+);
+export type FitSpec = Static<typeof FitSpec>;
+
+export const JobRequest = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    model: ModelSpec,
+    compile: CompileSpec,
+    data: DataSpec,
+    fit: Type.Optional(FitSpec),
+    evaluate: Type.Optional(Type.Boolean({ default: false, description: 'score the model on the test split after fitting' })),
+  },
+  { additionalProperties: false, $id: 'JobRequest' },
+);
+export type JobRequest = Static<typeof JobRequest>;

@@ -1,0 +1,36 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { JOB_STATUSES } from '../queue/keys.ts';
+import { Id, Nullable, PageQuery } from './common.ts';
+import { ModelSummary } from './model.ts';
+
+export const JobStatus = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
+
+const Metrics = Type.Record(Type.String(), Type.Number());
+
+export const Job = Type.Object(
+  {
+    id: Id,
+    name: Type.String(),
+    status: JobStatus,
+    createdAt: Type.String({ format: 'date-time' }),
+    startedAt: Nullable(Type.String({ format: 'date-time' })),
+    finishedAt: Nullable(Type.String({ format: 'date-time' })),
+    progress: Type.Object({ epoch: Type.Integer(), epochs: Type.Integer() }),
+    queuePosition: Nullable(Type.Integer({ minimum: 1, description: '1 = next to start; null unless queued' })),
+    backend: Nullable(Type.String({ description: 'the worker backend: tensorflow, wasm or cpu' })),
+    history: Type.Record(Type.String(), Type.Array(Type.Number()), { description: "Keras's History.history: metric -> one value per epoch" }),
+    evaluation: Nullable(Metrics),
+    modelId: Nullable(Id),
+    error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+    attempts: Type.Integer(),
+    summary: Type.Optional(ModelSummary),
+    request: Type.Optional(Type.Unknown({ description: 'the job request as accepted (Keras spellings normalized, defaults filled)' })),
+  },
+  { $id: 'Job' },
+);
+export type Job = Static<typeof Job>;
+
+export const JobList = Type.Object({ items: Type.Array(Type.Ref('Job')), nextCursor: Nullable(Type.String()) });
+
+export const JobListQuery = Type.Object({ status: Type.Optional(JobStatus), ...PageQuery }, { additionalProperties: false });
+export type JobListQuery = Static<typeof JobListQuery>;

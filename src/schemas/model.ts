@@ -1,0 +1,67 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Id, Nullable, Shape } from './common.ts';
+
+const Dim = Nullable(Type.Integer());
+
+export const ModelSummary = Type.Object({
+  layers: Type.Array(
+    Type.Object({
+      name: Type.String(),
+      type: Type.String(),
+      outputShape: Type.Array(Dim),
+      params: Type.Integer(),
+      trainable: Type.Boolean(),
+    }),
+  ),
+  totalParams: Type.Integer(),
+  trainableParams: Type.Integer(),
+  inputShape: Type.Array(Dim),
+  outputShape: Type.Array(Dim),
+});
+
+const Metrics = Type.Record(Type.String(), Type.Number());
+
+export const Model = Type.Object(
+  {
+    id: Id,
+    name: Type.String(),
+    jobId: Id,
+    createdAt: Type.String({ format: 'date-time' }),
+    backend: Type.String(),
+    summary: ModelSummary,
+    compile: Type.Object({
+      optimizer: Type.Object({ type: Type.String() }, { additionalProperties: true }),
+      loss: Type.String(),
+      metrics: Type.Array(Type.String()),
+    }),
+    transforms: Type.Object({
+      featureShape: Type.Array(Type.Integer(), { description: 'shape of one raw instance, as predict takes it' }),
+      inputs: Type.Object({ reshape: Type.Optional(Shape), scale: Type.Optional(Type.Number()) }),
+      labels: Type.Object({ oneHot: Type.Optional(Type.Integer()) }),
+    }),
+    metrics: Metrics,
+    evaluation: Nullable(Metrics),
+    bytes: Type.Integer({ description: 'size of weights.bin' }),
+  },
+  { $id: 'Model' },
+);
+export type Model = Static<typeof Model>;
+
+export const ModelList = Type.Object({ items: Type.Array(Type.Ref('Model')), nextCursor: Nullable(Type.String()) });
+
+export const PredictRequest = Type.Object(
+  {
+    instances: Type.Array(Type.Unknown(), {
+      minItems: 1,
+      maxItems: 10_000,
+      description: 'raw instances in the training data form (e.g. 784 pixel values 0-255, flat or 28x28)',
+    }),
+  },
+  { additionalProperties: false },
+);
+export type PredictRequest = Static<typeof PredictRequest>;
+
+export const PredictResponse = Type.Object({
+  predictions: Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance" }),
+  classes: Type.Optional(Type.Array(Type.Integer(), { description: 'for classifiers: the index of the highest output' })),
+});

@@ -1,0 +1,134 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import type { Redis } from 'ioredis';
+import { v7 as randomUUIDv7 } from 'uuid';
+import type { Transforms } from '../data/transforms.ts';
+import { keys, type Keys } from '../queue/keys.ts';
+import type { ModelSummary } from '../training/build-model.ts';
+import type { CompileSettings } from '../training/compile.ts';
+
+export const WEIGHTS_FILE = 'weights.bin';
+export const MODEL_FILE = 'model.json';
+const META_FILE = 'meta.json';
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export interface ModelMeta {
+  id: string;
+  name: string;
+  jobId: string;
+  createdAt: string;
+  backend: string;
+  summary: ModelSummary;
+  compile: CompileSettings;
+  transforms: Transforms;
+  /** Last epoch's training metrics. */
+  metrics: Record<string, number>;
+  evaluation: Record<string, number> | null;
+  bytes: number;
+}
+
+/**
+ * Trained models: artifacts (model.json, weights.bin, meta.json) in `DATA_DIR/models/<id>`,
+ * metadata and the list in Redis so every API process sees every worker's models. Directory
+ * names are server-generated ids only; nothing from a request becomes a path.
+ */
+export class ModelStore {
+  private readonly keys: Keys;
+  private readonly root: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    dataDir: string,
+  ) {
+    this.keys = keys(prefix);
+    this.root = path.join(dataDir, 'models');
+  }
+
+  static newId = () => randomUUIDv7();
+
+  dir(id: string): string {
+    if (!ID.test(id)) throw new Error(`not a model id: ${id}`);
+    return path.join(this.root, id);
+  }
+
+  /**
+   * An IOHandler that writes all three files into a temporary directory and renames it into
+   * place, then registers the model: a reader never sees half a model.
+   */
+  writer(meta: Omit<ModelMeta, 'bytes'>): tf.io.IOHandler {
+    return {
+      save: async (artifacts) => {
+        const weights = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+        const modelJson = {
+          modelTopology: artifacts.modelTopology,
+          format: artifacts.format ?? 'layers-model',
+          generatedBy: artifacts.generatedBy,
+          convertedBy: artifacts.convertedBy ?? null,
+          trainingConfig: artifacts.trainingConfig,
+          weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts.weightSpecs ?? [] }],
+        };
+        const full: ModelMeta = { ...meta, bytes: weights.byteLength };
+        const temp = path.join(this.root, `.tmp-${meta.id}-${randomUUID()}`);
+        await mkdir(temp, { recursive: true });
+        try {
+          await writeFile(path.join(temp, WEIGHTS_FILE), Buffer.from(weights));
+          await writeFile(path.join(temp, MODEL_FILE), JSON.stringify(modelJson));
+          await writeFile(path.join(temp, META_FILE), JSON.stringify(full, null, 2));
+          await rename(temp, this.dir(meta.id));
+          await this.redis.multi().set(this.keys.model(meta.id), JSON.stringify(full)).zadd(this.keys.models, 0, meta.id).exec();
+        } catch (err) {
+          await rm(temp, { recursive: true, force: true });
+          await rm(this.dir(meta.id), { recursive: true, force: true });
+          throw err;
+        }
+        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+      },
+    };
+  }
+
+  /** An IOHandler that loads a stored model from disk. */
+  reader(id: string): tf.io.IOHandler {
+    const dir = this.dir(id);
+    return {
+      load: async () => {
+        const modelJson = JSON.parse(await readFile(path.join(dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
+        return tf.io.getModelArtifactsForJSON(modelJson, async () => {
+          const buffer = await readFile(path.join(dir, WEIGHTS_FILE));
+          return [modelJson.weightsManifest.flatMap((g) => g.weights), buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)];
+        });
+      },
+    };
+  }
+
+  async get(id: string): Promise<ModelMeta | undefined> {
+    if (!ID.test(id)) return undefined;
+    const raw = await this.redis.get(this.keys.model(id));
+    return raw ? (JSON.parse(raw) as ModelMeta) : undefined;
+  }
+
+  async list(opts: { limit: number; cursor?: string }): Promise<{ items: ModelMeta[]; nextCursor: string | null }> {
+    const max = opts.cursor ? `(${opts.cursor}` : '+';
+    const ids = await this.redis.zrange(this.keys.models, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
+    const page = ids.slice(0, opts.limit);
+    const raws = page.length > 0 ? await this.redis.mget(page.map((id) => this.keys.model(id))) : [];
+    const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as ModelMeta);
+    return { items, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null };
+  }
+
+  /** Path of an artifact file, for streaming it out. */
+  async artifact(id: string, file: typeof MODEL_FILE | typeof WEIGHTS_FILE): Promise<{ path: string; size: number }> {
+    const p = path.join(this.dir(id), file);
+    return { path: p, size: (await stat(p)).size };
+  }
+
+  /** Unregisters first, so no reader finds a model whose files are going away. */
+  async delete(id: string): Promise<boolean> {
+    if (!ID.test(id)) return false;
+    const [[, removed]] = (await this.redis.multi().del(this.keys.model(id)).zrem(this.keys.models, id).exec()) as [[null, number]];
+    await rm(this.dir(id), { recursive: true, force: true });
+    return removed === 1;
+  }
+}

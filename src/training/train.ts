@@ -1,0 +1,143 @@
+import * as tf from '@tensorflow/tfjs';
+import { AppError } from '../errors.ts';
+import { loadData } from '../data/datasets.ts';
+import { featuresTensor, labelsTensor } from '../data/transforms.ts';
+import { validationSplit } from '../data/split.ts';
+import type { DataSpec } from '../schemas/job-request.ts';
+import { buildModel } from './build-model.ts';
+import { compileModel } from './compile.ts';
+import { modelInputShape } from '../data/transforms.ts';
+import type { TrainingPlan } from './plan.ts';
+
+export interface EpochReport {
+  epoch: number;
+  epochs: number;
+  metrics: Record<string, number>;
+  elapsedMs: number;
+}
+
+export interface BatchReport {
+  epoch: number;
+  batch: number;
+  batches: number;
+  metrics: Record<string, number>;
+}
+
+/** Where training reports to; the worker writes these to Redis. */
+export interface TrainingSink {
+  epoch(report: EpochReport, history: Record<string, number[]>): Promise<void>;
+  batch(report: BatchReport): Promise<void>;
+  evaluation(metrics: Record<string, number>): Promise<void>;
+}
+
+export interface TrainingResult {
+  model: tf.LayersModel;
+  history: Record<string, number[]>;
+  evaluation: Record<string, number> | null;
+}
+
+const BATCH_EVENT_INTERVAL_MS = 2_000;
+
+/**
+ * Loads the data, builds and fits the model, and evaluates it on the test split: Keras's
+ * `fit` + `evaluate`. The caller owns (and disposes) the returned model.
+ */
+export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: TrainingSink, seed: string): Promise<TrainingResult> {
+  const data = await loadData(dataSpec, plan.evaluate);
+  const tensors: tf.Tensor[] = [];
+  const keep = <T extends tf.Tensor>(t: T) => (tensors.push(t), t);
+  const model = buildModel(plan.layers, modelInputShape(plan.transforms));
+  try {
+    compileModel(model, plan.compile);
+    const x = keep(featuresTensor(data.train.x, data.train.count, plan.transforms));
+    const y = keep(labelsTensor(data.train.y, data.train.count, data, plan.transforms.labels));
+    let fitX = x;
+    let fitY = y;
+    let validationData: [tf.Tensor, tf.Tensor] | undefined;
+    if (plan.fit.validationSplit > 0) {
+      const split = validationSplit(data.train.count, plan.fit.validationSplit, plan.fit.seed ?? seed);
+      const trainIdx = keep(tf.tensor1d(split.train, 'int32'));
+      const valIdx = keep(tf.tensor1d(split.validation, 'int32'));
+      fitX = keep(tf.gather(x, trainIdx));
+      fitY = keep(tf.gather(y, trainIdx));
+      validationData = [keep(tf.gather(x, valIdx)), keep(tf.gather(y, valIdx))];
+    }
+    const history = await fit(model, fitX, fitY, validationData, plan, sink);
+    let evaluation: Record<string, number> | null = null;
+    if (plan.evaluate && data.test) {
+      const xt = keep(featuresTensor(data.test.x, data.test.count, plan.transforms));
+      const yt = keep(labelsTensor(data.test.y, data.test.count, data, plan.transforms.labels));
+      evaluation = await evaluate(model, xt, yt, plan.fit.batchSize);
+      await sink.evaluation(evaluation);
+    }
+    return { model, history, evaluation };
+  } catch (err) {
+    model.dispose();
+    throw err;
+  } finally {
+    for (const t of tensors) t.dispose();
+  }
+}
+
+async function fit(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  validationData: [tf.Tensor, tf.Tensor] | undefined,
+  plan: TrainingPlan,
+  sink: TrainingSink,
+): Promise<Record<string, number[]>> {
+  const { epochs, batchSize, shuffle } = plan.fit;
+  const batches = Math.ceil(x.shape[0] / batchSize);
+  const history: Record<string, number[]> = {};
+  let epochStart = Date.now();
+  let lastBatchEvent = Date.now();
+  let currentEpoch = 0;
+  let numericalTrouble: string | undefined;
+  await model.fit(x, y, {
+    epochs,
+    batchSize,
+    shuffle,
+    validationData,
+    verbose: 0,
+    callbacks: {
+      onEpochBegin: async (epoch) => {
+        currentEpoch = epoch + 1;
+        epochStart = Date.now();
+      },
+      onBatchEnd: async (batch, logs) => {
+        const loss = logs?.loss;
+        if (loss !== undefined && !Number.isFinite(loss)) {
+          numericalTrouble = `loss became ${loss} in epoch ${currentEpoch}, batch ${batch + 1}`;
+          model.stopTraining = true;
+          return;
+        }
+        if (Date.now() - lastBatchEvent >= BATCH_EVENT_INTERVAL_MS) {
+          lastBatchEvent = Date.now();
+          await sink.batch({ epoch: currentEpoch, batch: batch + 1, batches, metrics: numbers(logs) });
+        }
+      },
+      onEpochEnd: async (epoch, logs) => {
+        if (numericalTrouble) return;
+        const metrics = numbers(logs);
+        for (const [name, value] of Object.entries(metrics)) (history[name] ??= []).push(value);
+        await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
+      },
+    },
+  });
+  if (numericalTrouble) {
+    throw new AppError(422, 'numerical_error', `${numericalTrouble}; try a lower learning rate or scaled inputs`);
+  }
+  return history;
+}
+
+async function evaluate(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, batchSize: number) {
+  const result = model.evaluate(x, y, { batchSize });
+  const scalars = Array.isArray(result) ? result : [result];
+  const values = await Promise.all(scalars.map((s) => s.data()));
+  scalars.forEach((s) => s.dispose());
+  return Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]]));
+}
+
+const numbers = (logs: tf.Logs | undefined) =>
+  Object.fromEntries(Object.entries(logs ?? {}).filter(([, v]) => typeof v === 'number')) as Record<string, number>;

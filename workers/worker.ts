@@ -1,0 +1,76 @@
+import { fileURLToPath } from 'node:url';
+import { Worker, type Job } from 'bullmq';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import { loadConfig, type Config } from '../src/config.ts';
+import { JobStore } from '../src/queue/job-store.ts';
+import { TRAINING_QUEUE } from '../src/queue/keys.ts';
+import type { TrainingJobData } from '../src/queue/training-queue.ts';
+
+/** The sandboxed processor sits beside this file, in TypeScript (tsx) or compiled form. */
+const processorFile = fileURLToPath(new URL(`./train-processor${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+export interface TrainingWorker {
+  worker: Worker<TrainingJobData>;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a BullMQ worker whose jobs run in child processes. Any number of these, on any
+ * number of machines, may share one Redis.
+ */
+export async function startWorker(config: Config, log = pino({ level: config.LOG_LEVEL })): Promise<TrainingWorker> {
+  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const jobs = new JobStore(connection, config.REDIS_PREFIX);
+  const worker = new Worker<TrainingJobData>(TRAINING_QUEUE, processorFile, {
+    connection,
+    prefix: config.REDIS_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    useWorkerThreads: false,
+  });
+  worker.on('active', (job) => log.info({ jobId: job.id, attempt: job.attemptsMade + 1 }, 'training job started'));
+  worker.on('completed', (job) => log.info({ jobId: job.id }, 'training job finished'));
+  worker.on('failed', (job, err) => {
+    if (job) void recordFailure(jobs, job, err).catch((e) => log.error({ err: e, jobId: job.id }, 'could not record a failure'));
+    log.warn({ jobId: job?.id, err: err.message }, 'training job failed');
+  });
+  worker.on('error', (err) => log.error({ err }, 'worker error'));
+  await worker.waitUntilReady();
+  log.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.REDIS_PREFIX }, 'worker ready');
+  return {
+    worker,
+    close: async () => {
+      await worker.close();
+      await connection.quit();
+    },
+  };
+}
+
+/**
+ * Deterministic failures were recorded by the processor. A crash or lost connection is
+ * recorded here: back to `queued` while BullMQ will retry, `failed` after the last attempt.
+ */
+async function recordFailure(jobs: JobStore, job: Job<TrainingJobData>, err: Error) {
+  const id = job.data.jobId;
+  const willRetry = err.name !== 'UnrecoverableError' && job.attemptsMade < (job.opts.attempts ?? 1);
+  if (willRetry) {
+    await jobs.transition(id, ['running'], 'queued');
+  } else {
+    await jobs.transition(id, ['queued', 'running'], 'failed', {
+      error: { code: 'worker_error', message: `training stopped after ${job.attemptsMade} attempt(s): ${err.message}` },
+    });
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const config = loadConfig();
+  const log = pino({ level: config.LOG_LEVEL });
+  const running = await startWorker(config, log);
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, async () => {
+      log.info({ signal }, 'worker shutting down');
+      await running.close();
+      process.exit(0);
+    });
+  }
+}
