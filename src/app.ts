@@ -14,9 +14,6 @@ import { modelRoutes } from './http/models.ts';
 import { services } from './http/services.ts';
 import { validatorCompiler } from './http/validation.ts';
 
-/** SSE comment interval: under the 15 s that proxies commonly allow an idle stream. */
-const HEARTBEAT_MS = 10_000;
-
 export async function buildApp(config: Config, options: { logger?: FastifyServerOptions['logger'] } = {}) {
   const app = Fastify({
     logger: options.logger ?? { level: config.LOG_LEVEL },
@@ -30,7 +27,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   for (const schema of [Problem, Job, Model]) app.addSchema(schema);
 
   await app.register(docs);
-  await app.register(fastifySSE, { heartbeatInterval: HEARTBEAT_MS });
+  await app.register(fastifySSE, { heartbeatInterval: config.SSE_HEARTBEAT_MS });
   await app.register(services, { config });
   await app.register(healthRoutes);
   await app.register(jobRoutes, { prefix: '/v1' });

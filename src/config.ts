@@ -15,6 +15,8 @@ export const ConfigSchema = Type.Object({
     [Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')],
     { default: 'auto' },
   ),
+  /** Threads for the wasm backend's matmuls: 0 = one per core (a worker splits them between its concurrent jobs), 1 = single-threaded build. */
+  TFJS_THREADS: Type.Integer({ minimum: 0, maximum: 8, default: 0 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -25,6 +27,8 @@ export const ConfigSchema = Type.Object({
   MAX_MODEL_PARAMS: Type.Integer({ minimum: 1, default: 50_000_000 }),
   /** How many loaded models the API keeps in memory for predict. */
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, default: 8 }),
+  /** Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies. */
+  SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
   /** Attempts per job when a worker crashes or loses Redis (deterministic failures never retry). */
   JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
 });

@@ -6,6 +6,8 @@ import swaggerUi from '@fastify/swagger-ui';
 export const docs = fp(
   async (app) => {
     await app.register(swagger, {
+      // Shared schemas keep their $id (Problem, Job, Model) as their component name.
+      refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
       openapi: {
         openapi: '3.1.0',
         info: {

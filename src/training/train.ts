@@ -139,5 +139,6 @@ async function evaluate(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, batch
   return Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]]));
 }
 
+/** Metric values only: tfjs also puts the batch index and size into batch logs. */
 const numbers = (logs: tf.Logs | undefined) =>
-  Object.fromEntries(Object.entries(logs ?? {}).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+  Object.fromEntries(Object.entries(logs ?? {}).filter(([k, v]) => typeof v === 'number' && k !== 'batch' && k !== 'size')) as Record<string, number>;
