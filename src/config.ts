@@ -53,3 +53,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config = withDefaults as Config;
   return { ...config, DATA_DIR: path.resolve(config.DATA_DIR) };
 }
+
+/** The config as environment variables, for child processes that must see the same settings. */
+export function configToEnv(config: Config): Record<string, string> {
+  return Object.fromEntries(Object.entries(config).map(([key, value]) => [key, String(value)]));
+}

@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
-import { loadConfig, type Config } from '../src/config.ts';
+import { configToEnv, loadConfig, type Config } from '../src/config.ts';
 import { JobStore } from '../src/queue/job-store.ts';
 import { TRAINING_QUEUE } from '../src/queue/keys.ts';
 import type { TrainingJobData } from '../src/queue/training-queue.ts';
@@ -27,6 +27,8 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
     prefix: config.REDIS_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     useWorkerThreads: false,
+    // The training child reads its config from the environment: hand it this worker's.
+    workerForkOptions: { env: { ...process.env, ...configToEnv(config) } },
   });
   worker.on('active', (job) => log.info({ jobId: job.id, attempt: job.attemptsMade + 1 }, 'training job started'));
   worker.on('completed', (job) => log.info({ jobId: job.id }, 'training job finished'));
