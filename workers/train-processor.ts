@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { UnrecoverableError, type SandboxedJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
@@ -18,7 +19,9 @@ let deps: Promise<RunDeps> | undefined;
 async function connect(): Promise<RunDeps> {
   const config = loadConfig();
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const backend = await initBackend(config.TFJS_BACKEND);
+  // Concurrent jobs each run in their own child process: share the cores between them.
+  const threads = config.TFJS_THREADS || Math.max(1, Math.floor(availableParallelism() / config.WORKER_CONCURRENCY));
+  const backend = await initBackend(config.TFJS_BACKEND, threads);
   return {
     jobs: new JobStore(redis, config.REDIS_PREFIX),
     models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),

@@ -32,7 +32,7 @@ export const services = fp<{ config: Config }>(
     redis.on('error', (err) => app.log.debug({ err: err.message }, 'redis connection error'));
     const models = new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
     const predictor = new Predictor(models, config.MODEL_CACHE_SIZE);
-    const backend = await initBackend(config.TFJS_BACKEND);
+    const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {
       config,

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
+import os from 'node:os';
 import { routeTransposedMatMuls } from './wasm-matmul.ts';
+import { withWasmThreads } from './wasm-threads.ts';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -12,9 +14,10 @@ let chosen: Promise<BackendName> | undefined;
  * Picks the compute backend once per process: tfjs-node (`tensorflow`) if it loads, else
  * the wasm backend, else plain JS `cpu`. tfjs-node registers itself on the shared
  * `@tensorflow/tfjs-core` when required, so all code keeps using the `@tensorflow/tfjs` API.
+ * `threads` is for wasm: 0 means one per core, 1 the single-threaded build.
  */
-export function initBackend(choice: BackendChoice = 'auto'): Promise<BackendName> {
-  chosen ??= pick(choice);
+export function initBackend(choice: BackendChoice = 'auto', threads = 0): Promise<BackendName> {
+  chosen ??= pick(choice, threads > 0 ? threads : os.availableParallelism());
   return chosen;
 }
 
@@ -24,12 +27,12 @@ export function currentBackend(): BackendName | undefined {
   return name === 'tensorflow' || name === 'wasm' || name === 'cpu' ? name : undefined;
 }
 
-async function pick(choice: BackendChoice): Promise<BackendName> {
+async function pick(choice: BackendChoice, threads: number): Promise<BackendName> {
   const order: BackendName[] = choice === 'auto' ? ['tensorflow', 'wasm', 'cpu'] : [choice];
   const failures: string[] = [];
   for (const name of order) {
     try {
-      if (await tryBackend(name)) return name;
+      if (await tryBackend(name, threads)) return name;
       failures.push(`${name}: did not initialise`);
     } catch (err) {
       failures.push(`${name}: ${(err as Error).message.split('\n')[0]}`);
@@ -38,10 +41,11 @@ async function pick(choice: BackendChoice): Promise<BackendName> {
   throw new Error(`no TensorFlow.js backend could start (${failures.join('; ')})`);
 }
 
-async function tryBackend(name: BackendName): Promise<boolean> {
+async function tryBackend(name: BackendName, threads: number): Promise<boolean> {
   if (name === 'tensorflow') require('@tensorflow/tfjs-node');
   if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
-  if (!(await tf.setBackend(name))) return false;
+  const set = () => tf.setBackend(name);
+  if (!(await (name === 'wasm' ? withWasmThreads(threads, set) : set()))) return false;
   await tf.ready();
   if (name === 'wasm') routeTransposedMatMuls();
   return true;

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 const ROUTED = ['BatchMatMul', '_FusedMatMul'];
-let routed = false;
+/** The stock kernels, kept so tests and the benchmark can compare against them. */
+const stock = new Map<string, tf.KernelConfig>();
 
 /**
  * The wasm backend multiplies plain matrices ~15x faster than transposed ones
@@ -11,17 +12,28 @@ let routed = false;
  * and then take the fast path: about 4x per training step, same numbers.
  */
 export function routeTransposedMatMuls(): void {
-  if (routed) return;
+  if (stock.size > 0) return;
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!transpose) return;
   for (const name of ROUTED) {
     const original = tf.getKernel(name, 'wasm');
     if (!original) continue;
+    stock.set(name, original);
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ ...original, kernelFunc: plainMatMul(original.kernelFunc, transpose.kernelFunc) });
   }
-  routed = true;
 }
+
+/** Puts the stock kernels back (for comparisons); `routeTransposedMatMuls` re-routes. */
+export function unrouteTransposedMatMuls(): void {
+  for (const [name, original] of stock) {
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel(original);
+  }
+  stock.clear();
+}
+
+export const matMulsRouted = () => stock.size > 0;
 
 function plainMatMul(matMul: KernelFunc, transpose: KernelFunc): KernelFunc {
   return ({ inputs, backend, attrs }) => {
