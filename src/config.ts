@@ -25,6 +25,11 @@ export const ConfigSchema = Type.Object({
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
   /** Models with more trainable parameters than this are refused at submit. */
   MAX_MODEL_PARAMS: Type.Integer({ minimum: 1, default: 50_000_000 }),
+  /** Caps on one job: layers, epochs, batch size, estimated memory of one training batch. */
+  MAX_MODEL_LAYERS: Type.Integer({ minimum: 1, default: 500 }),
+  MAX_EPOCHS: Type.Integer({ minimum: 1, default: 10_000 }),
+  MAX_BATCH_SIZE: Type.Integer({ minimum: 1, default: 65_536 }),
+  MAX_BATCH_MEMORY_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
   /** How many loaded models the API keeps in memory for predict. */
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, default: 8 }),
   /** Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies. */

@@ -21,10 +21,10 @@ const keras2Mlp = {
 };
 
 test('a Keras to_json() Sequential document becomes layer definitions', () => {
-  const layers = parseModel(camelizeKeys(keras2Mlp) as ModelSpec);
+  const { layers } = parseModel(camelizeKeys(keras2Mlp) as ModelSpec);
   assert.deepEqual(layers.map((l) => l.type), ['dense', 'dropout', 'dense']);
   assert.deepEqual(layers[0].args.inputShape, [784]);
-  assert.equal(layers[0].args.kernelInitializer, 'glorotUniform');
+  assert.deepEqual(layers[0].args.kernelInitializer, { name: 'glorotUniform', config: {} });
   assert.equal(layers[0].path, '/model/config/layers/0/config');
 });
 
@@ -49,6 +49,6 @@ test('Keras spellings of losses, optimizers and activations are accepted', () =>
   assert.equal(compile.optimizer.type, 'rmsprop');
   assert.equal(compile.loss, 'categoricalCrossentropy');
   assert.deepEqual(compile.metrics, ['accuracy']);
-  assert.equal(parseModel({ layers: [{ type: 'dense', units: 1, activation: 'hard_sigmoid' }] })[0].args.activation, 'hardSigmoid');
+  assert.equal(parseModel({ layers: [{ type: 'dense', units: 1, activation: 'hard_sigmoid' }] }).layers[0].args.activation, 'hardSigmoid');
   assert.throws(() => parseCompile({ optimizer: 'adamw2', loss: 'mse' }), (e: AppError) => e.errors[0].path === '/compile/optimizer');
 });

@@ -6,8 +6,8 @@ import { enqueueTraining, queuePositions } from '../queue/training-queue.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { JobList, JobListQuery } from '../schemas/job.ts';
 import { JobRequest } from '../schemas/job-request.ts';
-import { ModelSummary } from '../schemas/model.ts';
-import { planJob } from '../training/plan.ts';
+import { ValidationReport } from '../schemas/model.ts';
+import { planJob, planLimits } from '../training/plan.ts';
 import { kerasSpelling } from './keras-spelling.ts';
 
 const problems = { 400: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 503: ProblemRef };
@@ -32,7 +32,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Type.Ref('Job'), ...problems },
     },
   }, async (request, reply) => {
-    const plan = planJob(request.body, config.MAX_MODEL_PARAMS);
+    const plan = planJob(request.body, planLimits(config));
     const record = await jobs.create({ name: request.body.name, request: request.body, epochs: plan.fit.epochs, summary: plan.summary });
     try {
       await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS);
@@ -51,9 +51,12 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['models'],
       summary: 'Dry run: build the model against the data, train nothing',
       body: JobRequest,
-      response: { 200: Type.Object({ valid: Type.Literal(true), summary: ModelSummary }), ...problems },
+      response: { 200: ValidationReport, ...problems },
     },
-  }, async (request) => ({ valid: true as const, summary: planJob(request.body, config.MAX_MODEL_PARAMS).summary }));
+  }, async (request) => {
+    const plan = planJob(request.body, planLimits(config));
+    return { valid: true as const, summary: plan.summary, estimates: plan.estimates, warnings: plan.warnings, compile: plan.compile };
+  });
 
   app.get('/jobs', {
     schema: {

@@ -1,10 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Shape } from './common.ts';
-import { LAYER_TYPES } from './layers.ts';
+import { InputDef, LAYER_TYPES } from './layers.ts';
 
-export const LayerSpec = Type.Object(
-  { type: Type.String({ description: `layer type: ${LAYER_TYPES.join(', ')}` }) },
-  { additionalProperties: true, description: 'a layer; its other fields depend on `type` and are checked per type' },
+export const LayerSpec = Type.Unsafe<{ type: string; [option: string]: unknown }>(
+  Type.Object(
+    { type: Type.String({ description: `layer type: ${LAYER_TYPES.join(', ')}` }) },
+    { additionalProperties: true, description: 'a layer; its other fields depend on `type` and are checked per type' },
+  ),
 );
 
 /**
@@ -15,7 +17,9 @@ export const LayerSpec = Type.Object(
 export const ModelSpec = Type.Object(
   {
     layers: Type.Optional(Type.Array(LayerSpec, { minItems: 1, maxItems: 500 })),
-    className: Type.Optional(Type.String({ description: 'Keras document: Sequential' })),
+    inputs: Type.Optional(Type.Array(InputDef, { minItems: 1, maxItems: 1, description: 'graph models: the model input (name, shape)' })),
+    outputs: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 1, description: 'graph models: the layer whose output is the model output' })),
+    className: Type.Optional(Type.String({ description: 'Keras document: Sequential or Functional' })),
     config: Type.Optional(Type.Unknown({ description: 'Keras document: the model config' })),
   },
   { additionalProperties: true },
@@ -35,14 +39,17 @@ const OptimizerOptions = Type.Object(
     beta1: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
     beta2: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
     initialAccumulatorValue: Type.Optional(Type.Number({ minimum: 0 })),
+    clipnorm: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'clip each gradient to this L2 norm' })),
+    clipvalue: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'clip each gradient value to [-clipvalue, clipvalue]' })),
+    globalClipnorm: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'clip all gradients together to this L2 norm' })),
   },
   { additionalProperties: false },
 );
 
 export const CompileSpec = Type.Object(
   {
-    optimizer: Type.Union([Type.String(), OptimizerOptions], { description: 'a name, or {type, learningRate, ...}' }),
-    loss: Type.String({ description: 'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted)' }),
+    optimizer: Type.Optional(Type.Union([Type.String(), OptimizerOptions], { description: 'a name, or {type, learningRate, ...}; default rmsprop, as in Keras' })),
+    loss: Type.Optional(Type.String({ description: 'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted); required unless the Keras model document has a compile_config' })),
     metrics: Type.Optional(Type.Array(Type.String(), { maxItems: 10 })),
   },
   { additionalProperties: false },
@@ -90,6 +97,25 @@ export const DataSpec = Type.Object(
 );
 export type DataSpec = Static<typeof DataSpec>;
 
+export const CallbackSpec = Type.Object(
+  {
+    type: Type.String({ description: 'earlyStopping, reduceLROnPlateau or modelCheckpoint (keep the best epoch; Keras spellings accepted)' }),
+    monitor: Type.Optional(Type.String({ description: 'a logged metric: loss, acc, val_loss, val_acc, ... (default val_loss)' })),
+    mode: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('min'), Type.Literal('max')])),
+    minDelta: Type.Optional(Type.Number({ minimum: 0 })),
+    patience: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
+    baseline: Type.Optional(Type.Number({ description: 'earlyStopping: stop unless the metric beats this' })),
+    restoreBestWeights: Type.Optional(Type.Boolean({ description: 'earlyStopping: end with the best epoch\'s weights' })),
+    factor: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'reduceLROnPlateau: multiply the learning rate by this' })),
+    cooldown: Type.Optional(Type.Integer({ minimum: 0 })),
+    minLr: Type.Optional(Type.Number({ minimum: 0 })),
+    saveBestOnly: Type.Optional(Type.Literal(true, { description: 'modelCheckpoint: the stored model is always the best epoch' })),
+    verbose: Type.Optional(Type.Integer({ description: 'accepted for Keras compatibility; ignored' })),
+  },
+  { additionalProperties: false },
+);
+export type CallbackSpec = Static<typeof CallbackSpec>;
+
 export const FitSpec = Type.Object(
   {
     epochs: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
@@ -97,6 +123,7 @@ export const FitSpec = Type.Object(
     validationSplit: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'a shuffled fraction held out for val_* metrics' }),
     shuffle: Type.Boolean({ default: true }),
     seed: Type.Optional(Type.Integer({ minimum: 0, description: 'seed of the validation split shuffle' })),
+    callbacks: Type.Optional(Type.Array(CallbackSpec, { maxItems: 8, description: 'Keras-style callbacks' })),
   },
   { additionalProperties: false },
 );
@@ -106,7 +133,7 @@ export const JobRequest = Type.Object(
   {
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
     model: ModelSpec,
-    compile: CompileSpec,
+    compile: Type.Optional(CompileSpec),
     data: DataSpec,
     fit: Type.Optional(FitSpec),
     evaluate: Type.Optional(Type.Boolean({ default: false, description: 'score the model on the test split after fitting' })),

@@ -11,15 +11,34 @@ export const ModelSummary = Type.Object({
       outputShape: Type.Array(Dim),
       params: Type.Integer(),
       trainable: Type.Boolean(),
+      inputs: Type.Optional(Type.Array(Type.String(), { description: 'graph models: the layers this one takes input from' })),
     }),
   ),
   totalParams: Type.Integer(),
   trainableParams: Type.Integer(),
+  nonTrainableParams: Type.Optional(Type.Integer()),
   inputShape: Type.Array(Dim),
   outputShape: Type.Array(Dim),
 });
 
 const Metrics = Type.Record(Type.String(), Type.Number());
+
+/** The dry run's answer: Keras's model.summary() plus cost estimates and advice. */
+export const ValidationReport = Type.Object({
+  valid: Type.Literal(true),
+  summary: ModelSummary,
+  estimates: Type.Object({
+    flopsPerSample: Type.Number({ description: 'forward pass of one sample' }),
+    trainFlopsPerSample: Type.Number({ description: 'one training step on one sample (about 3x forward)' }),
+    memoryPerBatchBytes: Type.Number({ description: 'weights, gradients, optimizer state and activations of one training batch' }),
+    batchSize: Type.Integer(),
+  }),
+  warnings: Type.Array(Type.String(), { description: 'what a practitioner would point out; never blocks the job' }),
+  compile: Type.Object(
+    { optimizer: Type.Object({ type: Type.String() }, { additionalProperties: true }), loss: Type.String(), metrics: Type.Array(Type.String()) },
+    { description: 'the compile settings that will be used (from the request, else the Keras document)' },
+  ),
+});
 
 export const Model = Type.Object(
   {

@@ -9,9 +9,18 @@ export interface CompileSettings {
   metrics: string[];
 }
 
-/** Checks names and puts the compile settings in canonical tfjs spelling. */
-export function parseCompile(spec: CompileSpec): CompileSettings {
+/**
+ * Checks names and puts the compile settings in canonical tfjs spelling. `fromModel` is a
+ * Keras document's compile_config; each field the request gives overrides it.
+ */
+export function parseCompile(request: CompileSpec | undefined, fromModel?: CompileSpec): CompileSettings {
   const errors: FieldError[] = [];
+  const spec: CompileSpec = { ...fromModel, ...request };
+  spec.optimizer ??= 'rmsprop'; // Keras's default
+  if (spec.loss === undefined) {
+    const message = 'is required: give compile.loss, or a Keras model document with a compile_config';
+    throw new AppError(400, 'invalid_compile', `/compile/loss ${message}`, [{ path: '/compile/loss', message }]);
+  }
   const { type: rawType, ...options } = typeof spec.optimizer === 'string' ? { type: spec.optimizer } : spec.optimizer;
   const type = optimizerName(rawType);
   if (!type) {
@@ -45,6 +54,43 @@ const MAKERS: Record<CompileSettings['optimizer']['type'], (o: Options) => tf.Op
 const lr = (o: Options, fallback: number) => (o.learningRate as number | undefined) ?? fallback;
 
 export function compileModel(model: tf.LayersModel, settings: CompileSettings): void {
-  const { type, ...options } = settings.optimizer;
-  model.compile({ optimizer: MAKERS[type](options as Options), loss: settings.loss, metrics: settings.metrics });
+  const { type, clipnorm, clipvalue, globalClipnorm, ...options } = settings.optimizer as CompileSettings['optimizer'] & Clipping;
+  const optimizer = withClipping(MAKERS[type](options as Options), { clipnorm, clipvalue, globalClipnorm });
+  model.compile({ optimizer, loss: settings.loss, metrics: settings.metrics });
 }
+
+interface Clipping {
+  clipnorm?: number;
+  clipvalue?: number;
+  globalClipnorm?: number;
+}
+
+/**
+ * Keras's `clipnorm` / `clipvalue` / `global_clipnorm`: tfjs optimizers have none, so the
+ * gradients are clipped on their way into `applyGradients` (which `fit` calls every step).
+ */
+function withClipping(optimizer: tf.Optimizer, clip: Clipping): tf.Optimizer {
+  if (!clip.clipnorm && !clip.clipvalue && !clip.globalClipnorm) return optimizer;
+  const apply = optimizer.applyGradients.bind(optimizer);
+  optimizer.applyGradients = (grads: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) => {
+    const entries: [string, tf.Tensor][] = Array.isArray(grads) ? grads.map((g) => [g.name, g.tensor]) : Object.entries(grads);
+    const clipped = tf.tidy(() => {
+      let out = entries.map(([, g]) => g);
+      if (clip.clipvalue) out = out.map((g) => tf.clipByValue(g, -clip.clipvalue!, clip.clipvalue!));
+      if (clip.clipnorm) out = out.map((g) => clipToNorm(g, tf.norm(g), clip.clipnorm!));
+      if (clip.globalClipnorm) {
+        const global = tf.sqrt(tf.addN(out.map((g) => tf.sum(tf.square(g)))));
+        out = out.map((g) => clipToNorm(g, global, clip.globalClipnorm!));
+      }
+      return out;
+    });
+    try {
+      apply(Object.fromEntries(entries.map(([name], i) => [name, clipped[i]])));
+    } finally {
+      tf.dispose(clipped);
+    }
+  };
+  return optimizer;
+}
+
+const clipToNorm = (g: tf.Tensor, norm: tf.Tensor, max: number) => tf.mul(g, tf.div(max, tf.maximum(norm, max)));

@@ -1,116 +1,170 @@
 import { Value } from '@sinclair/typebox/value';
 import { AppError, type FieldError } from '../errors.ts';
-import { LAYER_SCHEMAS, LAYER_TYPES } from '../schemas/layers.ts';
-import type { ModelSpec } from '../schemas/job-request.ts';
-import { activationName } from './keras-names.ts';
+import { LAYER_SCHEMAS, LAYER_TYPES, MERGE_LAYERS, layerType } from '../schemas/layers.ts';
+import type { CompileSpec, ModelSpec } from '../schemas/job-request.ts';
+import { fromKeras, isKerasDocument } from './keras-import.ts';
+import { normalizeOptions } from './layer-options.ts';
 
 /** A layer after parsing: its `type` and tfjs constructor arguments, plus where it came from. */
 export interface LayerDef {
   type: string;
+  /** Unique within the model (generated when not given). */
+  name: string;
   args: Record<string, unknown>;
+  /** Graph models: the names of the layers or inputs this layer takes, in order. */
+  inputs?: string[];
+  /** bidirectional / timeDistributed: the wrapped layer. */
+  wrapped?: LayerDef;
   /** JSON pointer of this layer in the request, for error messages. */
   path: string;
 }
 
-const INITIALIZERS = [
-  'zeros', 'ones', 'constant', 'glorotNormal', 'glorotUniform', 'heNormal', 'heUniform',
-  'leCunNormal', 'leCunUniform', 'randomNormal', 'randomUniform', 'truncatedNormal', 'varianceScaling', 'orthogonal', 'identity',
-];
+/** A parsed model: a stack of layers, or a graph with one input and one output. */
+export interface ModelDef {
+  layers: LayerDef[];
+  graph?: { input: { name: string; shape?: number[] }; output: string };
+  /** A Keras 3 document's `compile_config`, in our spelling; the request's `compile` wins. */
+  compile?: CompileSpec;
+  /** Things that were accepted but changed (e.g. Keras options ignored). */
+  warnings: string[];
+}
+
+/** A raw layer with its path: what the request (or the Keras translation) gave. */
+export interface RawLayer {
+  layer: Record<string, unknown>;
+  path: string;
+}
+
+export interface RawModel {
+  layers: RawLayer[];
+  inputs?: { name: string; shape?: number[] }[];
+  outputs?: string[];
+  compile?: CompileSpec;
+  warnings: string[];
+  graph: boolean;
+}
 
 /**
- * Turns the request's `model` (our `{layers}` form or a Keras `to_json()` document) into
- * checked layer definitions. Every problem is collected, so one 400 names them all.
+ * Turns the request's `model` (our `{layers}` / `{inputs, layers, outputs}` form, a Keras 2
+ * or 3 `model.to_json()` document, or tfjs `model.toJSON()`) into checked layer definitions.
+ * Every problem is collected, so one 400 names them all.
  */
-export function parseModel(model: ModelSpec, base = '/model'): LayerDef[] {
-  const raw = model.layers ? model.layers.map((l, i) => ({ layer: l as Record<string, unknown>, path: `${base}/layers/${i}` })) : fromKeras(model, base);
+export function parseModel(model: ModelSpec, base = '/model'): ModelDef {
+  const raw = isKerasDocument(model) ? fromKeras(model, base) : ownForm(model, base);
   const errors: FieldError[] = [];
   const layers: LayerDef[] = [];
+  const names = new Set<string>((raw.inputs ?? []).map((i) => i.name));
   let pendingInputShape: number[] | undefined;
-  for (const { layer, path } of raw) {
-    const { type, ...args } = layer as { type: unknown } & Record<string, unknown>;
-    if (type === 'inputLayer') {
-      pendingInputShape = inputShapeOf(args);
+  let inputName: string | undefined = raw.inputs?.[0]?.name;
+  let inputShape: number[] | undefined = raw.inputs?.[0]?.shape;
+  for (const [i, { layer, path }] of raw.layers.entries()) {
+    const { type: rawType } = layer;
+    if (typeof rawType === 'string' && rawType.replace(/_/g, '').toLowerCase() === 'inputlayer') {
+      const shape = shapeOf(layer);
+      if (raw.graph) {
+        const name = String(layer.name ?? `input_${i}`);
+        if (inputName && inputName !== name) errors.push({ path, message: 'models with more than one input are not supported' });
+        inputName = name;
+        inputShape = shape;
+        names.add(name);
+      } else pendingInputShape = shape;
       continue;
     }
-    const schema = typeof type === 'string' ? LAYER_SCHEMAS[type] : undefined;
-    if (!schema) {
-      errors.push({ path: `${path}/type`, message: `unknown layer type ${JSON.stringify(type)}; supported: ${LAYER_TYPES.join(', ')}` });
-      continue;
+    const def = parseLayer(layer, path, errors, i);
+    if (!def) continue;
+    if (!raw.graph) {
+      if (pendingInputShape && def.args.inputShape === undefined) def.args.inputShape = pendingInputShape;
+      pendingInputShape = undefined;
+    } else {
+      def.inputs ??= [layers.at(-1)?.name ?? inputName ?? 'input'];
+      if (!inputName && layers.length === 0) {
+        inputName = def.inputs[0];
+        inputShape = def.args.inputShape as number[] | undefined;
+        names.add(inputName);
+      }
+      def.inputs.forEach((from, j) => {
+        if (!names.has(from)) errors.push({ path: `${path}/inputs/${j}`, message: `refers to ${JSON.stringify(from)}, which is not an input or a layer defined before this one` });
+      });
+      if (!MERGE_LAYERS.has(def.type) && def.inputs.length > 1) errors.push({ path: `${path}/inputs`, message: `a ${def.type} layer takes one input; merge branches with add, concatenate, multiply or average` });
+      if (MERGE_LAYERS.has(def.type) && def.inputs.length < 2) errors.push({ path: `${path}/inputs`, message: `a ${def.type} layer merges two or more inputs` });
     }
-    if (pendingInputShape && args.inputShape === undefined && args.batchInputShape === undefined) args.inputShape = pendingInputShape;
-    pendingInputShape = undefined;
-    const before = errors.length;
-    for (const e of Value.Errors(schema, args)) errors.push({ path: `${path}${e.path}`, message: e.message });
-    checkNames(args, path, errors);
-    if (errors.length > before) continue;
-    const { batchInputShape, ...rest } = args;
-    if (batchInputShape && !rest.inputShape) rest.inputShape = (batchInputShape as number[]).slice(1);
-    if (typeof rest.activation === 'string') rest.activation = activationName(rest.activation);
-    layers.push({ type: type as string, args: rest, path });
+    if (names.has(def.name)) errors.push({ path: `${path}/name`, message: `the name ${JSON.stringify(def.name)} is used twice` });
+    names.add(def.name);
+    layers.push(def);
   }
-  if (raw.length === 0) errors.push({ path: `${base}/layers`, message: 'the model has no layers' });
+  if (raw.layers.length === 0 || (layers.length === 0 && errors.length === 0)) errors.push({ path: `${base}/layers`, message: 'the model has no layers' });
+  if (!raw.graph) {
+    const merge = layers.find((l) => MERGE_LAYERS.has(l.type));
+    if (merge) errors.push({ path: merge.path, message: `a ${merge.type} layer needs a graph model: give each layer its \`inputs\`` });
+  }
+  let graph: ModelDef['graph'];
+  if (raw.graph && layers.length > 0) {
+    if ((raw.outputs?.length ?? 1) > 1) errors.push({ path: `${base}/outputs`, message: 'models with more than one output are not supported' });
+    const output = raw.outputs?.[0] ?? layers[layers.length - 1].name;
+    if (!layers.some((l) => l.name === output)) errors.push({ path: `${base}/outputs/0`, message: `refers to ${JSON.stringify(output)}, which is not a layer of the model` });
+    graph = { input: { name: inputName ?? 'input', shape: inputShape }, output };
+  }
   if (errors.length > 0) throw new AppError(400, 'invalid_model', describe(errors), errors);
-  return layers;
+  return { layers, graph, compile: raw.compile, warnings: raw.warnings };
 }
 
-function describe(errors: FieldError[]) {
-  const head = errors.slice(0, 3).map((e) => `${e.path} ${e.message}`).join('; ');
-  return `the model definition is not valid: ${head}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`;
-}
-
-function checkNames(args: Record<string, unknown>, path: string, errors: FieldError[]) {
-  if (typeof args.activation === 'string' && !activationName(args.activation)) {
-    errors.push({ path: `${path}/activation`, message: `unknown activation ${JSON.stringify(args.activation)}` });
+/** One layer: type, schema, named options, and (for wrappers) the wrapped layer. */
+function parseLayer(layer: Record<string, unknown>, path: string, errors: FieldError[], index: number): LayerDef | undefined {
+  const { type: rawType, ...args } = layer;
+  const type = typeof rawType === 'string' ? layerType(rawType) : undefined;
+  if (!type) {
+    errors.push({ path: `${path}/type`, message: `unknown layer type ${JSON.stringify(rawType)}; supported: ${LAYER_TYPES.join(', ')}` });
+    return undefined;
   }
-  for (const key of ['kernelInitializer', 'biasInitializer']) {
-    const value = args[key];
-    if (typeof value === 'string' && !INITIALIZERS.includes(value)) {
-      errors.push({ path: `${path}/${key}`, message: `unknown initializer ${JSON.stringify(value)}; use one of ${INITIALIZERS.join(', ')}` });
+  const before = errors.length;
+  const seen = new Set<string>();
+  for (const e of Value.Errors(LAYER_SCHEMAS[type], args)) {
+    if (!seen.has(e.path)) errors.push({ path: `${path}${e.path}`, message: e.path === '' ? e.message : `${e.message}${e.schema.description ? ` (${e.schema.description})` : ''}` });
+    seen.add(e.path);
+  }
+  if (errors.length > before) return undefined;
+  normalizeOptions(args, path, errors);
+  let wrapped: LayerDef | undefined;
+  if (args.layer) {
+    wrapped = parseLayer(args.layer as Record<string, unknown>, `${path}/layer`, errors, index);
+    delete args.layer;
+    const rnn = ['lstm', 'gru', 'simpleRNN'];
+    if (wrapped && type === 'bidirectional' && !rnn.includes(wrapped.type)) {
+      errors.push({ path: `${path}/layer/type`, message: `bidirectional wraps a recurrent layer (${rnn.join(', ')}), not ${wrapped.type}` });
     }
   }
+  if ([args.dilationRate].flat().some((d) => d !== undefined && d !== 1)) {
+    errors.push({ path: `${path}/dilationRate`, message: 'dilation rates above 1 cannot be trained by TensorFlow.js (it has no gradient for them)' });
+  }
+  if (errors.length > before) return undefined;
+  const { batchInputShape, inputs, name, ...rest } = args as Record<string, unknown> & { inputs?: string[]; name?: string };
+  if (batchInputShape && !rest.inputShape) rest.inputShape = (batchInputShape as number[]).slice(1);
+  if (rest.inputDim !== undefined && type !== 'embedding') {
+    rest.inputShape ??= [rest.inputDim];
+    delete rest.inputDim;
+  }
+  return { type, name: name ?? `${type}_${index + 1}`, args: rest, inputs, wrapped, path };
 }
 
-function inputShapeOf(args: Record<string, unknown>): number[] | undefined {
+function ownForm(model: ModelSpec, base: string): RawModel {
+  const spec = model as ModelSpec & { inputs?: { name: string; shape?: number[] }[]; outputs?: string[] };
+  if (!Array.isArray(spec.layers)) {
+    throw new AppError(400, 'invalid_model', `${base}/layers give \`layers\`, or a Keras model.to_json() document`, [
+      { path: `${base}/layers`, message: 'give `layers`, or a Keras model.to_json() document' },
+    ]);
+  }
+  const layers = spec.layers.map((l, i) => ({ layer: l as Record<string, unknown>, path: `${base}/layers/${i}` }));
+  const graph = spec.inputs !== undefined || spec.outputs !== undefined || layers.some((l) => l.layer.inputs !== undefined);
+  return { layers, inputs: spec.inputs, outputs: spec.outputs, graph, warnings: [] };
+}
+
+function shapeOf(args: Record<string, unknown>): number[] | undefined {
   const batch = (args.batchInputShape ?? args.batchShape) as unknown[] | undefined;
   if (Array.isArray(batch)) return batch.slice(1) as number[];
   return args.inputShape as number[] | undefined;
 }
 
-/** Keys Keras writes that carry nothing we need; dropped when null or at their default. */
-const KERAS_NOISE = new Set(['module', 'registeredName', 'buildConfig', 'sharedObjectId']);
-const NULLABLE_DEFAULTS = new Set([
-  'kernelRegularizer', 'biasRegularizer', 'activityRegularizer', 'kernelConstraint', 'biasConstraint', 'noiseShape', 'seed',
-]);
-
-/** Keras `{class_name: 'Sequential', config: {layers: [{class_name, config}]}}`, camelized on arrival. */
-function fromKeras(model: ModelSpec, base: string) {
-  const fail = (path: string, message: string): never => {
-    throw new AppError(400, 'invalid_model', `the model definition is not valid: ${path} ${message}`, [{ path, message }]);
-  };
-  if (model.className !== 'Sequential') {
-    if (model.className === undefined) fail(`${base}/layers`, 'give `layers`, or a Keras model.to_json() document');
-    fail(`${base}/className`, `unsupported Keras model class ${JSON.stringify(model.className)}; Sequential is supported`);
-  }
-  const config = model.config as { layers?: unknown } | unknown[] | undefined;
-  const list = Array.isArray(config) ? config : config?.layers;
-  const listPath = Array.isArray(config) ? `${base}/config` : `${base}/config/layers`;
-  if (!Array.isArray(list)) return fail(listPath, 'must be an array of layers');
-  return list.map((entry, i) => {
-    const path = `${listPath}/${i}`;
-    const { className, config: layerConfig } = (entry ?? {}) as { className?: unknown; config?: Record<string, unknown> };
-    if (typeof className !== 'string') fail(`${path}/className`, 'must be a string');
-    const layer: Record<string, unknown> = { type: lowerFirst(className as string) };
-    for (const [key, value] of Object.entries(layerConfig ?? {})) {
-      if (KERAS_NOISE.has(key) || (value === null && NULLABLE_DEFAULTS.has(key))) continue;
-      if (key === 'dtype') continue; // float32 is all we train in; Keras 3 writes a DTypePolicy object here
-      if (key === 'dataFormat' && value === 'channels_last') continue;
-      layer[key] = isKerasObject(value) ? lowerFirst(value.className) : value;
-    }
-    return { layer, path: `${path}/config` };
-  });
+export function describe(errors: FieldError[]) {
+  const head = errors.slice(0, 3).map((e) => `${e.path} ${e.message}`).join('; ');
+  return `the model definition is not valid: ${head}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`;
 }
-
-const isKerasObject = (v: unknown): v is { className: string } =>
-  typeof v === 'object' && v !== null && typeof (v as { className?: unknown }).className === 'string';
-
-const lowerFirst = (s: string) => s.charAt(0).toLowerCase() + s.slice(1);

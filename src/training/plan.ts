@@ -3,20 +3,44 @@ import { describeData } from '../data/datasets.ts';
 import { modelInputShape, targetShape, transformErrors, type Transforms } from '../data/transforms.ts';
 import type { DataDescription } from '../data/types.ts';
 import type { FitSpec, JobRequest } from '../schemas/job-request.ts';
-import { buildModel, summarize, type ModelSummary } from './build-model.ts';
+import { buildWithEstimates, summarize, type ModelSummary } from './build-model.ts';
+import { parseCallbacks, type CallbackSettings } from './callbacks.ts';
 import { compileModel, parseCompile, type CompileSettings } from './compile.ts';
-import { parseModel, type LayerDef } from './model-spec.ts';
+import { estimateCost, type CostEstimate } from './model-estimates.ts';
+import { modelWarnings } from './model-warnings.ts';
+import { parseModel, type ModelDef } from './model-spec.ts';
 
 /** Everything a worker needs to train a job, checked; the API makes it at submit (the dry run). */
 export interface TrainingPlan {
-  layers: LayerDef[];
+  model: ModelDef;
   compile: CompileSettings;
   data: DataDescription;
   transforms: Transforms;
-  fit: Required<Omit<FitSpec, 'seed'>> & { seed?: number };
+  fit: Required<Omit<FitSpec, 'seed' | 'callbacks'>> & { seed?: number };
+  callbacks: CallbackSettings[];
   evaluate: boolean;
   summary: ModelSummary;
+  estimates: CostEstimate;
+  warnings: string[];
 }
+
+/** Caps on what one job may ask for; a request over one is a 422 giving the number and the cap. */
+export interface PlanLimits {
+  maxParams?: number;
+  maxLayers?: number;
+  maxEpochs?: number;
+  maxBatchSize?: number;
+  maxBatchMemoryBytes?: number;
+}
+
+/** The limits a service configuration sets. */
+export const planLimits = (c: { MAX_MODEL_PARAMS: number; MAX_MODEL_LAYERS: number; MAX_EPOCHS: number; MAX_BATCH_SIZE: number; MAX_BATCH_MEMORY_BYTES: number }): PlanLimits => ({
+  maxParams: c.MAX_MODEL_PARAMS,
+  maxLayers: c.MAX_MODEL_LAYERS,
+  maxEpochs: c.MAX_EPOCHS,
+  maxBatchSize: c.MAX_BATCH_SIZE,
+  maxBatchMemoryBytes: c.MAX_BATCH_MEMORY_BYTES,
+});
 
 export const FIT_DEFAULTS = { epochs: 1, batchSize: 32, validationSplit: 0, shuffle: true };
 
@@ -25,25 +49,48 @@ export const FIT_DEFAULTS = { epochs: 1, batchSize: 32, validationSplit: 0, shuf
  * data's shapes and checks its output against the labels. Throws 400/422 naming the field;
  * returns the plan and the model's summary. Allocates weights only briefly.
  */
-export function planJob(request: JobRequest, maxParams = Infinity): TrainingPlan {
-  const layers = parseModel(request.model);
-  const compile = parseCompile(request.compile);
+export function planJob(request: JobRequest, limits: PlanLimits | number = {}): TrainingPlan {
+  const caps: PlanLimits = typeof limits === 'number' ? { maxParams: limits } : limits;
+  const model = parseModel(request.model);
+  const compile = parseCompile(request.compile, model.compile);
   const data = describeData(request.data);
   const transforms: Transforms = { featureShape: data.featureShape, inputs: request.data.inputs ?? {}, labels: request.data.labels ?? {} };
-  const fit = { ...FIT_DEFAULTS, ...request.fit };
+  const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
+  const fit = { ...FIT_DEFAULTS, ...fitSpec };
   const evaluate = request.evaluate ?? false;
   const errors = [...transformErrors(data, transforms.inputs, transforms.labels), ...dataErrors(data, fit, evaluate)];
   if (errors.length > 0) throw new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
+  checkFitLimits(fit, caps);
 
-  const model = buildModel(layers, modelInputShape(transforms), maxParams);
+  checkFitLimits(fit, caps);
+
+  const inputShape = modelInputShape(transforms);
+  const { model: tfModel, plan } = buildWithEstimates(model, inputShape, caps);
   try {
-    const outputError = checkOutput(model.outputs[0].shape.slice(1) as number[], layers, data, transforms, compile.loss);
+    const outputError = checkOutput(tfModel.outputs[0].shape.slice(1) as number[], model, data, transforms, compile.loss);
     if (outputError) throw new AppError(422, 'shape_mismatch', `${outputError.path} ${outputError.message}`, [outputError]);
-    compileModel(model, compile);
-    return { layers, compile, data, transforms, fit, evaluate, summary: summarize(model) };
+    compileModel(tfModel, compile);
+    const logged = [...tfModel.metricsNames, ...(fit.validationSplit > 0 ? tfModel.metricsNames.map((m) => `val_${m}`) : [])];
+    const callbacks = parseCallbacks(callbackSpecs, logged, fit.validationSplit > 0);
+    const estimates = estimateCost(plan.estimates, inputShape.reduce((a, b) => a * b, 1), fit.batchSize, compile.optimizer.type);
+    overCap('/fit/batchSize', 'estimated memory per training batch', estimates.memoryPerBatchBytes, caps.maxBatchMemoryBytes, ' bytes');
+    const summary = summarize(tfModel);
+    const warnings = [...model.warnings, ...modelWarnings(model, summary, compile)];
+    return { model, compile, data, transforms, fit, callbacks, evaluate, summary, estimates, warnings };
   } finally {
-    model.dispose();
+    tfModel.dispose();
   }
+}
+
+function checkFitLimits(fit: TrainingPlan['fit'], caps: PlanLimits) {
+  overCap('/fit/epochs', 'epochs', fit.epochs, caps.maxEpochs);
+  overCap('/fit/batchSize', 'batch size', fit.batchSize, caps.maxBatchSize);
+}
+
+function overCap(path: string, what: string, value: number, cap: number | undefined, unit = '') {
+  if (cap === undefined || value <= cap) return;
+  const message = `${what} is ${value.toLocaleString('en')}${unit}; the limit is ${cap.toLocaleString('en')}${unit}`;
+  throw new AppError(422, 'over_limit', message, [{ path, message }]);
 }
 
 function dataErrors(data: DataDescription, fit: TrainingPlan['fit'], evaluate: boolean): FieldError[] {
@@ -58,8 +105,8 @@ function dataErrors(data: DataDescription, fit: TrainingPlan['fit'], evaluate: b
   return errors;
 }
 
-function checkOutput(output: number[], layers: LayerDef[], data: DataDescription, t: Transforms, loss: string): FieldError | undefined {
-  const last = layers[layers.length - 1];
+function checkOutput(output: number[], model: ModelDef, data: DataDescription, t: Transforms, loss: string): FieldError | undefined {
+  const last = model.graph ? model.layers.find((l) => l.name === model.graph!.output)! : model.layers[model.layers.length - 1];
   const path = last.type === 'dense' ? `${last.path}/units` : last.path;
   if (loss === 'sparseCategoricalCrossentropy') {
     const classes = data.numClasses;

@@ -5,6 +5,7 @@ import { featuresTensor, labelsTensor } from '../data/transforms.ts';
 import { validationSplit } from '../data/split.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import { buildModel } from './build-model.ts';
+import { TrainingControl } from './callbacks.ts';
 import { compileModel } from './compile.ts';
 import { modelInputShape } from '../data/transforms.ts';
 import type { TrainingPlan } from './plan.ts';
@@ -46,7 +47,7 @@ export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: Traini
   const data = await loadData(dataSpec, plan.evaluate);
   const tensors: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T) => (tensors.push(t), t);
-  const model = buildModel(plan.layers, modelInputShape(plan.transforms));
+  const model = buildModel(plan.model, modelInputShape(plan.transforms));
   try {
     compileModel(model, plan.compile);
     const x = keep(featuresTensor(data.train.x, data.train.count, plan.transforms));
@@ -94,37 +95,44 @@ async function fit(
   let lastBatchEvent = Date.now();
   let currentEpoch = 0;
   let numericalTrouble: string | undefined;
-  await model.fit(x, y, {
-    epochs,
-    batchSize,
-    shuffle,
-    validationData,
-    verbose: 0,
-    callbacks: {
-      onEpochBegin: async (epoch) => {
-        currentEpoch = epoch + 1;
-        epochStart = Date.now();
+  const control = new TrainingControl(model, plan.callbacks ?? []);
+  try {
+    await model.fit(x, y, {
+      epochs,
+      batchSize,
+      shuffle,
+      validationData,
+      verbose: 0,
+      callbacks: {
+        onEpochBegin: async (epoch) => {
+          currentEpoch = epoch + 1;
+          epochStart = Date.now();
+        },
+        onBatchEnd: async (batch, logs) => {
+          const loss = logs?.loss;
+          if (loss !== undefined && !Number.isFinite(loss)) {
+            numericalTrouble = `loss became ${loss} in epoch ${currentEpoch}, batch ${batch + 1}`;
+            model.stopTraining = true;
+            return;
+          }
+          if (Date.now() - lastBatchEvent >= BATCH_EVENT_INTERVAL_MS) {
+            lastBatchEvent = Date.now();
+            await sink.batch({ epoch: currentEpoch, batch: batch + 1, batches, metrics: numbers(logs) });
+          }
+        },
+        onEpochEnd: async (epoch, logs) => {
+          if (numericalTrouble) return;
+          const metrics = numbers(logs);
+          control.epochEnd(epoch, metrics); // early stopping, learning-rate changes, best weights
+          for (const [name, value] of Object.entries(metrics)) (history[name] ??= []).push(value);
+          await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
+        },
       },
-      onBatchEnd: async (batch, logs) => {
-        const loss = logs?.loss;
-        if (loss !== undefined && !Number.isFinite(loss)) {
-          numericalTrouble = `loss became ${loss} in epoch ${currentEpoch}, batch ${batch + 1}`;
-          model.stopTraining = true;
-          return;
-        }
-        if (Date.now() - lastBatchEvent >= BATCH_EVENT_INTERVAL_MS) {
-          lastBatchEvent = Date.now();
-          await sink.batch({ epoch: currentEpoch, batch: batch + 1, batches, metrics: numbers(logs) });
-        }
-      },
-      onEpochEnd: async (epoch, logs) => {
-        if (numericalTrouble) return;
-        const metrics = numbers(logs);
-        for (const [name, value] of Object.entries(metrics)) (history[name] ??= []).push(value);
-        await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
-      },
-    },
-  });
+    });
+  } finally {
+    if (numericalTrouble) control.dispose();
+    else control.finish();
+  }
   if (numericalTrouble) {
     throw new AppError(422, 'numerical_error', `${numericalTrouble}; try a lower learning rate or scaled inputs`);
   }
