@@ -15,7 +15,10 @@ export const ConfigSchema = Type.Object({
     [Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')],
     { default: 'auto' },
   ),
-  /** Threads for the wasm backend's matmuls: 0 = one per core (a worker splits them between its concurrent jobs), 1 = single-threaded build. */
+  /**
+   * Threads for the wasm backend: 0 = automatic (a worker: one per core, split between its
+   * concurrent jobs; the API: one), 1 = the single-threaded build.
+   */
   TFJS_THREADS: Type.Integer({ minimum: 0, maximum: 8, default: 0 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),

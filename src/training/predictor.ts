@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { LRUCache } from 'lru-cache';
 import { notFound } from '../errors.ts';
-import { instancesTensor } from '../data/transforms.ts';
+import { featuresTensor, instancesTensor, type Transforms } from '../data/transforms.ts';
+import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 
 interface Loaded {
@@ -14,12 +15,35 @@ export interface Prediction {
   classes?: number[];
 }
 
+/** One request waiting for the next forward pass of its model. */
+interface Waiting {
+  /** The instances as numbers (the common case), or as a tensor made by the general path. */
+  input: Float32Array | tf.Tensor;
+  count: number;
+  resolve: (p: Prediction) => void;
+  reject: (err: unknown) => void;
+}
+
+interface Batch {
+  loaded: Loaded;
+  waiting: Waiting[];
+  instances: number;
+}
+
+/** A forward pass takes at most this many instances; more start the next pass. */
+const MAX_BATCH_INSTANCES = 1024;
+
 /**
  * Serves predictions from stored models. Loaded models stay in an LRU cache (disposed when
- * evicted), and concurrent first requests share one load.
+ * evicted), and concurrent first requests share one load. Concurrent requests for the same
+ * model are micro-batched: each request's instances are checked and converted on arrival,
+ * and everything that arrived during one turn of the event loop goes through the model as
+ * one forward pass (one matmul per layer instead of one per request), then is split again.
+ * A lone request waits for nothing but that turn.
  */
 export class Predictor {
   private readonly cache: LRUCache<string, Promise<Loaded>>;
+  private readonly batches = new Map<string, Batch>();
 
   constructor(
     private readonly models: ModelStore,
@@ -32,20 +56,52 @@ export class Predictor {
   }
 
   async predict(id: string, instances: unknown[]): Promise<Prediction> {
-    const { meta, model } = await this.load(id);
-    const input = instancesTensor(instances, meta.transforms);
-    try {
-      const output = model.predict(input) as tf.Tensor;
-      const best = isClassifier(meta) ? output.argMax(-1) : undefined;
-      try {
-        const predictions = (await output.array()) as unknown[];
-        return best ? { predictions, classes: (await best.array()) as number[] } : { predictions };
-      } finally {
-        output.dispose();
-        best?.dispose();
+    const loaded = await this.load(id);
+    // Bad instances fail this request alone, before it joins a batch.
+    const input = flatInstances(instances, loaded.meta.transforms) ?? instancesTensor(instances, loaded.meta.transforms);
+    return new Promise<Prediction>((resolve, reject) => {
+      let batch = this.batches.get(id);
+      if (batch && batch.loaded !== loaded) {
+        this.flush(id, batch); // the model was reloaded meanwhile
+        batch = undefined;
       }
+      if (!batch) {
+        const fresh: Batch = { loaded, waiting: [], instances: 0 };
+        this.batches.set(id, fresh);
+        setImmediate(() => this.flush(id, fresh));
+        batch = fresh;
+      }
+      batch.waiting.push({ input, count: instances.length, resolve, reject });
+      batch.instances += instances.length;
+      if (batch.instances >= MAX_BATCH_INSTANCES) this.flush(id, batch);
+    });
+  }
+
+  /** One forward pass for every request in the batch; each gets its own slice of the outputs. */
+  private flush(id: string, batch: Batch) {
+    if (this.batches.get(id) !== batch) return; // already run
+    this.batches.delete(id);
+    const { meta, model } = batch.loaded;
+    const inputs = batch.waiting.map((w) => w.input);
+    const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
+    try {
+      const input = batchInput(batch, temporaries);
+      const output = model.predict(input) as tf.Tensor;
+      temporaries.push(output);
+      const best = isClassifier(meta) ? output.argMax(-1) : undefined;
+      if (best) temporaries.push(best);
+      const predictions = output.arraySync() as unknown[];
+      const classes = best?.arraySync() as number[] | undefined;
+      let offset = 0;
+      for (const w of batch.waiting) {
+        const end = offset + w.count;
+        w.resolve(classes ? { predictions: predictions.slice(offset, end), classes: classes.slice(offset, end) } : { predictions: predictions.slice(offset, end) });
+        offset = end;
+      }
+    } catch (err) {
+      for (const w of batch.waiting) w.reject(err);
     } finally {
-      input.dispose();
+      tf.dispose(temporaries);
     }
   }
 
@@ -73,7 +129,46 @@ export class Predictor {
   }
 }
 
+/** The batch's instances as one model input: one upload and one transform pass when all came as numbers. */
+function batchInput(batch: Batch, temporaries: tf.Tensor[]): tf.Tensor {
+  const { transforms } = batch.loaded.meta;
+  const inputs = batch.waiting.map((w) => w.input);
+  let input: tf.Tensor;
+  if (inputs.every((i) => i instanceof Float32Array)) {
+    const values = inputs.length === 1 ? inputs[0] : new Float32Array(batch.instances * sizeOf(transforms.featureShape));
+    if (values !== inputs[0]) inputs.reduce((offset, part) => (values.set(part, offset), offset + part.length), 0);
+    input = featuresTensor(values, batch.instances, transforms);
+  } else {
+    const tensors = batch.waiting.map((w) => (w.input instanceof tf.Tensor ? w.input : featuresTensor(w.input, w.count, transforms)));
+    temporaries.push(...tensors.filter((t) => !inputs.includes(t)));
+    input = tensors.length === 1 ? tensors[0] : tf.concat(tensors);
+  }
+  if (!temporaries.includes(input)) temporaries.push(input);
+  return input;
+}
+
+/**
+ * The fast path of `instancesTensor` for what predict mostly gets: each instance a flat array
+ * of finite numbers of the right length. Anything else (nested arrays, records, bad values)
+ * returns undefined and takes the general path, which also words the errors.
+ */
+function flatInstances(instances: unknown[], t: Transforms): Float32Array | undefined {
+  const per = sizeOf(t.featureShape);
+  const values = new Float32Array(instances.length * per);
+  for (let i = 0; i < instances.length; i++) {
+    const row = instances[i];
+    if (!Array.isArray(row) || row.length !== per) return undefined;
+    for (let j = 0; j < per; j++) {
+      const v = row[j];
+      if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
+      values[i * per + j] = v;
+    }
+  }
+  return values;
+}
+
 /** A softmax/sigmoid-free multi-output model can still be a classifier; the loss says so. */
 function isClassifier(meta: ModelMeta): boolean {
   return ['categoricalCrossentropy', 'sparseCategoricalCrossentropy'].includes(meta.compile.loss) && (meta.summary.outputShape.at(-1) ?? 0) > 1;
 }
+
