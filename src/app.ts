@@ -5,6 +5,8 @@ import type { Config } from './config.ts';
 import { Problem } from './schemas/common.ts';
 import { Job } from './schemas/job.ts';
 import { Model } from './schemas/model.ts';
+import { Dataset } from './schemas/dataset.ts';
+import { datasetRoutes } from './http/datasets.ts';
 import { docs } from './http/docs.ts';
 import { errorHandler, sendProblem } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
@@ -24,7 +26,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`));
-  for (const schema of [Problem, Job, Model]) app.addSchema(schema);
+  for (const schema of [Problem, Job, Model, Dataset]) app.addSchema(schema);
 
   await app.register(docs);
   await app.register(fastifySSE, { heartbeatInterval: config.SSE_HEARTBEAT_MS });
@@ -33,6 +35,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   await app.register(jobRoutes, { prefix: '/v1' });
   await app.register(jobEventRoutes, { prefix: '/v1' });
   await app.register(modelRoutes, { prefix: '/v1' });
+  await app.register(datasetRoutes, { prefix: '/v1' });
   return app;
 }
 

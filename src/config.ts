@@ -33,6 +33,10 @@ export const ConfigSchema = Type.Object({
   MAX_EPOCHS: Type.Integer({ minimum: 1, default: 10_000 }),
   MAX_BATCH_SIZE: Type.Integer({ minimum: 1, default: 65_536 }),
   MAX_BATCH_MEMORY_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
+  /** Largest accepted dataset upload (each file of a multipart upload); over it is a 413. */
+  DATASET_UPLOAD_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 512 * 1024 * 1024 }),
+  /** Uploaded datasets whose training columns are bigger than this train from disk in batches. */
+  DATASET_MEMORY_LIMIT_BYTES: Type.Integer({ minimum: 0, default: 256 * 1024 * 1024 }),
   /** How many loaded models the API keeps in memory for predict. */
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, default: 8 }),
   /** Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies. */

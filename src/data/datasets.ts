@@ -2,7 +2,9 @@ import { AppError, unprocessable, type FieldError } from '../errors.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import { packInline } from './inline.ts';
 import { loadMnist, MNIST_DESCRIPTION } from './mnist.ts';
+import type { DatasetCatalog } from './dataset-meta.ts';
 import type { DataDescription, LoadedData } from './types.ts';
+import { describeUploaded, loadUploaded } from './uploaded.ts';
 
 /** Built-in datasets by name: what they look like, and how to load them. */
 const BUILT_IN: Record<string, { description: DataDescription; load: (spec: DataSpec, withTest: boolean) => Promise<LoadedData> }> = {
@@ -15,8 +17,9 @@ export const builtInDatasets = () => Object.values(BUILT_IN).map((b) => b.descri
  * Shapes and counts of the data a job names, for the dry run: cheap, loads nothing big.
  * Inline arrays are checked here, so a ragged array is refused before anything is queued.
  */
-export function describeData(spec: DataSpec): DataDescription {
-  checkSource(spec);
+export function describeData(spec: DataSpec, catalog?: DatasetCatalog): DataDescription {
+  checkSource(spec, catalog);
+  if (catalog?.has(spec.dataset ?? '')) return describeUploaded(spec, catalog);
   if (spec.dataset !== undefined) {
     const { description } = BUILT_IN[spec.dataset];
     const trainCount = Math.min(spec.limit?.train ?? Infinity, description.trainCount);
@@ -27,13 +30,29 @@ export function describeData(spec: DataSpec): DataDescription {
 }
 
 /** The data itself, in the worker. */
-export async function loadData(spec: DataSpec, withTest: boolean): Promise<LoadedData> {
-  checkSource(spec);
-  if (spec.dataset !== undefined) return BUILT_IN[spec.dataset].load(spec, withTest);
-  return inlineData(spec);
+export async function loadData(spec: DataSpec, withTest: boolean, catalog?: DatasetCatalog, seed?: number): Promise<LoadedData> {
+  checkSource(spec, catalog);
+  if (catalog?.has(spec.dataset ?? '')) return loadUploaded(spec, catalog, withTest, seed);
+  const data = spec.dataset !== undefined ? await BUILT_IN[spec.dataset].load(spec, withTest) : inlineData(spec);
+  return { ...data, stratify: spec.stratify };
 }
 
-function checkSource(spec: DataSpec) {
+/** Options that only make sense for uploaded (tabular) datasets. */
+const UPLOADED_ONLY = ['features', 'label', 'testDataset', 'testSplit'] as const;
+
+function checkSource(spec: DataSpec, catalog?: DatasetCatalog) {
+  const uploaded = catalog?.has(spec.dataset ?? '') ?? false;
+  for (const option of UPLOADED_ONLY) {
+    if (!uploaded && spec[option] !== undefined && (spec.dataset === undefined || BUILT_IN[spec.dataset])) {
+      throw unprocessable(`data.${option} needs an uploaded dataset in data.dataset`, [{ path: `/data/${option}`, message: 'applies to uploaded datasets only' }]);
+    }
+  }
+  if (uploaded) {
+    if (spec.x !== undefined || spec.y !== undefined) {
+      throw unprocessable('give either data.dataset or inline data.x/data.y, not both', [{ path: '/data/dataset', message: 'cannot be combined with data.x/data.y' }]);
+    }
+    return;
+  }
   const inline = spec.x !== undefined || spec.y !== undefined;
   if (spec.dataset !== undefined && inline) {
     throw unprocessable('give either data.dataset or inline data.x/data.y, not both', [
@@ -41,7 +60,7 @@ function checkSource(spec: DataSpec) {
     ]);
   }
   if (spec.dataset !== undefined && !BUILT_IN[spec.dataset]) {
-    const message = `unknown dataset ${JSON.stringify(spec.dataset)}; available: ${Object.keys(BUILT_IN).join(', ')}`;
+    const message = `unknown dataset ${JSON.stringify(spec.dataset)}: neither a built-in (${Object.keys(BUILT_IN).join(', ')}) nor an uploaded dataset id (GET /v1/datasets lists them)`;
     throw new AppError(422, 'unknown_dataset', message, [{ path: '/data/dataset', message }]);
   }
   if (spec.dataset === undefined && (spec.x === undefined || spec.y === undefined)) {

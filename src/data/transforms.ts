@@ -9,6 +9,49 @@ export interface Transforms {
   featureShape: number[];
   inputs: InputTransforms;
   labels: LabelTransforms;
+  /** Feature column names of tabular data: predict also takes records keyed by them. */
+  features?: string[];
+  /** Class names of text labels, by class index: predict answers with them. */
+  classNames?: string[];
+  /** Per-feature statistics of the training split, for `standardize` or `minMax`. */
+  statistics?: { mean?: number[]; std?: number[]; min?: number[]; max?: number[] };
+}
+
+/**
+ * Computes the statistics `standardize`/`minMax` need over the training rows only (`rows`,
+ * or all `count` samples), so nothing of the validation or test data leaks into training.
+ */
+export function fitStatistics(t: Transforms, x: NumericArray, count: number, rows?: ArrayLike<number>): Transforms {
+  if (!t.inputs.standardize && !t.inputs.minMax) return t;
+  const per = sizeOf(t.featureShape);
+  const n = rows ? rows.length : count;
+  const row = (i: number) => (rows ? rows[i] : i);
+  if (t.inputs.minMax) {
+    const min = new Array<number>(per).fill(Infinity);
+    const max = new Array<number>(per).fill(-Infinity);
+    for (let i = 0; i < n; i++) {
+      const base = row(i) * per;
+      for (let j = 0; j < per; j++) {
+        const v = x[base + j];
+        if (v < min[j]) min[j] = v;
+        if (v > max[j]) max[j] = v;
+      }
+    }
+    return { ...t, statistics: { min, max } };
+  }
+  const sum = new Float64Array(per);
+  const sq = new Float64Array(per);
+  for (let i = 0; i < n; i++) {
+    const base = row(i) * per;
+    for (let j = 0; j < per; j++) {
+      const v = x[base + j];
+      sum[j] += v;
+      sq[j] += v * v;
+    }
+  }
+  const mean = Array.from(sum, (s) => s / Math.max(n, 1));
+  const std = Array.from(sq, (s, j) => Math.sqrt(Math.max(s / Math.max(n, 1) - mean[j] * mean[j], 0)));
+  return { ...t, statistics: { mean, std } };
 }
 
 /** Shape of one sample as the model sees it. */
@@ -23,6 +66,7 @@ export function targetShape(data: DataDescription, labels: LabelTransforms): num
 /** Transform options that cannot apply to this data, each named by its path. */
 export function transformErrors(data: DataDescription, inputs: InputTransforms, labels: LabelTransforms): FieldError[] {
   const errors: FieldError[] = [];
+  if (inputs.standardize && inputs.minMax) errors.push({ path: '/data/inputs/minMax', message: 'cannot be combined with standardize: choose one' });
   if (inputs.reshape && sizeOf(inputs.reshape) !== sizeOf(data.featureShape)) {
     errors.push({
       path: '/data/inputs/reshape',
@@ -43,7 +87,14 @@ export function transformErrors(data: DataDescription, inputs: InputTransforms, 
 export function featuresTensor(x: NumericArray, count: number, t: Transforms): tf.Tensor {
   return tf.tidy(() => {
     const flat = x instanceof Float32Array ? x : Float32Array.from(x);
-    const tensor = tf.tensor(flat, [count, ...modelInputShape(t)], 'float32');
+    let tensor = tf.tensor(flat, [count, sizeOf(t.featureShape)], 'float32');
+    const stats = t.statistics;
+    if (stats?.mean && stats.std) {
+      tensor = tensor.sub(tf.tensor1d(stats.mean)).div(tf.tensor1d(stats.std.map((s) => (s > 0 ? s : 1))));
+    } else if (stats?.min && stats.max) {
+      tensor = tensor.sub(tf.tensor1d(stats.min)).div(tf.tensor1d(stats.max.map((m, j) => (m - stats.min![j] > 0 ? m - stats.min![j] : 1))));
+    }
+    tensor = tensor.reshape([count, ...modelInputShape(t)]);
     return t.inputs.scale !== undefined && t.inputs.scale !== 1 ? tensor.mul(t.inputs.scale) : tensor;
   });
 }
@@ -64,7 +115,8 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
   const per = sizeOf(t.featureShape);
   const values = new Float32Array(instances.length * per);
   const errors: FieldError[] = [];
-  instances.forEach((instance, i) => {
+  instances.forEach((raw, i) => {
+    const instance = recordToRow(raw, t.features);
     const flat = [instance].flat(Infinity as 1) as unknown[];
     if (flat.length !== per) {
       errors.push({ path: `/instances/${i}`, message: `has ${flat.length} values; the model expects ${per} (shape [${t.featureShape}])` });
@@ -81,4 +133,11 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
   });
   if (errors.length > 0) throw new AppError(400, 'invalid_instances', `${errors[0].path} ${errors[0].message}`, errors.slice(0, 10));
   return featuresTensor(values, instances.length, t);
+}
+
+/** A record `{column: value}` of tabular data becomes its feature values in column order. */
+function recordToRow(instance: unknown, features: string[] | undefined): unknown {
+  if (!features || typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
+  const record = instance as Record<string, unknown>;
+  return features.map((name) => record[name]);
 }

@@ -12,6 +12,10 @@ export interface DataDescription {
   numClasses?: number;
   trainCount: number;
   testCount: number;
+  /** Names of the classes when the labels were text (label encoding), in class-index order. */
+  classNames?: string[];
+  /** Names of the feature columns of tabular data, in the order the model sees them. */
+  featureNames?: string[];
 }
 
 export interface Split {
@@ -25,6 +29,8 @@ export interface Split {
 export interface LoadedData extends DataDescription {
   train: Split;
   test?: Split;
+  /** Validation splits keep the class proportions of `train.y` (class-index labels). */
+  stratify?: boolean;
 }
 
 export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

@@ -32,7 +32,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Type.Ref('Job'), ...problems },
     },
   }, async (request, reply) => {
-    const plan = planJob(request.body, planLimits(config));
+    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data));
     const record = await jobs.create({ name: request.body.name, request: request.body, epochs: plan.fit.epochs, summary: plan.summary });
     try {
       await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS);
@@ -54,7 +54,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ValidationReport, ...problems },
     },
   }, async (request) => {
-    const plan = planJob(request.body, planLimits(config));
+    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data));
     return { valid: true as const, summary: plan.summary, estimates: plan.estimates, warnings: plan.warnings, compile: plan.compile };
   });
 

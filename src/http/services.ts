@@ -4,6 +4,7 @@ import type { Queue } from 'bullmq';
 import type { Config } from '../config.ts';
 import { JobStore } from '../queue/job-store.ts';
 import { createTrainingQueue, type TrainingJobData } from '../queue/training-queue.ts';
+import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import { initBackend, type BackendName } from '../training/backend.ts';
 import { Predictor } from '../training/predictor.ts';
@@ -13,6 +14,7 @@ export interface Services {
   redis: Redis;
   jobs: JobStore;
   models: ModelStore;
+  datasets: DatasetStore;
   predictor: Predictor;
   backend: BackendName;
   /** Created on first use, so building the app (e.g. to print the OpenAPI spec) needs no Redis. */
@@ -41,6 +43,7 @@ export const services = fp<{ config: Config }>(
       redis,
       jobs: new JobStore(redis, config.REDIS_PREFIX),
       models,
+      datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
       predictor,
       backend,
       queue: () => (queue ??= createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS })),

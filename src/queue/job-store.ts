@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
+import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { JOB_STATUSES, TERMINAL, keys, type JobStatus, type Keys } from './keys.ts';
 
 export interface JobError {
@@ -18,7 +19,7 @@ export interface JobRecord {
   progress: { epoch: number; epochs: number };
   backend: string | null;
   history: Record<string, number[]>;
-  evaluation: Record<string, number> | null;
+  evaluation: EvaluationReport | null;
   modelId: string | null;
   error: JobError | null;
   attempts: number;
@@ -170,7 +171,7 @@ export class JobStore {
       .exec();
   }
 
-  async recordEvaluation(id: string, metrics: Record<string, number>) {
+  async recordEvaluation(id: string, metrics: EvaluationReport) {
     await this.redis
       .multi()
       .hset(this.keys.job(id), serialize({ evaluation: metrics }))

@@ -13,5 +13,8 @@ export const keys = (prefix: string) => ({
   jobsByStatus: (status: JobStatus) => `${prefix}:jobs:${status}`,
   model: (id: string) => `${prefix}:model:${id}`,
   models: `${prefix}:models`,
+  dataset: (id: string) => `${prefix}:dataset:${id}`,
+  /** Uploaded datasets; score 0 and UUIDv7 members, like `jobs`. */
+  datasets: `${prefix}:datasets`,
 });
 export type Keys = ReturnType<typeof keys>;

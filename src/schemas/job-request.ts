@@ -60,6 +60,8 @@ export const InputTransforms = Type.Object(
   {
     reshape: Type.Optional(Shape),
     scale: Type.Optional(Type.Number({ description: 'multiply every feature, e.g. 1/255 for pixels' })),
+    standardize: Type.Optional(Type.Boolean({ description: 'subtract each feature\'s mean and divide by its standard deviation (computed on the training split, stored with the model)' })),
+    minMax: Type.Optional(Type.Boolean({ description: 'rescale each feature to 0..1 by its training-split min and max (stored with the model)' })),
   },
   { additionalProperties: false },
 );
@@ -76,7 +78,14 @@ const Samples = (what: string) =>
 
 export const DataSpec = Type.Object(
   {
-    dataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'a built-in dataset name (mnist)' })),
+    dataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'a built-in dataset name (mnist) or the id of an uploaded dataset (POST /v1/datasets)' })),
+    features: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 10_000, description: 'feature columns of an uploaded dataset; default: every numeric column but the label' }),
+    ),
+    label: Type.Optional(Type.String({ minLength: 1, description: 'label column of an uploaded dataset; default: the one chosen at upload' })),
+    testDataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'an uploaded dataset with the same columns, used as the test split' })),
+    testSplit: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'a shuffled (fit.seed, default 0) fraction of an uploaded dataset held out as the test split' })),
+    stratify: Type.Optional(Type.Boolean({ description: 'validation and test splits keep the class proportions of the labels' })),
     x: Type.Optional(Samples('inline training features')),
     y: Type.Optional(Samples('inline training labels')),
     xTest: Type.Optional(Samples('inline test features')),

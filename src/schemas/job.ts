@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { JOB_STATUSES } from '../queue/keys.ts';
 import { Id, Nullable, PageQuery } from './common.ts';
+import { Evaluation } from './evaluation.ts';
 import { ModelSummary } from './model.ts';
 
 export const JobStatus = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
@@ -19,7 +20,7 @@ export const Job = Type.Object(
     queuePosition: Nullable(Type.Integer({ minimum: 1, description: '1 = next to start; null unless queued' })),
     backend: Nullable(Type.String({ description: 'the worker backend: tensorflow, wasm or cpu' })),
     history: Type.Record(Type.String(), Type.Array(Type.Number()), { description: "Keras's History.history: metric -> one value per epoch" }),
-    evaluation: Nullable(Metrics),
+    evaluation: Nullable(Evaluation),
     modelId: Nullable(Id),
     error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
     attempts: Type.Integer(),

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Nullable, Shape } from './common.ts';
+import { Evaluation } from './evaluation.ts';
 
 const Dim = Nullable(Type.Integer());
 
@@ -55,11 +56,29 @@ export const Model = Type.Object(
     }),
     transforms: Type.Object({
       featureShape: Type.Array(Type.Integer(), { description: 'shape of one raw instance, as predict takes it' }),
-      inputs: Type.Object({ reshape: Type.Optional(Shape), scale: Type.Optional(Type.Number()) }),
+      inputs: Type.Object({
+        reshape: Type.Optional(Shape),
+        scale: Type.Optional(Type.Number()),
+        standardize: Type.Optional(Type.Boolean()),
+        minMax: Type.Optional(Type.Boolean()),
+      }),
       labels: Type.Object({ oneHot: Type.Optional(Type.Integer()) }),
+      features: Type.Optional(Type.Array(Type.String(), { description: 'feature columns: predict also takes records keyed by them' })),
+      classNames: Type.Optional(Type.Array(Type.String(), { description: 'class names by class index: predict answers with them' })),
+      statistics: Type.Optional(
+        Type.Object(
+          {
+            mean: Type.Optional(Type.Array(Type.Number())),
+            std: Type.Optional(Type.Array(Type.Number())),
+            min: Type.Optional(Type.Array(Type.Number())),
+            max: Type.Optional(Type.Array(Type.Number())),
+          },
+          { description: 'per-feature statistics of the training split, for standardize/minMax' },
+        ),
+      ),
     }),
     metrics: Metrics,
-    evaluation: Nullable(Metrics),
+    evaluation: Nullable(Evaluation),
     bytes: Type.Integer({ description: 'size of weights.bin' }),
   },
   { $id: 'Model' },
@@ -82,5 +101,6 @@ export type PredictRequest = Static<typeof PredictRequest>;
 
 export const PredictResponse = Type.Object({
   predictions: Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance" }),
-  classes: Type.Optional(Type.Array(Type.Integer(), { description: 'for classifiers: the index of the highest output' })),
+  classes: Type.Optional(Type.Array(Type.Integer(), { description: 'for classifiers: the index of the highest output (binary: 1 when the output is >= 0.5)' })),
+  labels: Type.Optional(Type.Array(Type.String(), { description: 'for classifiers trained on text labels: the predicted class name of each instance' })),
 });

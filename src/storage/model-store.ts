@@ -6,6 +6,7 @@ import type { Redis } from 'ioredis';
 import { v7 as randomUUIDv7 } from 'uuid';
 import type { Transforms } from '../data/transforms.ts';
 import { keys, type Keys } from '../queue/keys.ts';
+import type { EvaluationReport } from '../schemas/evaluation.ts';
 import type { ModelSummary } from '../training/build-model.ts';
 import type { CompileSettings } from '../training/compile.ts';
 
@@ -25,7 +26,7 @@ export interface ModelMeta {
   transforms: Transforms;
   /** Last epoch's training metrics. */
   metrics: Record<string, number>;
-  evaluation: Record<string, number> | null;
+  evaluation: EvaluationReport | null;
   bytes: number;
 }
 

@@ -1,6 +1,7 @@
 import { AppError, type FieldError } from '../errors.ts';
 import { describeData } from '../data/datasets.ts';
 import { modelInputShape, targetShape, transformErrors, type Transforms } from '../data/transforms.ts';
+import type { DatasetCatalog } from '../data/dataset-meta.ts';
 import type { DataDescription } from '../data/types.ts';
 import type { FitSpec, JobRequest } from '../schemas/job-request.ts';
 import { buildWithEstimates, summarize, type ModelSummary } from './build-model.ts';
@@ -16,6 +17,8 @@ export interface TrainingPlan {
   compile: CompileSettings;
   data: DataDescription;
   transforms: Transforms;
+  /** Uploaded datasets the job names, looked up before planning; the worker loads from them. */
+  datasets?: DatasetCatalog;
   fit: Required<Omit<FitSpec, 'seed' | 'callbacks'>> & { seed?: number };
   callbacks: CallbackSettings[];
   evaluate: boolean;
@@ -49,13 +52,15 @@ export const FIT_DEFAULTS = { epochs: 1, batchSize: 32, validationSplit: 0, shuf
  * data's shapes and checks its output against the labels. Throws 400/422 naming the field;
  * returns the plan and the model's summary. Allocates weights only briefly.
  */
-export function planJob(request: JobRequest, limits: PlanLimits | number = {}): TrainingPlan {
+export function planJob(request: JobRequest, limits: PlanLimits | number = {}, datasets?: DatasetCatalog): TrainingPlan {
   const caps: PlanLimits = typeof limits === 'number' ? { maxParams: limits } : limits;
   const model = parseModel(request.model);
   const compile = parseCompile(request.compile, model.compile);
-  const data = describeData(request.data);
+  const data = describeData(request.data, datasets);
   const transforms: Transforms = { featureShape: data.featureShape, inputs: request.data.inputs ?? {}, labels: request.data.labels ?? {} };
   const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
+  if (data.featureNames) transforms.features = data.featureNames;
+  if (data.classNames) transforms.classNames = data.classNames;
   const fit = { ...FIT_DEFAULTS, ...fitSpec };
   const evaluate = request.evaluate ?? false;
   const errors = [...transformErrors(data, transforms.inputs, transforms.labels), ...dataErrors(data, fit, evaluate)];
@@ -76,7 +81,7 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}): 
     overCap('/fit/batchSize', 'estimated memory per training batch', estimates.memoryPerBatchBytes, caps.maxBatchMemoryBytes, ' bytes');
     const summary = summarize(tfModel);
     const warnings = [...model.warnings, ...modelWarnings(model, summary, compile)];
-    return { model, compile, data, transforms, fit, callbacks, evaluate, summary, estimates, warnings };
+    return { model, compile, data, transforms, datasets, fit, callbacks, evaluate, summary, estimates, warnings };
   } finally {
     tfModel.dispose();
   }

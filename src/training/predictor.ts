@@ -13,6 +13,8 @@ interface Loaded {
 export interface Prediction {
   predictions: unknown[];
   classes?: number[];
+  /** Class names, for models trained on text labels. */
+  labels?: string[];
 }
 
 /** One request waiting for the next forward pass of its model. */
@@ -88,14 +90,14 @@ export class Predictor {
       const input = batchInput(batch, temporaries);
       const output = model.predict(input) as tf.Tensor;
       temporaries.push(output);
-      const best = isClassifier(meta) ? output.argMax(-1) : undefined;
+      const best = classIndices(meta, output);
       if (best) temporaries.push(best);
       const predictions = output.arraySync() as unknown[];
       const classes = best?.arraySync() as number[] | undefined;
       let offset = 0;
       for (const w of batch.waiting) {
         const end = offset + w.count;
-        w.resolve(classes ? { predictions: predictions.slice(offset, end), classes: classes.slice(offset, end) } : { predictions: predictions.slice(offset, end) });
+        w.resolve(classes ? named(meta, { predictions: predictions.slice(offset, end), classes: classes.slice(offset, end) }) : { predictions: predictions.slice(offset, end) });
         offset = end;
       }
     } catch (err) {
@@ -172,3 +174,18 @@ function isClassifier(meta: ModelMeta): boolean {
   return ['categoricalCrossentropy', 'sparseCategoricalCrossentropy'].includes(meta.compile.loss) && (meta.summary.outputShape.at(-1) ?? 0) > 1;
 }
 
+/** Binary crossentropy with one output is a binary classifier: class 1 when the output is >= 0.5. */
+const isBinary = (meta: ModelMeta) => meta.compile.loss === 'binaryCrossentropy' && meta.summary.outputShape.length === 2 && meta.summary.outputShape[1] === 1;
+
+/** The predicted class index per instance, for classifiers. */
+function classIndices(meta: ModelMeta, output: tf.Tensor): tf.Tensor | undefined {
+  if (isClassifier(meta)) return output.argMax(-1);
+  if (isBinary(meta)) return tf.tidy(() => output.reshape([-1]).greaterEqual(0.5).toInt());
+  return undefined;
+}
+
+/** Adds the class names when the model was trained on text labels. */
+function named(meta: ModelMeta, prediction: Prediction): Prediction {
+  const names = meta.transforms.classNames;
+  return names && prediction.classes ? { ...prediction, labels: prediction.classes.map((c) => names[c] ?? String(c)) } : prediction;
+}

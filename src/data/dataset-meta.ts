@@ -1,0 +1,58 @@
+/** What is stored about an uploaded dataset, beside its column files. */
+
+export type ColumnType = 'numeric' | 'string';
+export type ColumnDtype = 'float32' | 'uint8';
+
+export interface ClassCount {
+  name: string;
+  count: number;
+}
+
+export interface ColumnInfo {
+  name: string;
+  /** `string` columns are stored as codes: the index of the value in `classes`. */
+  type: ColumnType;
+  /** Shape of one row's value: [] for a CSV cell, [28, 28] for an IDX image. */
+  shape: number[];
+  dtype: ColumnDtype;
+  /** Server-chosen file name inside the dataset directory. */
+  file: string;
+  min?: number;
+  max?: number;
+  mean?: number;
+  /**
+   * String columns: every distinct value in code order with its count. Numeric scalar
+   * columns of few distinct whole numbers (class indices): those values, ascending.
+   */
+  classes?: ClassCount[];
+}
+
+export type DatasetFormat = 'csv' | 'json' | 'idx';
+
+export interface DatasetMeta {
+  id: string;
+  name: string;
+  format: DatasetFormat;
+  rows: number;
+  columns: ColumnInfo[];
+  /** Default label column; a job may name another. */
+  label: string;
+  /** Default feature columns: all but the label. */
+  features: string[];
+  /** Shape of one sample's features with the default columns. */
+  featureShape: number[];
+  /** Bytes stored on disk. */
+  bytes: number;
+  createdAt: string;
+}
+
+/** A dataset found in the store, with the directory its column files live in. */
+export interface StoredDataset {
+  meta: DatasetMeta;
+  dir: string;
+}
+
+/** Uploaded datasets a job names, looked up before planning (the planner itself is synchronous). */
+export type DatasetCatalog = ReadonlyMap<string, StoredDataset> & { memoryLimitBytes?: number };
+
+export const DTYPE_BYTES: Record<ColumnDtype, number> = { float32: 4, uint8: 1 };

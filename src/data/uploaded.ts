@@ -1,0 +1,176 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError, type FieldError } from '../errors.ts';
+import type { DataSpec } from '../schemas/job-request.ts';
+import type { ColumnInfo, DatasetCatalog, DatasetMeta, StoredDataset } from './dataset-meta.ts';
+import { featureShapeOf } from './ingest.ts';
+import { holdOut } from './split.ts';
+import { sizeOf, type DataDescription, type LoadedData, type NumericArray, type Split } from './types.ts';
+
+/** The columns a job learns from, checked against the dataset. */
+interface Selection {
+  features: ColumnInfo[];
+  label: ColumnInfo;
+  featureShape: number[];
+  labelShape: number[];
+  numClasses?: number;
+  classNames?: string[];
+}
+
+const mismatch = (errors: FieldError[]) => new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
+
+/** Test split seed when fit.seed is not given: fixed, so every job on a dataset is scored on the same rows. */
+const DEFAULT_TEST_SEED = 0;
+
+function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
+  const byName = new Map(meta.columns.map((c) => [c.name, c]));
+  const errors: FieldError[] = [];
+  const labelName = spec.label ?? meta.label;
+  const label = byName.get(labelName);
+  if (!label) errors.push({ path: `${where}/label`, message: `dataset ${meta.id} has no column ${JSON.stringify(labelName)}; its columns are ${[...byName.keys()].join(', ')}` });
+  const featureNames = spec.features ?? meta.columns.filter((c) => c.name !== labelName && c.type === 'numeric').map((c) => c.name);
+  const features: ColumnInfo[] = [];
+  featureNames.forEach((name, i) => {
+    const column = byName.get(name);
+    const at = `${where}/features/${i}`;
+    if (!column) errors.push({ path: at, message: `dataset ${meta.id} has no column ${JSON.stringify(name)}` });
+    else if (column.type !== 'numeric') errors.push({ path: at, message: `column ${JSON.stringify(name)} holds text; only numeric columns can be features` });
+    else if (name === labelName) errors.push({ path: at, message: `column ${JSON.stringify(name)} is the label; it cannot also be a feature` });
+    else features.push(column);
+  });
+  if (featureNames.length === 0) errors.push({ path: `${where}/features`, message: 'the dataset has no numeric column besides the label' });
+  if (errors.length > 0) throw mismatch(errors);
+  const numericClasses = label!.type === 'numeric' && label!.shape.length === 0 && label!.classes ? Number(label!.classes.at(-1)!.name) + 1 : undefined;
+  return {
+    features,
+    label: label!,
+    featureShape: featureShapeOf(features),
+    labelShape: label!.shape,
+    numClasses: label!.type === 'string' ? label!.classes!.length : numericClasses,
+    classNames: label!.type === 'string' ? label!.classes!.map((c) => c.name) : undefined,
+  };
+}
+
+function lookup(catalog: DatasetCatalog | undefined, id: string, path: string): StoredDataset {
+  const found = catalog?.get(id);
+  if (!found) throw new AppError(422, 'unknown_dataset', `${path}: no dataset ${JSON.stringify(id)}`, [{ path, message: `no dataset ${JSON.stringify(id)}: upload it with POST /v1/datasets or name a built-in one` }]);
+  return found;
+}
+
+/** The test dataset must offer the same feature columns and a label the training classes cover. */
+function selectTest(train: Selection, test: DatasetMeta, spec: DataSpec): Selection {
+  const selected = select(test, { ...spec, features: train.features.map((c) => c.name), label: train.label.name }, '/data/testDataset');
+  const errors: FieldError[] = [];
+  selected.features.forEach((c, i) => {
+    if (String(c.shape) !== String(train.features[i].shape)) errors.push({ path: '/data/testDataset', message: `column ${c.name} has shape [${c.shape}] but [${train.features[i].shape}] in the training dataset` });
+  });
+  if (selected.label.type !== train.label.type || String(selected.labelShape) !== String(train.labelShape)) {
+    errors.push({ path: '/data/testDataset', message: `label column ${train.label.name} is ${selected.label.type} [${selected.labelShape}] here but ${train.label.type} [${train.labelShape}] in the training dataset` });
+  }
+  const unseen = selected.classNames?.filter((name) => !train.classNames!.includes(name)) ?? [];
+  if (unseen.length > 0) errors.push({ path: '/data/testDataset', message: `has classes the training data lacks: ${unseen.slice(0, 5).join(', ')}` });
+  if (errors.length > 0) throw mismatch(errors);
+  return selected;
+}
+
+function counts(meta: DatasetMeta, spec: DataSpec, test?: DatasetMeta) {
+  const held = spec.testSplit ? Math.floor(meta.rows * spec.testSplit) : 0;
+  const train = meta.rows - held;
+  const testRows = test ? test.rows : held;
+  return { train: Math.min(spec.limit?.train ?? Infinity, train), test: Math.min(spec.limit?.test ?? Infinity, testRows) };
+}
+
+/** What the dry run needs to know of a job's uploaded data, from metadata only. */
+export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undefined): DataDescription {
+  const { meta } = lookup(catalog, spec.dataset!, '/data/dataset');
+  const selection = select(meta, spec);
+  let testMeta: DatasetMeta | undefined;
+  if (spec.testDataset !== undefined) {
+    if (spec.testSplit !== undefined) throw mismatch([{ path: '/data/testSplit', message: 'cannot be combined with data.testDataset' }]);
+    testMeta = lookup(catalog, spec.testDataset, '/data/testDataset').meta;
+    selectTest(selection, testMeta, spec);
+  }
+  if (spec.stratify && selection.numClasses === undefined) {
+    throw mismatch([{ path: '/data/stratify', message: `needs class labels, but column ${selection.label.name} holds other numbers` }]);
+  }
+  const { train, test } = counts(meta, spec, testMeta);
+  if (spec.testSplit !== undefined && (test === 0 || train === 0)) {
+    throw mismatch([{ path: '/data/testSplit', message: `${spec.testSplit} of ${meta.rows} rows leaves no test or no training rows` }]);
+  }
+  return {
+    name: meta.name,
+    description: `uploaded ${meta.format} dataset ${meta.id}`,
+    featureShape: selection.featureShape,
+    labelShape: selection.labelShape,
+    numClasses: selection.numClasses,
+    classNames: selection.classNames,
+    featureNames: meta.format === 'idx' ? undefined : selection.features.map((c) => c.name),
+    trainCount: train,
+    testCount: test,
+  };
+}
+
+type ColumnData = Float32Array | Uint8Array;
+
+async function readColumn(dir: string, column: ColumnInfo): Promise<ColumnData> {
+  const buffer = await readFile(path.join(dir, column.file));
+  const bytes = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
+  return column.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes);
+}
+
+/** Rows `rows` of the columns, interleaved per row: [row0 col0.., row0 col1.., row1 ...]. */
+export function gatherRows(columns: { data: ColumnData; size: number }[], rows: ArrayLike<number>): NumericArray {
+  const per = columns.reduce((n, c) => n + c.size, 0);
+  const out = columns.length === 1 && columns[0].data instanceof Uint8Array ? new Uint8Array(rows.length * per) : new Float32Array(rows.length * per);
+  for (let i = 0; i < rows.length; i++) {
+    let offset = i * per;
+    for (const { data, size } of columns) {
+      const start = rows[i] * size;
+      if (size === 1) out[offset] = data[start];
+      else out.set(data.subarray(start, start + size), offset);
+      offset += size;
+    }
+  }
+  return out;
+}
+
+async function loadSplit(stored: StoredDataset, selection: Selection, rows: ArrayLike<number>, codeMap?: Float32Array): Promise<Split> {
+  const features = await Promise.all(selection.features.map(async (c) => ({ data: await readColumn(stored.dir, c), size: sizeOf(c.shape) })));
+  const label = { data: await readColumn(stored.dir, selection.label), size: sizeOf(selection.label.shape) };
+  const x = gatherRows(features, rows);
+  let y = gatherRows([label], rows);
+  if (codeMap) y = Float32Array.from(y, (code) => codeMap[code]);
+  return { x, y, count: rows.length };
+}
+
+const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
+const sorted = (rows: Int32Array) => Int32Array.from(rows).sort();
+
+/**
+ * Loads a job's uploaded data: the selected columns of the rows of each split. A test split
+ * (`testSplit`) is a seeded, optionally stratified, shuffle; rows keep file order within a split.
+ */
+export async function loadUploaded(spec: DataSpec, catalog: DatasetCatalog | undefined, withTest: boolean, seed?: number): Promise<LoadedData> {
+  const description = describeUploaded(spec, catalog);
+  const stored = lookup(catalog, spec.dataset!, '/data/dataset');
+  const selection = select(stored.meta, spec);
+  let trainRows: Int32Array = range(stored.meta.rows);
+  let testRows: Int32Array | undefined;
+  if (spec.testSplit !== undefined) {
+    const strata = spec.stratify ? (await loadSplit(stored, { ...selection, features: [] }, range(stored.meta.rows))).y : undefined;
+    const { held, kept } = holdOut(stored.meta.rows, spec.testSplit, seed ?? DEFAULT_TEST_SEED, strata);
+    trainRows = sorted(kept);
+    testRows = sorted(held);
+  }
+  const train = await loadSplit(stored, selection, trainRows.subarray(0, description.trainCount));
+  let test: Split | undefined;
+  if (withTest && spec.testDataset !== undefined) {
+    const testStored = lookup(catalog, spec.testDataset, '/data/testDataset');
+    const testSelection = selectTest(selection, testStored.meta, spec);
+    const codeMap = testSelection.classNames ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name)) : undefined;
+    test = await loadSplit(testStored, testSelection, range(description.testCount), codeMap);
+  } else if (withTest && testRows) {
+    test = await loadSplit(stored, selection, testRows.subarray(0, description.testCount));
+  }
+  return { ...description, trainCount: train.count, testCount: test?.count ?? 0, train, test, stratify: spec.stratify };
+}

@@ -1,0 +1,161 @@
+import type { Readable } from 'node:stream';
+import multipart from '@fastify/multipart';
+import type { FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { AppError, notFound } from '../errors.ts';
+import { BUILT_IN_INFO } from '../data/built-in-info.ts';
+import type { DatasetFormat, DatasetMeta } from '../data/dataset-meta.ts';
+import { byteLimit, IdxIngest, ingestTable, limited, type DatasetContent, type UploadOptions } from '../data/ingest.ts';
+import { invalidDataset } from '../data/upload-errors.ts';
+import { jobsUsingDataset } from '../queue/dataset-usage.ts';
+import { ProblemRef } from '../schemas/common.ts';
+import { DatasetListQuery, DatasetList, DatasetParams, UploadQuery } from '../schemas/dataset.ts';
+
+const RAW_TYPES: Record<string, DatasetFormat> = { 'text/csv': 'csv', 'application/csv': 'csv', 'application/json': 'json' };
+const FORMATS = ['csv', 'json', 'idx'];
+
+const view = (meta: DatasetMeta) => ({ ...meta, builtIn: false });
+
+/** The format of a multipart file: the `format` option, else its name, else its content type. */
+function formatOf(options: UploadOptions, filename: string | undefined, mimetype: string): DatasetFormat {
+  if (options.format) return options.format;
+  const name = (filename ?? '').toLowerCase();
+  if (name.endsWith('.csv')) return 'csv';
+  if (name.endsWith('.json')) return 'json';
+  if (/ubyte|\.idx\d?|\.gz$/.test(name)) return 'idx';
+  if (RAW_TYPES[mimetype]) return RAW_TYPES[mimetype];
+  throw invalidDataset('/format', `cannot tell the format of ${JSON.stringify(filename ?? 'the file')}: add the field format=csv|json|idx`);
+}
+
+/**
+ * Datasets: uploads are streamed straight from the request into column files (never held
+ * whole in memory), under the configured size limit. Raw `text/csv` and `application/json`
+ * bodies reach the handler as streams: this plugin replaces the JSON body parser for its own
+ * routes only.
+ */
+export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { datasets, config, redis } = app.services;
+  const limit = config.DATASET_UPLOAD_LIMIT_BYTES;
+
+  // multipart enforces its own limit one byte later, so ours (a 413 problem) speaks first.
+  await app.register(multipart, { limits: { fileSize: limit + 1, files: 2, fields: 10, fieldSize: 1024 } });
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser(Object.keys(RAW_TYPES), (_request, payload, done) => done(null, payload));
+
+  async function fromMultipart(request: FastifyRequest, dir: string, options: UploadOptions): Promise<DatasetContent> {
+    let content: DatasetContent | undefined;
+    let idx: IdxIngest | undefined;
+    for await (const part of request.parts()) {
+      if (part.type === 'field') {
+        const value = String(part.value);
+        if (part.fieldname === 'format') {
+          if (!FORMATS.includes(value)) throw invalidDataset('/format', `must be one of ${FORMATS.join(', ')}`);
+          options.format = value as DatasetFormat;
+        } else if (part.fieldname === 'delimiter') {
+          if (value.length !== 1) throw invalidDataset('/delimiter', 'must be one character');
+          options.delimiter = value;
+        } else if (part.fieldname === 'name' || part.fieldname === 'label') {
+          options[part.fieldname as 'name' | 'label'] = value;
+        } else {
+          throw invalidDataset(`/${part.fieldname}`, 'is not a known field (name, format, label, delimiter, and the file)');
+        }
+        continue;
+      }
+      const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`));
+      const format = formatOf(options, part.filename, part.mimetype);
+      if (format === 'idx') {
+        idx ??= new IdxIngest(dir);
+        await idx.add(part.fieldname, source);
+      } else {
+        if (content || idx) throw invalidDataset(`/${part.fieldname}`, 'a CSV or JSON upload is one file');
+        content = await ingestTable(format, source, dir, options);
+      }
+    }
+    if (idx) return idx.finish(options);
+    if (!content) throw invalidDataset('/file', 'the form has no file');
+    return content;
+  }
+
+  app.post('/datasets', {
+    schema: {
+      tags: ['datasets'],
+      summary: 'Upload a dataset (CSV, JSON or IDX)',
+      description:
+        'multipart/form-data with a file (`file`; IDX: `images` and `labels`, plain or gzip) and optional fields `name`, `format`, `label`, `delimiter` before it; ' +
+        'or a raw `text/csv` or `application/json` body with the options in the query string. Parsed while streaming; a bad row is a 400 naming it, and nothing is stored.',
+      consumes: ['multipart/form-data', 'text/csv', 'application/json'],
+      querystring: UploadQuery,
+      response: { 201: Type.Ref('Dataset'), 400: ProblemRef, 413: ProblemRef, 415: ProblemRef, 503: ProblemRef },
+    },
+  }, async (request, reply) => {
+    const options: UploadOptions = { ...request.query };
+    const draft = await datasets.draft();
+    try {
+      let content: DatasetContent;
+      if (request.isMultipart()) {
+        content = await fromMultipart(request, draft.dir, options);
+      } else {
+        const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+        const format = options.format ?? RAW_TYPES[type];
+        if (format === 'idx') throw invalidDataset('/format', 'IDX uploads are two files: send them as multipart/form-data fields images and labels');
+        content = await ingestTable(format, limited(request.body as Readable, byteLimit(limit)), draft.dir, options);
+      }
+      const meta = await draft.commit(content);
+      reply.code(201).header('Location', `/v1/datasets/${meta.id}`);
+      return view(meta);
+    } catch (err) {
+      await draft.abort();
+      // Let the client finish sending, so it reads our answer instead of a reset connection.
+      request.raw.resume();
+      throw err;
+    }
+  });
+
+  app.get('/datasets', {
+    schema: {
+      tags: ['datasets'],
+      summary: 'List datasets: the built-in ones, then uploads, newest first',
+      querystring: DatasetListQuery,
+      response: { 200: DatasetList, 400: ProblemRef, 503: ProblemRef },
+    },
+  }, async (request) => {
+    const builtIns = request.query.cursor ? [] : await Promise.all(Object.values(BUILT_IN_INFO).map((describe) => describe()));
+    const page = await datasets.list({ limit: request.query.limit ?? 20, cursor: request.query.cursor });
+    return { items: [...builtIns, ...page.items.map(view)], nextCursor: page.nextCursor };
+  });
+
+  app.get('/datasets/:id', {
+    schema: {
+      tags: ['datasets'],
+      summary: 'A dataset: rows, columns and their types, feature shape, label, class counts, statistics, bytes',
+      params: DatasetParams,
+      response: { 200: Type.Ref('Dataset'), 404: ProblemRef, 503: ProblemRef },
+    },
+  }, async (request) => {
+    const { id } = request.params;
+    if (Object.hasOwn(BUILT_IN_INFO, id)) return BUILT_IN_INFO[id]();
+    const meta = await datasets.get(id);
+    if (!meta) throw notFound('dataset', id);
+    return view(meta);
+  });
+
+  app.delete('/datasets/:id', {
+    schema: {
+      tags: ['datasets'],
+      summary: 'Delete an uploaded dataset; refused (409) while a queued or running job uses it',
+      params: DatasetParams,
+      response: { 204: Type.Null(), 404: ProblemRef, 409: ProblemRef, 503: ProblemRef },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    if (Object.hasOwn(BUILT_IN_INFO, id)) throw new AppError(409, 'built_in', `${id} is a built-in dataset and cannot be deleted`);
+    if (!(await datasets.get(id))) throw notFound('dataset', id);
+    const users = await jobsUsingDataset(redis, config.REDIS_PREFIX, id);
+    if (users.length > 0) {
+      throw new AppError(409, 'dataset_in_use', `dataset ${id} is used by ${users.length} queued or running job(s): ${users.slice(0, 5).join(', ')}; cancel them or wait`);
+    }
+    await datasets.delete(id);
+    return reply.code(204).send(null);
+  });
+};

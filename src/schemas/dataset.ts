@@ -1,0 +1,55 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Nullable, PageQuery } from './common.ts';
+
+const ClassCount = Type.Object({ name: Type.String(), count: Type.Integer() });
+
+export const DatasetColumn = Type.Object({
+  name: Type.String(),
+  type: Type.Union([Type.Literal('numeric'), Type.Literal('string')], { description: 'string columns hold text values (class names)' }),
+  shape: Type.Array(Type.Integer(), { description: 'shape of one row\'s value: [] for a CSV cell, [28, 28] for an IDX image' }),
+  min: Type.Optional(Type.Number()),
+  max: Type.Optional(Type.Number()),
+  mean: Type.Optional(Type.Number()),
+  classes: Type.Optional(Type.Array(ClassCount, { description: 'distinct values and their counts: every text value, or a few whole numbers (class indices)' })),
+});
+
+export const Dataset = Type.Object(
+  {
+    id: Type.String({ description: 'a server-generated id, or the name of a built-in dataset' }),
+    name: Type.String(),
+    builtIn: Type.Boolean(),
+    format: Type.Union([Type.Literal('csv'), Type.Literal('json'), Type.Literal('idx'), Type.Literal('built-in')]),
+    description: Type.Optional(Type.String()),
+    rows: Type.Integer({ description: 'samples (for built-ins: training samples)' }),
+    testRows: Type.Optional(Type.Integer({ description: 'built-ins: samples of the test split' })),
+    columns: Type.Array(DatasetColumn),
+    label: Type.String({ description: 'default label column' }),
+    features: Type.Array(Type.String(), { description: 'default feature columns' }),
+    featureShape: Type.Array(Type.Integer(), { description: 'shape of one sample\'s features with the default columns' }),
+    bytes: Type.Integer({ description: 'bytes stored' }),
+    createdAt: Nullable(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'Dataset' },
+);
+export type Dataset = Static<typeof Dataset>;
+
+export const DatasetList = Type.Object({
+  items: Type.Array(Type.Ref('Dataset'), { description: 'built-in datasets first (on the first page), then uploads, newest first' }),
+  nextCursor: Nullable(Type.String()),
+});
+
+export const DatasetParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+
+export const DatasetListQuery = Type.Object(PageQuery, { additionalProperties: false });
+export type DatasetListQuery = Static<typeof DatasetListQuery>;
+
+export const UploadQuery = Type.Object(
+  {
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json'), Type.Literal('idx')], { description: 'default: from the content type or file name' })),
+    label: Type.Optional(Type.String({ minLength: 1, description: 'default label column; default: the last CSV column, `y`, or the IDX labels' })),
+    delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1, description: 'CSV delimiter; default ","' })),
+  },
+  { additionalProperties: false },
+);
+export type UploadQuery = Static<typeof UploadQuery>;

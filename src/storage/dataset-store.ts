@@ -1,0 +1,108 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Redis } from 'ioredis';
+import { v7 as randomUUIDv7 } from 'uuid';
+import type { DatasetCatalog, DatasetMeta, StoredDataset } from '../data/dataset-meta.ts';
+import { keys, type Keys } from '../queue/keys.ts';
+
+const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const META_FILE = 'meta.json';
+
+export const isDatasetId = (id: string) => ID.test(id);
+
+/** A dataset being written: parsers fill `dir`; `commit` publishes it, `abort` leaves no trace. */
+export interface DatasetDraft {
+  id: string;
+  dir: string;
+  commit(meta: Omit<DatasetMeta, 'id' | 'bytes' | 'createdAt'>): Promise<DatasetMeta>;
+  abort(): Promise<void>;
+}
+
+/**
+ * Uploaded datasets: column files in `DATA_DIR/datasets/<id>` (written to a temporary
+ * directory and renamed into place), metadata in Redis so every API and worker process sees
+ * them. Directory and file names are server-chosen; nothing from a request becomes a path.
+ */
+export class DatasetStore {
+  private readonly keys: Keys;
+  readonly root: string;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+    dataDir: string,
+    /** Datasets whose training columns exceed this are streamed from disk (see DATASET_MEMORY_LIMIT_BYTES). */
+    private readonly memoryLimitBytes = Infinity,
+  ) {
+    this.keys = keys(prefix);
+    this.root = path.join(dataDir, 'datasets');
+  }
+
+  dir(id: string): string {
+    if (!ID.test(id)) throw new Error(`not a dataset id: ${id}`);
+    return path.join(this.root, id);
+  }
+
+  async draft(): Promise<DatasetDraft> {
+    const id = randomUUIDv7();
+    const temp = path.join(this.root, `.tmp-${id}-${randomUUID()}`);
+    await mkdir(temp, { recursive: true });
+    const abort = () => rm(temp, { recursive: true, force: true });
+    return {
+      id,
+      dir: temp,
+      abort,
+      commit: async (partial) => {
+        try {
+          let bytes = 0;
+          for (const file of await readdir(temp)) bytes += (await stat(path.join(temp, file))).size;
+          const meta: DatasetMeta = { id, ...partial, bytes, createdAt: new Date().toISOString() };
+          await writeFile(path.join(temp, META_FILE), JSON.stringify(meta, null, 2));
+          await rename(temp, this.dir(id));
+          await this.redis.multi().set(this.keys.dataset(id), JSON.stringify(meta)).zadd(this.keys.datasets, 0, id).exec();
+          return meta;
+        } catch (err) {
+          await abort();
+          await rm(this.dir(id), { recursive: true, force: true });
+          throw err;
+        }
+      },
+    };
+  }
+
+  async get(id: string): Promise<DatasetMeta | undefined> {
+    if (!ID.test(id)) return undefined;
+    const raw = await this.redis.get(this.keys.dataset(id));
+    return raw ? (JSON.parse(raw) as DatasetMeta) : undefined;
+  }
+
+  /** Newest first. */
+  async list(opts: { limit: number; cursor?: string }): Promise<{ items: DatasetMeta[]; nextCursor: string | null }> {
+    const max = opts.cursor ? `(${opts.cursor}` : '+';
+    const ids = await this.redis.zrange(this.keys.datasets, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
+    const page = ids.slice(0, opts.limit);
+    const raws = page.length > 0 ? await this.redis.mget(page.map((id) => this.keys.dataset(id))) : [];
+    const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DatasetMeta);
+    return { items, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null };
+  }
+
+  /** The uploaded datasets a job's data names, for the (synchronous) planner; unknown ids are left out. */
+  async catalog(data: { dataset?: string; testDataset?: string }): Promise<DatasetCatalog> {
+    const catalog = Object.assign(new Map<string, StoredDataset>(), { memoryLimitBytes: this.memoryLimitBytes });
+    for (const id of [data.dataset, data.testDataset]) {
+      if (id === undefined || !ID.test(id) || catalog.has(id)) continue;
+      const meta = await this.get(id);
+      if (meta) catalog.set(id, { meta, dir: this.dir(id) });
+    }
+    return catalog;
+  }
+
+  /** Unregisters first, so no job planned from now on finds a dataset whose files are going away. */
+  async delete(id: string): Promise<boolean> {
+    if (!ID.test(id)) return false;
+    const [[, removed]] = (await this.redis.multi().del(this.keys.dataset(id)).zrem(this.keys.datasets, id).exec()) as [[null, number]];
+    await rm(this.dir(id), { recursive: true, force: true });
+    return removed === 1;
+  }
+}
