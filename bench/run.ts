@@ -1,0 +1,286 @@
+/**
+ * `npm run bench`: the MNIST recipe (examples/mnist.json) trained in-process and through the
+ * real service path (API -> BullMQ queue -> sandboxed worker child), alternately, then
+ * predict requests against the trained model and a bare Fastify JSON route of the same body
+ * size, alternately, in the same run. JSON lines on stdout, tables on stderr.
+ *
+ *   npm run bench                       full: 60,000 digits, 5 epochs, 3 rounds
+ *   npm run bench -- --quick            smoke: 6,000 digits, 1 epoch, 1 round, 2 s of load
+ *   flags (or BENCH_* env): --runs=N --epochs=N --train=N (digits) --only=train|predict
+ *     --modes=inproc,service[,inproc-1t,inproc-stock]  (1t: TFJS_THREADS=1; stock: and stock matmuls)
+ *     --predict-seconds=N --concurrency=N
+ * TFJS_BACKEND / TFJS_THREADS apply to every mode except the forced ones.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { writeFileSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Fastify from 'fastify';
+import { buildApp } from '../src/app.ts';
+import type { JobRequest } from '../src/schemas/job-request.ts';
+import { startWorker } from '../workers/worker.ts';
+import { cleanup, getJson, postJson, readEvents, testConfig, waitForJob } from '../test/helpers.ts';
+import { descendants, emit, median, peakRssMb, resetPeakRss, round, table } from './stats.ts';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = new Map(
+  process.argv.slice(2).map((a) => {
+    const [k, v] = a.replace(/^--/, '').split('=');
+    return [k, v ?? 'true'] as const;
+  }),
+);
+const opt = (name: string, fallback: string) => args.get(name) ?? process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? fallback;
+const quick = opt('quick', 'false') === 'true' || opt('quick', 'false') === '1';
+const runs = Number(opt('runs', quick ? '1' : '3'));
+const epochs = Number(opt('epochs', quick ? '1' : '5'));
+const trainLimit = Number(opt('train', quick ? '6000' : '60000'));
+const only = opt('only', 'all');
+const modes = opt('modes', 'inproc,service').split(',');
+const predictSeconds = Number(opt('predict-seconds', quick ? '2' : '5'));
+const concurrency = Number(opt('concurrency', '16'));
+
+const recipe = JSON.parse(readFileSync(path.join(here, '../examples/mnist.json'), 'utf8')) as JobRequest;
+const request: JobRequest = {
+  ...recipe,
+  data: { ...recipe.data, ...(trainLimit < 60_000 ? { limit: { train: trainLimit } } : {}) },
+  fit: { ...recipe.fit, epochs } as JobRequest['fit'],
+};
+
+interface TrainRun {
+  mode: string;
+  backend: string;
+  threads: number | null;
+  epochSeconds: number[];
+  epoch1: { loss: number; acc: number };
+  testAccuracy: number | null;
+  wallSeconds: number;
+  peakRssMb: number;
+}
+
+const loadAverage = () => os.loadavg().map((l) => round(l, 2));
+
+async function inProcess(mode: string): Promise<TrainRun> {
+  const env: NodeJS.ProcessEnv = { ...process.env, BENCH_REQUEST: JSON.stringify(request) };
+  if (mode === 'inproc-1t' || mode === 'inproc-stock') env.TFJS_THREADS = '1';
+  if (mode === 'inproc-stock') env.BENCH_STOCK_MATMUL = '1';
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, ['--import', 'tsx', path.join(here, 'in-process.ts')], { env, maxBuffer: 1 << 24 }, (err, out, errOut) =>
+      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+    ),
+  );
+  const r = JSON.parse(stdout.trim().split('\n').at(-1)!);
+  return {
+    mode,
+    backend: r.backend,
+    threads: r.threads,
+    epochSeconds: r.epochSeconds,
+    epoch1: { loss: r.history.loss?.[0], acc: r.history.acc?.[0] ?? r.history.accuracy?.[0] },
+    testAccuracy: r.evaluation?.acc ?? r.evaluation?.accuracy ?? null,
+    wallSeconds: r.wallSeconds,
+    peakRssMb: r.peakRssMb,
+  };
+}
+
+type Service = Awaited<ReturnType<typeof startBenchService>>;
+
+async function startBenchService() {
+  const config = await testConfig({ ...(process.env.TFJS_THREADS ? { TFJS_THREADS: process.env.TFJS_THREADS } : {}) });
+  // The sandboxed worker child reads its config from the environment it inherits.
+  Object.assign(process.env, { REDIS_PREFIX: config.REDIS_PREFIX, DATA_DIR: config.DATA_DIR, LOG_LEVEL: 'silent' });
+  const app = await buildApp(config, { logger: false });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const noop = () => undefined;
+  const worker = await startWorker(config, { info: noop, warn: noop, error: noop, debug: noop } as unknown as Parameters<typeof startWorker>[1]);
+  return {
+    url,
+    app,
+    close: async () => {
+      await worker.close();
+      await app.close();
+      await cleanup(config);
+    },
+  };
+}
+
+async function throughService(service: Service): Promise<TrainRun & { modelId: string }> {
+  for (const pid of descendants()) resetPeakRss(pid);
+  let peak = 0;
+  const sampler = setInterval(() => {
+    for (const pid of descendants()) peak = Math.max(peak, peakRssMb(pid));
+  }, 250);
+  const started = performance.now();
+  try {
+    const submitted = await postJson(`${service.url}/v1/jobs`, request);
+    if (submitted.status !== 202) throw new Error(`submit answered ${submitted.status}: ${JSON.stringify(submitted.body)}`);
+    const job = await waitForJob(service.url, submitted.body.id, undefined, 30 * 60_000);
+    const wallSeconds = (performance.now() - started) / 1000;
+    if (job.status !== 'completed') throw new Error(`job ${job.status}: ${JSON.stringify(job.error)}`);
+    const { events } = await readEvents(`${service.url}/v1/jobs/${job.id}/events`);
+    const epochSeconds = events.filter((e) => e.event === 'epoch').map((e) => e.data.elapsedMs / 1000);
+    const health = await getJson(`${service.url}/healthz`);
+    return {
+      mode: 'service',
+      backend: job.backend ?? health.body.backend,
+      threads: null,
+      epochSeconds,
+      epoch1: { loss: job.history.loss?.[0], acc: job.history.acc?.[0] ?? job.history.accuracy?.[0] },
+      testAccuracy: job.evaluation?.acc ?? job.evaluation?.accuracy ?? null,
+      wallSeconds,
+      peakRssMb: peak,
+      modelId: job.modelId,
+    };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+async function benchTraining(service: Service) {
+  const results: TrainRun[] = [];
+  let modelId: string | undefined;
+  for (let run = 1; run <= runs; run++) {
+    // Alternate which mode goes first, so drift in machine load hits both alike.
+    const order = run % 2 ? modes : [...modes].reverse();
+    for (const mode of order) {
+      const load = loadAverage();
+      const r = mode === 'service' ? await throughService(service) : await inProcess(mode);
+      if ('modelId' in r) modelId = (r as { modelId: string }).modelId;
+      const secondsPerEpoch = median(r.epochSeconds);
+      results.push(r);
+      emit({
+        kind: 'train',
+        run,
+        ...r,
+        secondsPerEpoch: round(secondsPerEpoch),
+        samplesPerSecond: round(trainLimit / secondsPerEpoch, 0),
+        epochs,
+        trainSamples: trainLimit,
+        loadAverage: load,
+      });
+    }
+  }
+  const summary = modes.map((mode) => {
+    const mine = results.filter((r) => r.mode === mode);
+    const spe = median(mine.map((r) => median(r.epochSeconds)));
+    return {
+      mode,
+      backend: mine[0]?.backend,
+      threads: mine[0]?.threads ?? '',
+      runs: mine.length,
+      's/epoch': round(spe, 2),
+      'samples/s': round(trainLimit / spe, 0),
+      'test acc': round(median(mine.map((r) => r.testAccuracy ?? NaN)), 4),
+      'epoch1 loss': round(median(mine.map((r) => r.epoch1.loss)), 3),
+      'wall s': round(median(mine.map((r) => r.wallSeconds)), 1),
+      'peak RSS MB': round(median(mine.map((r) => r.peakRssMb)), 0),
+    };
+  });
+  const inproc = summary.find((s) => s.mode === 'inproc');
+  const viaService = summary.find((s) => s.mode === 'service');
+  const overhead =
+    inproc && viaService
+      ? { epochRatio: round(viaService['s/epoch'] / inproc['s/epoch']), wallRatio: round(viaService['wall s'] / inproc['wall s']) }
+      : undefined;
+  for (const s of summary) emit({ kind: 'train-summary', ...s, epochs, trainSamples: trainLimit });
+  if (overhead) emit({ kind: 'service-overhead', ...overhead, note: 'service / in-process, medians of the same run' });
+  table(`training: MNIST recipe, ${trainLimit} digits x ${epochs} epoch(s), medians of ${runs} round(s); load average now ${loadAverage().join(' ')}`, summary);
+  if (overhead) process.stderr.write(`service-path overhead: s/epoch x${overhead.epochRatio}, wall x${overhead.wallRatio} (wall includes queueing, child start, saving)\n`);
+  return modelId;
+}
+
+/** The reference: a bare Fastify JSON route taking the same body and answering a same-sized body. */
+async function startBareRoute(answer: unknown) {
+  const app = Fastify({ logger: false, bodyLimit: 64 * 1024 * 1024 });
+  app.post('/predict', async (request) => {
+    const { instances } = request.body as { instances: unknown[] };
+    return { predictions: instances.map(() => answer), classes: instances.map(() => 0) };
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const address = app.server.address();
+  return { app, url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/predict` };
+}
+
+async function load(url: string, bodyFile: string, connections: number) {
+  const env = { ...process.env, LOAD_URL: url, LOAD_BODY_FILE: bodyFile, LOAD_CONCURRENCY: String(connections), LOAD_SECONDS: String(predictSeconds) };
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'load.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (c) => (out += c));
+  await new Promise((resolve) => child.on('close', resolve));
+  return JSON.parse(out.trim()) as { rps: number; p50: number; p90: number; p99: number; errors: number; requests: number; requestBytes: number; responseBytes: number };
+}
+
+async function benchPredict(service: Service, modelId: string) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'tts-bench-'));
+  const { loadMnist } = await import('../src/data/mnist.ts');
+  const test = (await loadMnist({ train: 1, test: 128 })).test!;
+  const digit = (i: number) => Array.from(test.x.subarray(i * 784, (i + 1) * 784));
+  const one = path.join(dir, 'one.json');
+  const batch = path.join(dir, 'batch.json');
+  writeFileSync(one, JSON.stringify({ instances: [digit(0)] }));
+  writeFileSync(batch, JSON.stringify({ instances: Array.from({ length: 128 }, (_, i) => digit(i)) }));
+  const sample = await postJson(`${service.url}/v1/models/${modelId}/predict`, { instances: [digit(0)] });
+  if (sample.status !== 200) throw new Error(`predict answered ${sample.status}: ${JSON.stringify(sample.body)}`);
+  const bare = await startBareRoute(sample.body.predictions[0]);
+  const predictUrl = `${service.url}/v1/models/${modelId}/predict`;
+  const rows: Record<string, unknown>[] = [];
+  const cases = [
+    { name: '1 instance', file: one, connections: concurrency, instances: 1 },
+    { name: '128 instances', file: batch, connections: 4, instances: 128 },
+  ];
+  try {
+    for (const c of cases) {
+      const measured: Record<string, Awaited<ReturnType<typeof load>>[]> = { predict: [], bare: [] };
+      for (let run = 1; run <= runs; run++) {
+        const order = run % 2 ? (['predict', 'bare'] as const) : (['bare', 'predict'] as const);
+        for (const target of order) {
+          const r = await load(target === 'predict' ? predictUrl : bare.url, c.file, c.connections);
+          measured[target].push(r);
+          emit({ kind: 'predict', case: c.name, target, run, connections: c.connections, ...r, loadAverage: loadAverage() });
+        }
+      }
+      const med = (target: string, key: 'rps' | 'p50' | 'p99') => median(measured[target].map((r) => r[key]));
+      for (const target of ['predict', 'bare']) {
+        rows.push({
+          case: c.name,
+          target: target === 'bare' ? 'bare Fastify route' : 'POST /v1/models/:id/predict',
+          connections: c.connections,
+          'req/s': round(med(target, 'rps'), 0),
+          'instances/s': round(med(target, 'rps') * c.instances, 0),
+          'p50 ms': round(med(target, 'p50'), 2),
+          'p99 ms': round(med(target, 'p99'), 2),
+          errors: measured[target].reduce((n, r) => n + r.errors, 0),
+          'body bytes': measured[target][0].requestBytes,
+        });
+      }
+      const ratio = round(med('predict', 'rps') / med('bare', 'rps'));
+      emit({ kind: 'predict-summary', case: c.name, rpsRatio: ratio, predictP99: round(med('predict', 'p99'), 2), bareP99: round(med('bare', 'p99'), 2) });
+      rows.push({ case: c.name, target: `ratio predict/bare: ${ratio}` });
+    }
+  } finally {
+    await bare.app.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+  table(`predict: ${predictSeconds} s per measurement, medians of ${runs} round(s), load average now ${loadAverage().join(' ')}`, rows);
+}
+
+emit({ kind: 'bench', quick, runs, epochs, trainSamples: trainLimit, modes, cpus: os.availableParallelism(), loadAverage: loadAverage(), node: process.version, at: new Date().toISOString() });
+const service = await startBenchService();
+try {
+  let modelId: string | undefined;
+  if (only !== 'predict') modelId = await benchTraining(service);
+  if (only !== 'train') {
+    if (!modelId) {
+      // Predict only: a quick model is enough to measure serving.
+      const quickJob = { ...request, data: { ...request.data, limit: { train: 2000, test: 500 } }, fit: { ...request.fit, epochs: 1 } };
+      const submitted = await postJson(`${service.url}/v1/jobs`, quickJob);
+      modelId = (await waitForJob(service.url, submitted.body.id)).modelId as string;
+    }
+    await benchPredict(service, modelId);
+  }
+} finally {
+  await service.close();
+}
+process.exit(0);
