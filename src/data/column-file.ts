@@ -13,7 +13,9 @@ const MAX_NUMERIC_CLASSES = 50;
  */
 export class ColumnFile {
   private handle?: FileHandle;
-  private readonly buffer: Float32Array | Uint8Array;
+  private buffer: Float32Array | Uint8Array;
+  /** Chunks filled since the last flush (a reader may push a whole network chunk between flushes). */
+  private full: (Float32Array | Uint8Array)[] = [];
   private used = 0;
   private sum = 0;
   private count = 0;
@@ -34,12 +36,23 @@ export class ColumnFile {
     readonly file: string,
     private readonly dir: string,
   ) {
-    this.buffer = dtype === 'uint8' ? new Uint8Array(CHUNK_VALUES) : new Float32Array(CHUNK_VALUES);
+    this.buffer = this.allocate();
     if (shape.length > 0) this.distinct = undefined;
+  }
+
+  private allocate() {
+    return this.dtype === 'uint8' ? new Uint8Array(CHUNK_VALUES) : new Float32Array(CHUNK_VALUES);
+  }
+
+  private rotate() {
+    this.full.push(this.buffer);
+    this.buffer = this.allocate();
+    this.used = 0;
   }
 
   /** Appends one numeric value; call `flushIfFull` between rows. */
   push(value: number) {
+    if (this.used === this.buffer.length) this.rotate();
     this.buffer[this.used++] = value;
     this.count++;
     this.sum += value;
@@ -62,6 +75,7 @@ export class ColumnFile {
       this.codeCounts.push(0);
     }
     this.codeCounts[code]++;
+    if (this.used === this.buffer.length) this.rotate();
     this.buffer[this.used++] = code;
     if (this.used === this.buffer.length) this.pending = true;
     return true;
@@ -71,15 +85,16 @@ export class ColumnFile {
 
   /** Writes the chunk out once it is full (the caller awaits this between rows). */
   async flushIfFull() {
-    if (this.pending) await this.flush();
+    if (this.pending || this.full.length > 0) await this.flush();
   }
 
   async flush() {
     this.pending = false;
-    if (this.used === 0) return;
+    if (this.used === 0 && this.full.length === 0) return;
     this.handle ??= await open(path.join(this.dir, this.file), 'w');
-    const bytes = new Uint8Array(this.buffer.buffer, 0, this.used * this.buffer.BYTES_PER_ELEMENT);
-    await this.handle.write(bytes);
+    for (const chunk of this.full) await this.handle.write(new Uint8Array(chunk.buffer, 0, chunk.byteLength));
+    this.full = [];
+    await this.handle.write(new Uint8Array(this.buffer.buffer, 0, this.used * this.buffer.BYTES_PER_ELEMENT));
     this.used = 0;
   }
 
