@@ -11,6 +11,7 @@ import { docs } from './http/docs.ts';
 import { errorHandler, sendProblem } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
 import { jobEventRoutes } from './http/job-events.ts';
+import { jobCancelRoutes } from './http/job-cancel.ts';
 import { jobRoutes } from './http/jobs.ts';
 import { modelRoutes } from './http/models.ts';
 import { services } from './http/services.ts';
@@ -34,6 +35,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   await app.register(healthRoutes);
   await app.register(jobRoutes, { prefix: '/v1' });
   await app.register(jobEventRoutes, { prefix: '/v1' });
+  await app.register(jobCancelRoutes, { prefix: '/v1' });
   await app.register(modelRoutes, { prefix: '/v1' });
   await app.register(datasetRoutes, { prefix: '/v1' });
   return app;

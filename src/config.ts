@@ -41,6 +41,12 @@ export const ConfigSchema = Type.Object({
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, default: 8 }),
   /** Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies. */
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
+  /** Save a training checkpoint (weights + optimizer state) every this many epochs. */
+  CHECKPOINT_EVERY_EPOCHS: Type.Integer({ minimum: 1, default: 1 }),
+  /** A worker's job lock; a worker silent for this long is presumed dead and its job resumed elsewhere. */
+  WORKER_LOCK_MS: Type.Integer({ minimum: 1_000, default: 30_000 }),
+  /** On SIGTERM, how long a worker waits for its jobs to checkpoint and go back to the queue. */
+  WORKER_SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 30_000 }),
   /** Attempts per job when a worker crashes or loses Redis (deterministic failures never retry). */
   JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
 });

@@ -89,6 +89,13 @@ export function smallMnistJob(overrides: Partial<JobRequest> = {}): JobRequest {
   };
 }
 
+/** A job slow enough to be caught mid-run: many small batches per epoch. */
+export const slowJob = (epochs: number, extra: Record<string, unknown> = {}) => ({
+  ...smallMnistJob(),
+  data: { ...smallMnistJob().data, limit: { train: 2048, test: 128 } },
+  fit: { epochs, batchSize: 16, validationSplit: 0, shuffle: true, ...extra },
+});
+
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
   const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
   return { status: response.status, headers: response.headers, body: (await response.json()) as any };

@@ -1,10 +1,13 @@
 import { availableParallelism } from 'node:os';
-import { UnrecoverableError, type SandboxedJob } from 'bullmq';
+import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
+import { JobControl } from '../src/queue/job-control.ts';
 import { JobStore } from '../src/queue/job-store.ts';
+import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import type { TrainingJobData } from '../src/queue/training-queue.ts';
+import { DatasetStore } from '../src/storage/dataset-store.ts';
 import { ModelStore } from '../src/storage/model-store.ts';
 import { initBackend } from '../src/training/backend.ts';
 import { runJob, type RunDeps } from '../src/training/run-job.ts';
@@ -16,6 +19,10 @@ import { runJob, type RunDeps } from '../src/training/run-job.ts';
  */
 let deps: Promise<RunDeps> | undefined;
 
+// If the worker process dies (kill -9, machine gone), its training child must not go on
+// writing events for a job that another worker is about to resume.
+process.on('disconnect', () => process.exit(1));
+
 async function connect(): Promise<RunDeps> {
   const config = loadConfig();
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -25,15 +32,25 @@ async function connect(): Promise<RunDeps> {
   return {
     jobs: new JobStore(redis, config.REDIS_PREFIX),
     models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),
+    datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
+    control: new JobControl(redis, config.REDIS_PREFIX),
+    checkpoints: new CheckpointStore(config.DATA_DIR),
     backend,
     maxParams: config.MAX_MODEL_PARAMS,
+    checkpointEvery: config.CHECKPOINT_EVERY_EPOCHS,
   };
 }
 
-export default async function processTrainingJob(job: SandboxedJob<TrainingJobData>) {
+export default async function processTrainingJob(job: SandboxedJob<TrainingJobData>, token?: string) {
   deps ??= connect();
   try {
-    return await runJob(await deps, job.data.jobId);
+    const outcome = await runJob(await deps, job.data.jobId);
+    if (outcome.status === 'yielded') {
+      // Shutdown: back to the queue without spending an attempt; the checkpoint stays.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    return outcome;
   } catch (err) {
     // Deterministic failures are already recorded on the job; retrying cannot help.
     if (err instanceof AppError) throw new UnrecoverableError(`${err.code}: ${err.message}`);

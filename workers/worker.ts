@@ -3,6 +3,7 @@ import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { configToEnv, loadConfig, type Config } from '../src/config.ts';
+import { JobControl } from '../src/queue/job-control.ts';
 import { JobStore } from '../src/queue/job-store.ts';
 import { TRAINING_QUEUE } from '../src/queue/keys.ts';
 import type { TrainingJobData } from '../src/queue/training-queue.ts';
@@ -12,6 +13,7 @@ const processorFile = fileURLToPath(new URL(`./train-processor${import.meta.url.
 
 export interface TrainingWorker {
   worker: Worker<TrainingJobData>;
+  /** Stops taking jobs; running ones checkpoint and go back to the queue within the grace period. */
   close(): Promise<void>;
 }
 
@@ -22,17 +24,31 @@ export interface TrainingWorker {
 export async function startWorker(config: Config, log = pino({ level: config.LOG_LEVEL })): Promise<TrainingWorker> {
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const jobs = new JobStore(connection, config.REDIS_PREFIX);
+  const control = new JobControl(connection, config.REDIS_PREFIX);
+  const active = new Set<string>();
   const worker = new Worker<TrainingJobData>(TRAINING_QUEUE, processorFile, {
     connection,
     prefix: config.REDIS_PREFIX,
     concurrency: config.WORKER_CONCURRENCY,
     useWorkerThreads: false,
+    // A worker that stops renewing its lock (killed, machine gone) loses its job to another
+    // worker after this long; the job resumes there from its last checkpoint.
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_LOCK_MS,
+    maxStalledCount: config.JOB_ATTEMPTS,
     // The training child reads its config from the environment: hand it this worker's.
     workerForkOptions: { env: { ...process.env, ...configToEnv(config) } },
   });
-  worker.on('active', (job) => log.info({ jobId: job.id, attempt: job.attemptsMade + 1 }, 'training job started'));
-  worker.on('completed', (job) => log.info({ jobId: job.id }, 'training job finished'));
+  worker.on('active', (job) => {
+    active.add(job.data.jobId);
+    log.info({ jobId: job.id, attempt: job.attemptsMade + 1 }, 'training job started');
+  });
+  worker.on('completed', (job) => {
+    active.delete(job.data.jobId);
+    log.info({ jobId: job.id }, 'training job finished');
+  });
   worker.on('failed', (job, err) => {
+    if (job) active.delete(job.data.jobId);
     if (job) void recordFailure(jobs, job, err).catch((e) => log.error({ err: e, jobId: job.id }, 'could not record a failure'));
     log.warn({ jobId: job?.id, err: err.message }, 'training job failed');
   });
@@ -42,7 +58,16 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   return {
     worker,
     close: async () => {
-      await worker.close();
+      const closing = worker.close();
+      for (const id of active) await control.requestYield(id).catch(() => undefined);
+      const graceful = await Promise.race([
+        closing.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(resolve, config.WORKER_SHUTDOWN_GRACE_MS, false).unref()),
+      ]);
+      if (!graceful) {
+        log.warn({ jobs: [...active] }, 'jobs did not yield within WORKER_SHUTDOWN_GRACE_MS; another worker will resume them');
+        await worker.close(true);
+      }
       await connection.quit();
     },
   };

@@ -133,6 +133,8 @@ export const FitSpec = Type.Object(
     shuffle: Type.Boolean({ default: true }),
     seed: Type.Optional(Type.Integer({ minimum: 0, description: 'seed of the validation split shuffle' })),
     callbacks: Type.Optional(Type.Array(CallbackSpec, { maxItems: 8, description: 'Keras-style callbacks' })),
+    maxDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, description: 'stop and fail the job with code `timeout` after this long' })),
+    saveModelOnTimeout: Type.Optional(Type.Boolean({ description: 'on timeout, still store the model as trained so far' })),
   },
   { additionalProperties: false },
 );

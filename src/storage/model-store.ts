@@ -78,7 +78,11 @@ export class ModelStore {
           await writeFile(path.join(temp, WEIGHTS_FILE), Buffer.from(weights));
           await writeFile(path.join(temp, MODEL_FILE), JSON.stringify(modelJson));
           await writeFile(path.join(temp, META_FILE), JSON.stringify(full, null, 2));
+          // A retried job saves under the same id: replace, so there is exactly one model.
+          const replaced = `${this.dir(meta.id)}.old-${randomUUID()}`;
+          await rename(this.dir(meta.id), replaced).catch(() => undefined);
           await rename(temp, this.dir(meta.id));
+          await rm(replaced, { recursive: true, force: true });
           await this.redis.multi().set(this.keys.model(meta.id), JSON.stringify(full)).zadd(this.keys.models, 0, meta.id).exec();
         } catch (err) {
           await rm(temp, { recursive: true, force: true });

@@ -19,7 +19,8 @@ export interface TrainingPlan {
   transforms: Transforms;
   /** Uploaded datasets the job names, looked up before planning; the worker loads from them. */
   datasets?: DatasetCatalog;
-  fit: Required<Omit<FitSpec, 'seed' | 'callbacks'>> & { seed?: number };
+  fit: Required<Omit<FitSpec, 'seed' | 'callbacks' | 'maxDurationSeconds' | 'saveModelOnTimeout'>> &
+    Pick<FitSpec, 'seed' | 'maxDurationSeconds' | 'saveModelOnTimeout'>;
   callbacks: CallbackSettings[];
   evaluate: boolean;
   summary: ModelSummary;
@@ -58,15 +59,13 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
   const compile = parseCompile(request.compile, model.compile);
   const data = describeData(request.data, datasets);
   const transforms: Transforms = { featureShape: data.featureShape, inputs: request.data.inputs ?? {}, labels: request.data.labels ?? {} };
-  const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
   if (data.featureNames) transforms.features = data.featureNames;
   if (data.classNames) transforms.classNames = data.classNames;
+  const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
   const fit = { ...FIT_DEFAULTS, ...fitSpec };
   const evaluate = request.evaluate ?? false;
   const errors = [...transformErrors(data, transforms.inputs, transforms.labels), ...dataErrors(data, fit, evaluate)];
   if (errors.length > 0) throw new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
-  checkFitLimits(fit, caps);
-
   checkFitLimits(fit, caps);
 
   const inputShape = modelInputShape(transforms);

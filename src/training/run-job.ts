@@ -1,75 +1,161 @@
 import { AppError } from '../errors.ts';
-import type { JobStore } from '../queue/job-store.ts';
+import type { JobControl } from '../queue/job-control.ts';
+import type { JobRecord, JobStore } from '../queue/job-store.ts';
 import type { JobRequest } from '../schemas/job-request.ts';
+import type { CheckpointStore } from '../storage/checkpoint-store.ts';
+import type { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
-import { planJob } from './plan.ts';
-import { train, type TrainingSink } from './train.ts';
+import { planJob, type TrainingPlan } from './plan.ts';
+import { Supervisor } from './supervision.ts';
+import { train, type TrainingResult, type TrainingSink } from './train.ts';
 
 export interface RunDeps {
+  /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
+  datasets?: DatasetStore;
   jobs: JobStore;
   models: ModelStore;
+  control: JobControl;
+  checkpoints: CheckpointStore;
   backend: string;
   maxParams: number;
+  /** Checkpoint every this many epochs. */
+  checkpointEvery: number;
 }
 
-export type RunOutcome = { status: 'completed'; modelId: string } | { status: 'skipped'; reason: string };
+export type RunOutcome =
+  | { status: 'completed' | 'cancelled' | 'timed-out'; modelId: string | null }
+  | { status: 'yielded' }
+  | { status: 'skipped'; reason: string };
 
 /**
  * Runs one training job from its stored record: running -> fit -> evaluate -> save ->
- * completed. A deterministic failure (an AppError: bad data, NaN loss) marks the job failed
- * and is rethrown for the caller not to retry; anything else is rethrown as transient.
+ * completed, resuming from the job's checkpoint when an earlier attempt left one. Stops at
+ * the next batch when the job is cancelled, its worker shuts down (`yielded`: back to the
+ * queue) or its time is up. A deterministic failure (an AppError: bad data, NaN loss) marks
+ * the job failed and is rethrown for the caller not to retry; anything else is transient.
  */
 export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> {
-  const { jobs, models } = deps;
+  const { jobs, checkpoints } = deps;
   const record = await jobs.get(jobId);
   if (!record) return { status: 'skipped', reason: 'the job record no longer exists' };
+  const saved = await checkpoints.info(jobId);
+  const now = new Date().toISOString();
   const started = await jobs.transition(jobId, ['queued', 'running'], 'running', {
-    startedAt: new Date().toISOString(),
+    startedAt: record.startedAt ?? now,
     backend: deps.backend,
     attempts: record.attempts + 1,
-    history: {},
-    progress: { epoch: 0, epochs: record.progress.epochs },
+    ...(saved ? {} : { history: {}, progress: { epoch: 0, epochs: record.progress.epochs } }),
   });
   if (!started) return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
 
   const request = record.request as JobRequest;
   try {
-    const plan = planJob(request, deps.maxParams);
-    const sink: TrainingSink = {
-      epoch: (report, history) => jobs.recordEpoch(jobId, report, history),
-      batch: (report) => jobs.appendEvent(jobId, 'batch', report),
-      evaluation: (metrics) => jobs.recordEvaluation(jobId, metrics),
-    };
+    const plan = planJob(request, deps.maxParams, await deps.datasets?.catalog(request.data));
+    const supervisor = new Supervisor(jobId, deps.control, checkpoints, {
+      checkpointEvery: deps.checkpointEvery,
+      deadline: request.fit?.maxDurationSeconds ? Date.parse(record.startedAt ?? now) + request.fit.maxDurationSeconds * 1000 : undefined,
+    });
+    const sink: TrainingSink = { ...(await epochRecorder(jobs, record, saved)), supervisor };
     const result = await train(plan, request.data, sink, jobId);
     try {
-      const modelId = ModelStore.newId();
-      const last = Object.fromEntries(Object.entries(result.history).map(([k, v]) => [k, v[v.length - 1]]));
-      await result.model.save(
-        models.writer({
-          id: modelId,
-          name: record.name,
-          jobId,
-          createdAt: new Date().toISOString(),
-          backend: deps.backend,
-          summary: plan.summary,
-          compile: plan.compile,
-          transforms: plan.transforms,
-          metrics: last,
-          evaluation: result.evaluation,
-        }),
-      );
-      if (!(await jobs.transition(jobId, ['running'], 'completed', { modelId }))) {
-        await models.delete(modelId); // cancelled meanwhile: keep nothing half-owned
-        return { status: 'skipped', reason: 'the job left running while it was saved' };
-      }
-      return { status: 'completed', modelId };
+      return await finish(deps, record, plan, result, supervisor);
     } finally {
       result.model.dispose();
     }
   } catch (err) {
     if (err instanceof AppError) {
       await jobs.transition(jobId, ['running'], 'failed', { error: { code: err.code, message: err.message } });
+      await checkpoints.remove(jobId);
     }
     throw err;
   }
+}
+
+/**
+ * Records epochs so that the stream and `history` show each epoch once across attempts:
+ * epochs an earlier attempt already recorded are not recorded again, and epochs its
+ * checkpoint holds but that never reached the stream (a crash in between) are recorded now.
+ */
+async function epochRecorder(jobs: JobStore, record: JobRecord, saved: { epoch: number; history: Record<string, number[]> } | undefined) {
+  const id = record.id;
+  let recorded = saved ? record.progress.epoch : 0;
+  const earlier = saved ? record.history : {};
+  const merge = (history: Record<string, number[]>) =>
+    Object.fromEntries(Object.entries(history).map(([k, v]) => [k, [...(earlier[k] ?? []).slice(0, recorded), ...v.slice(recorded)]]));
+  if (saved && saved.epoch > recorded) {
+    for (let epoch = recorded + 1; epoch <= saved.epoch; epoch++) {
+      const metrics = Object.fromEntries(Object.entries(saved.history).map(([k, v]) => [k, v[epoch - 1]]));
+      const upTo = Object.fromEntries(Object.entries(saved.history).map(([k, v]) => [k, v.slice(0, epoch)]));
+      await jobs.recordEpoch(id, { epoch, epochs: record.progress.epochs, metrics, elapsedMs: 0 }, upTo);
+    }
+    recorded = saved.epoch;
+    Object.assign(earlier, saved.history);
+  }
+  const sink: Omit<TrainingSink, 'supervisor'> = {
+    epoch: async (report, history) => {
+      if (report.epoch <= recorded) return;
+      await jobs.recordEpoch(id, report, merge(history));
+    },
+    batch: (report) => jobs.appendEvent(id, 'batch', report),
+    evaluation: (metrics) => jobs.recordEvaluation(id, metrics),
+  };
+  return sink;
+}
+
+async function finish(deps: RunDeps, record: JobRecord, plan: TrainingPlan, result: TrainingResult, supervisor: Supervisor): Promise<RunOutcome> {
+  const { jobs, checkpoints, control } = deps;
+  const id = record.id;
+  const fit = (record.request as JobRequest).fit;
+  switch (result.stopped) {
+    case 'yield':
+      // Worker shutdown: the last checkpoint stays; the next worker resumes from it.
+      await jobs.transition(id, ['running'], 'queued');
+      await control.clearYield(id);
+      return { status: 'yielded' };
+    case 'cancel': {
+      const modelId = supervisor.keepModel ? await saveModel(deps, record, plan, result) : null;
+      await jobs.transition(id, ['running'], 'cancelled', modelId ? { modelId } : {});
+      await checkpoints.remove(id);
+      return { status: 'cancelled', modelId };
+    }
+    case 'timeout': {
+      const modelId = fit?.saveModelOnTimeout ? await saveModel(deps, record, plan, result) : null;
+      const message = `training stopped after the time limit of ${fit?.maxDurationSeconds} s (fit.maxDurationSeconds)`;
+      await jobs.transition(id, ['running'], 'failed', { error: { code: 'timeout', message }, ...(modelId ? { modelId } : {}) });
+      await checkpoints.remove(id);
+      return { status: 'timed-out', modelId };
+    }
+    default: {
+      const modelId = await saveModel(deps, record, plan, result);
+      if (!(await jobs.transition(id, ['running'], 'completed', { modelId }))) {
+        await deps.models.delete(modelId); // cancelled meanwhile: keep nothing half-owned
+        return { status: 'skipped', reason: 'the job left running while it was saved' };
+      }
+      await checkpoints.remove(id);
+      return { status: 'completed', modelId };
+    }
+  }
+}
+
+/** Saves under one id per job (reserved on first save), so a retried save replaces rather than duplicates. */
+async function saveModel(deps: RunDeps, record: JobRecord, plan: TrainingPlan, result: TrainingResult): Promise<string> {
+  const { jobs } = deps;
+  await jobs.redis.hsetnx(jobs.keys.job(record.id), 'pendingModelId', ModelStore.newId());
+  const modelId = (await jobs.redis.hget(jobs.keys.job(record.id), 'pendingModelId'))!;
+  const last = Object.fromEntries(Object.entries(result.history).map(([k, v]) => [k, v[v.length - 1]]));
+  await result.model.save(
+    deps.models.writer({
+      id: modelId,
+      name: record.name,
+      jobId: record.id,
+      createdAt: new Date().toISOString(),
+      backend: deps.backend,
+      summary: plan.summary,
+      compile: plan.compile,
+      transforms: result.transforms,
+      metrics: last,
+      evaluation: result.evaluation,
+    }),
+  );
+  return modelId;
 }

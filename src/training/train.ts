@@ -1,14 +1,17 @@
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors.ts';
 import { loadData } from '../data/datasets.ts';
-import { featuresTensor, labelsTensor } from '../data/transforms.ts';
+import { featuresTensor, fitStatistics, labelsTensor, type Transforms } from '../data/transforms.ts';
 import { validationSplit } from '../data/split.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import { buildModel } from './build-model.ts';
 import { TrainingControl } from './callbacks.ts';
+import type { StopReason, Supervisor } from './supervision.ts';
 import { compileModel } from './compile.ts';
 import { modelInputShape } from '../data/transforms.ts';
 import type { TrainingPlan } from './plan.ts';
+import type { EvaluationReport } from '../schemas/evaluation.ts';
+import { reportFor } from './evaluation-report.ts';
 
 export interface EpochReport {
   epoch: number;
@@ -28,13 +31,19 @@ export interface BatchReport {
 export interface TrainingSink {
   epoch(report: EpochReport, history: Record<string, number[]>): Promise<void>;
   batch(report: BatchReport): Promise<void>;
-  evaluation(metrics: Record<string, number>): Promise<void>;
+  evaluation(metrics: EvaluationReport): Promise<void>;
+  /** Optional supervision: cancel, shutdown and time limits, checkpoints, resume. */
+  supervisor?: Supervisor;
 }
 
 export interface TrainingResult {
   model: tf.LayersModel;
   history: Record<string, number[]>;
-  evaluation: Record<string, number> | null;
+  evaluation: EvaluationReport | null;
+  /** The plan's transforms with the training-split statistics (standardize/minMax) filled in. */
+  transforms: Transforms;
+  /** Why training stopped early, when a supervisor stopped it (no evaluation then). */
+  stopped?: StopReason;
 }
 
 const BATCH_EVENT_INTERVAL_MS = 2_000;
@@ -44,19 +53,22 @@ const BATCH_EVENT_INTERVAL_MS = 2_000;
  * `fit` + `evaluate`. The caller owns (and disposes) the returned model.
  */
 export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: TrainingSink, seed: string): Promise<TrainingResult> {
-  const data = await loadData(dataSpec, plan.evaluate);
+  const data = await loadData(dataSpec, plan.evaluate, plan.datasets, plan.fit.seed);
   const tensors: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T) => (tensors.push(t), t);
   const model = buildModel(plan.model, modelInputShape(plan.transforms));
   try {
     compileModel(model, plan.compile);
-    const x = keep(featuresTensor(data.train.x, data.train.count, plan.transforms));
+    const split = plan.fit.validationSplit > 0
+      ? validationSplit(data.train.count, plan.fit.validationSplit, plan.fit.seed ?? seed, data.stratify ? data.train.y : undefined)
+      : undefined;
+    const transforms = fitStatistics(plan.transforms, data.train.x, data.train.count, split?.train);
+    const x = keep(featuresTensor(data.train.x, data.train.count, transforms));
     const y = keep(labelsTensor(data.train.y, data.train.count, data, plan.transforms.labels));
     let fitX = x;
     let fitY = y;
     let validationData: [tf.Tensor, tf.Tensor] | undefined;
-    if (plan.fit.validationSplit > 0) {
-      const split = validationSplit(data.train.count, plan.fit.validationSplit, plan.fit.seed ?? seed);
+    if (split) {
       const trainIdx = keep(tf.tensor1d(split.train, 'int32'));
       const valIdx = keep(tf.tensor1d(split.validation, 'int32'));
       fitX = keep(tf.gather(x, trainIdx));
@@ -64,14 +76,17 @@ export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: Traini
       validationData = [keep(tf.gather(x, valIdx)), keep(tf.gather(y, valIdx))];
     }
     const history = await fit(model, fitX, fitY, validationData, plan, sink);
-    let evaluation: Record<string, number> | null = null;
+    const stopped = sink.supervisor?.stopReason;
+    if (stopped) return { model, history, evaluation: null, transforms, stopped };
+    let evaluation: EvaluationReport | null = null;
     if (plan.evaluate && data.test) {
-      const xt = keep(featuresTensor(data.test.x, data.test.count, plan.transforms));
+      const xt = keep(featuresTensor(data.test.x, data.test.count, transforms));
       const yt = keep(labelsTensor(data.test.y, data.test.count, data, plan.transforms.labels));
       evaluation = await evaluate(model, xt, yt, plan.fit.batchSize);
+      Object.assign(evaluation, await reportFor(model, xt, yt, plan.compile.loss, plan.fit.batchSize, transforms.classNames));
       await sink.evaluation(evaluation);
     }
-    return { model, history, evaluation };
+    return { model, history, evaluation, transforms };
   } catch (err) {
     model.dispose();
     throw err;
@@ -90,7 +105,8 @@ async function fit(
 ): Promise<Record<string, number[]>> {
   const { epochs, batchSize, shuffle } = plan.fit;
   const batches = Math.ceil(x.shape[0] / batchSize);
-  const history: Record<string, number[]> = {};
+  const resumed = await sink.supervisor?.restore(model);
+  const history: Record<string, number[]> = resumed?.history ?? {};
   let epochStart = Date.now();
   let lastBatchEvent = Date.now();
   let currentEpoch = 0;
@@ -99,6 +115,7 @@ async function fit(
   try {
     await model.fit(x, y, {
       epochs,
+      initialEpoch: resumed?.initialEpoch ?? 0,
       batchSize,
       shuffle,
       validationData,
@@ -115,16 +132,22 @@ async function fit(
             model.stopTraining = true;
             return;
           }
+          if (await sink.supervisor?.shouldStop()) {
+            model.stopTraining = true;
+            return;
+          }
           if (Date.now() - lastBatchEvent >= BATCH_EVENT_INTERVAL_MS) {
             lastBatchEvent = Date.now();
             await sink.batch({ epoch: currentEpoch, batch: batch + 1, batches, metrics: numbers(logs) });
           }
         },
         onEpochEnd: async (epoch, logs) => {
-          if (numericalTrouble) return;
+          // A fit stopped mid-epoch (NaN, cancel, shutdown, time limit) did not finish this epoch.
+          if (numericalTrouble || sink.supervisor?.stopReason) return;
           const metrics = numbers(logs);
           control.epochEnd(epoch, metrics); // early stopping, learning-rate changes, best weights
           for (const [name, value] of Object.entries(metrics)) (history[name] ??= []).push(value);
+          await sink.supervisor?.epochDone(epoch + 1, epochs, model, history);
           await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
         },
       },

@@ -1,0 +1,43 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
+import { conflict, notFound } from '../errors.ts';
+import { JobControl } from '../queue/job-control.ts';
+import { TERMINAL } from '../queue/keys.ts';
+import { IdParams, ProblemRef } from '../schemas/common.ts';
+
+const CancelRequest = Type.Object(
+  { keepModel: Type.Optional(Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' })) },
+  { additionalProperties: false },
+);
+
+export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const { jobs, config } = app.services;
+  const control = new JobControl(app.services.redis, config.REDIS_PREFIX);
+
+  app.post('/jobs/:id/cancel', {
+    schema: {
+      tags: ['jobs'],
+      summary: 'Cancel a queued or running job',
+      description:
+        'A queued job leaves the queue at once (200, status cancelled). A running job is asked to stop through Redis, ' +
+        'whichever machine trains it; it stops within one batch and ends `cancelled` with its history so far (202; watch ' +
+        'the job or its events). A finished job is a 409.',
+      params: IdParams,
+      body: Type.Optional(CancelRequest),
+      response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 404: ProblemRef, 409: ProblemRef },
+    },
+  }, async (request, reply) => {
+    const { id } = request.params;
+    const record = await jobs.get(id, false);
+    if (!record) throw notFound('job', id);
+    if (TERMINAL.includes(record.status)) throw conflict(`job ${id} is already ${record.status}; only queued or running jobs can be cancelled`);
+    if (await jobs.transition(id, ['queued'], 'cancelled')) {
+      // A worker that grabbed it meanwhile finds it cancelled and skips it.
+      await app.services.queue().remove(id).catch(() => undefined);
+      return reply.code(200).send({ ...(await jobs.get(id, false))!, queuePosition: null });
+    }
+    await control.requestCancel(id, request.body?.keepModel ?? false);
+    const now = await jobs.get(id, false);
+    return reply.code(TERMINAL.includes(now!.status) ? 200 : 202).send({ ...now!, queuePosition: null });
+  });
+};

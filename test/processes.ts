@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { configToEnv, type Config } from '../src/config.ts';
+import { redisAnswers } from '../src/local-redis.ts';
+
+const workerScript = fileURLToPath(new URL('../workers/worker.ts', import.meta.url));
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** A redis-server of the test's own (never the shared one on 6379), with AOF in a temp dir, that can be stopped and restarted. */
+export async function startRedis() {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(tmpdir(), 'tts-redis-'));
+  const url = `redis://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    for (let i = 0; i < 100 && !(await redisAnswers(url)); i++) await new Promise((r) => setTimeout(r, 50));
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    child.kill('SIGTERM');
+    await once(child, 'exit');
+  };
+  await start();
+  return { url, port, start, stop, remove: async () => { await stop(); await rm(dir, { recursive: true, force: true }); } };
+}
+
+/** `npm run worker` as a real process with the test's config. */
+export function spawnWorker(config: Config, env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
+    env: { ...process.env, ...configToEnv(config), LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  return {
+    child,
+    output: () => output,
+    exited: once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as string | null })),
+  };
+}
