@@ -30,7 +30,7 @@ async function connect(): Promise<RunDeps> {
   const threads = config.TFJS_THREADS || Math.max(1, Math.floor(availableParallelism() / config.WORKER_CONCURRENCY));
   const backend = await initBackend(config.TFJS_BACKEND, threads);
   return {
-    jobs: new JobStore(redis, config.REDIS_PREFIX),
+    jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
     models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),
     datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
     control: new JobControl(redis, config.REDIS_PREFIX),

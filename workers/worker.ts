@@ -5,11 +5,14 @@ import pino from 'pino';
 import { configToEnv, loadConfig, type Config } from '../src/config.ts';
 import { JobControl } from '../src/queue/job-control.ts';
 import { JobStore } from '../src/queue/job-store.ts';
+import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { TRAINING_QUEUE } from '../src/queue/keys.ts';
 import type { TrainingJobData } from '../src/queue/training-queue.ts';
 
 /** The sandboxed processor sits beside this file, in TypeScript (tsx) or compiled form. */
 const processorFile = fileURLToPath(new URL(`./train-processor${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+
+const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 export interface TrainingWorker {
   worker: Worker<TrainingJobData>;
@@ -23,7 +26,8 @@ export interface TrainingWorker {
  */
 export async function startWorker(config: Config, log = pino({ level: config.LOG_LEVEL })): Promise<TrainingWorker> {
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const jobs = new JobStore(connection, config.REDIS_PREFIX);
+  const jobs = new JobStore(connection, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS);
+  const checkpoints = new CheckpointStore(config.DATA_DIR);
   const control = new JobControl(connection, config.REDIS_PREFIX);
   const active = new Set<string>();
   const worker = new Worker<TrainingJobData>(TRAINING_QUEUE, processorFile, {
@@ -49,15 +53,18 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   });
   worker.on('failed', (job, err) => {
     if (job) active.delete(job.data.jobId);
-    if (job) void recordFailure(jobs, job, err).catch((e) => log.error({ err: e, jobId: job.id }, 'could not record a failure'));
+    if (job) void recordFailure(jobs, checkpoints, job, err).catch((e) => log.error({ err: e, jobId: job.id }, 'could not record a failure'));
     log.warn({ jobId: job?.id, err: err.message }, 'training job failed');
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
+  // Finished jobs expire (JOB_RETENTION_SECONDS); their list entries are swept here.
+  const sweeper = setInterval(() => void jobs.sweepExpired().catch(() => undefined), SWEEP_INTERVAL_MS).unref();
   await worker.waitUntilReady();
   log.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.REDIS_PREFIX }, 'worker ready');
   return {
     worker,
     close: async () => {
+      clearInterval(sweeper);
       const closing = worker.close();
       for (const id of active) await control.requestYield(id).catch(() => undefined);
       const graceful = await Promise.race([
@@ -77,7 +84,7 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
  * Deterministic failures were recorded by the processor. A crash or lost connection is
  * recorded here: back to `queued` while BullMQ will retry, `failed` after the last attempt.
  */
-async function recordFailure(jobs: JobStore, job: Job<TrainingJobData>, err: Error) {
+async function recordFailure(jobs: JobStore, checkpoints: CheckpointStore, job: Job<TrainingJobData>, err: Error) {
   const id = job.data.jobId;
   const willRetry = err.name !== 'UnrecoverableError' && job.attemptsMade < (job.opts.attempts ?? 1);
   if (willRetry) {
@@ -86,6 +93,7 @@ async function recordFailure(jobs: JobStore, job: Job<TrainingJobData>, err: Err
     await jobs.transition(id, ['queued', 'running'], 'failed', {
       error: { code: 'worker_error', message: `training stopped after ${job.attemptsMade} attempt(s): ${err.message}` },
     });
+    await checkpoints.remove(id);
   }
 }
 

@@ -41,7 +41,7 @@ export const services = fp<{ config: Config }>(
     app.decorate('services', {
       config,
       redis,
-      jobs: new JobStore(redis, config.REDIS_PREFIX),
+      jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
       models,
       datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
       predictor,

@@ -60,15 +60,24 @@ redis.call('ZREM', index[current], ARGV[1])
 redis.call('ZADD', index[ARGV[2]], 0, ARGV[1])
 if current ~= ARGV[2] then redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[2], '*', 'event', 'end', 'data', ARGV[6]) end
+if ARGV[6] ~= '' and tonumber(ARGV[8]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[8])
+  redis.call('EXPIRE', KEYS[2], ARGV[8])
+end
 return {1, current}
 `;
 
 export class JobStore {
   readonly keys: Keys;
 
+  /**
+   * @param retentionSeconds finished jobs and their event streams expire this long after they
+   *   end (0 keeps them); their index entries are swept by `sweepExpired`.
+   */
   constructor(
     readonly redis: Redis,
     prefix: string,
+    private readonly retentionSeconds = 0,
   ) {
     this.keys = keys(prefix);
   }
@@ -158,8 +167,31 @@ export class JobStore {
       JSON.stringify({ status: to, at }),
       end,
       JSON.stringify(JOB_STATUSES),
+      String(this.retentionSeconds),
     )) as [number, string];
     return done === 1;
+  }
+
+  /** Drops index entries of jobs whose records have expired; returns how many. */
+  async sweepExpired(): Promise<number> {
+    let removed = 0;
+    for (const status of TERMINAL) {
+      const index = this.keys.jobsByStatus(status);
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.redis.zscan(index, cursor, 'COUNT', 500);
+        cursor = next;
+        const ids = flat.filter((_, i) => i % 2 === 0);
+        if (ids.length === 0) continue;
+        const exists = await Promise.all(ids.map((id) => this.redis.exists(this.keys.job(id))));
+        const gone = ids.filter((_, i) => exists[i] === 0);
+        if (gone.length > 0) {
+          await this.redis.multi().zrem(index, ...gone).zrem(this.keys.jobs, ...gone).exec();
+          removed += gone.length;
+        }
+      } while (cursor !== '0');
+    }
+    return removed;
   }
 
   /** Records one finished epoch: progress, the whole history so far, and the `epoch` event. */
