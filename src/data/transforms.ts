@@ -23,35 +23,51 @@ export interface Transforms {
  */
 export function fitStatistics(t: Transforms, x: NumericArray, count: number, rows?: ArrayLike<number>): Transforms {
   if (!t.inputs.standardize && !t.inputs.minMax) return t;
-  const per = sizeOf(t.featureShape);
-  const n = rows ? rows.length : count;
-  const row = (i: number) => (rows ? rows[i] : i);
-  if (t.inputs.minMax) {
-    const min = new Array<number>(per).fill(Infinity);
-    const max = new Array<number>(per).fill(-Infinity);
-    for (let i = 0; i < n; i++) {
+  const statistics = new FeatureStatistics(sizeOf(t.featureShape));
+  statistics.add(x, rows ?? { length: count }, rows ? (i) => rows[i] : (i) => i);
+  return statistics.apply(t);
+}
+
+/** Per-feature sums, squares and extremes, added block by block (data streamed from disk too). */
+export class FeatureStatistics {
+  private readonly sum: Float64Array;
+  private readonly sq: Float64Array;
+  private readonly min: number[];
+  private readonly max: number[];
+  private n = 0;
+
+  constructor(private readonly per: number) {
+    this.sum = new Float64Array(per);
+    this.sq = new Float64Array(per);
+    this.min = new Array<number>(per).fill(Infinity);
+    this.max = new Array<number>(per).fill(-Infinity);
+  }
+
+  /** Adds the samples `row(0..rows.length-1)` of `x` (count x per values). */
+  add(x: NumericArray, rows: { length: number }, row: (i: number) => number = (i) => i) {
+    const { per } = this;
+    for (let i = 0; i < rows.length; i++) {
       const base = row(i) * per;
       for (let j = 0; j < per; j++) {
         const v = x[base + j];
-        if (v < min[j]) min[j] = v;
-        if (v > max[j]) max[j] = v;
+        this.sum[j] += v;
+        this.sq[j] += v * v;
+        if (v < this.min[j]) this.min[j] = v;
+        if (v > this.max[j]) this.max[j] = v;
       }
     }
-    return { ...t, statistics: { min, max } };
+    this.n += rows.length;
   }
-  const sum = new Float64Array(per);
-  const sq = new Float64Array(per);
-  for (let i = 0; i < n; i++) {
-    const base = row(i) * per;
-    for (let j = 0; j < per; j++) {
-      const v = x[base + j];
-      sum[j] += v;
-      sq[j] += v * v;
-    }
+
+  /** The transforms with the statistics their options ask for. */
+  apply(t: Transforms): Transforms {
+    if (t.inputs.minMax) return { ...t, statistics: { min: [...this.min], max: [...this.max] } };
+    if (!t.inputs.standardize) return t;
+    const n = Math.max(this.n, 1);
+    const mean = Array.from(this.sum, (s) => s / n);
+    const std = Array.from(this.sq, (s, j) => Math.sqrt(Math.max(s / n - mean[j] * mean[j], 0)));
+    return { ...t, statistics: { mean, std } };
   }
-  const mean = Array.from(sum, (s) => s / Math.max(n, 1));
-  const std = Array.from(sq, (s, j) => Math.sqrt(Math.max(s / Math.max(n, 1) - mean[j] * mean[j], 0)));
-  return { ...t, statistics: { mean, std } };
 }
 
 /** Shape of one sample as the model sees it. */

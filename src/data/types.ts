@@ -1,3 +1,5 @@
+import type { DiskSource } from './disk-batches.ts';
+
 export type NumericArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
 /** What the dry run needs to know of a dataset, without loading it. */
@@ -31,6 +33,11 @@ export interface LoadedData extends DataDescription {
   test?: Split;
   /** Validation splits keep the class proportions of `train.y` (class-index labels). */
   stratify?: boolean;
+  /**
+   * Set when the training data is bigger than the in-memory limit: the splits are row sets
+   * read from disk in batches, and `train`/`test` hold no values (only counts).
+   */
+  disk?: DiskSource;
 }
 
 export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);

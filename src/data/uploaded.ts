@@ -4,6 +4,7 @@ import { AppError, type FieldError } from '../errors.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import type { ColumnInfo, DatasetCatalog, DatasetMeta, StoredDataset } from './dataset-meta.ts';
 import { featureShapeOf } from './ingest.ts';
+import type { RowSet } from './disk-batches.ts';
 import { holdOut } from './split.ts';
 import { sizeOf, type DataDescription, type LoadedData, type NumericArray, type Split } from './types.ts';
 
@@ -154,6 +155,8 @@ export async function loadUploaded(spec: DataSpec, catalog: DatasetCatalog | und
   const description = describeUploaded(spec, catalog);
   const stored = lookup(catalog, spec.dataset!, '/data/dataset');
   const selection = select(stored.meta, spec);
+  const memoryLimit = catalog?.memoryLimitBytes ?? Infinity;
+  const bytesNeeded = description.trainCount * (sizeOf(selection.featureShape) + Math.max(sizeOf(selection.labelShape), 1)) * 4;
   let trainRows: Int32Array = range(stored.meta.rows);
   let testRows: Int32Array | undefined;
   if (spec.testSplit !== undefined) {
@@ -162,6 +165,7 @@ export async function loadUploaded(spec: DataSpec, catalog: DatasetCatalog | und
     trainRows = sorted(kept);
     testRows = sorted(held);
   }
+  if (bytesNeeded > memoryLimit) return onDisk(spec, catalog, stored, selection, description, trainRows, testRows, withTest);
   const train = await loadSplit(stored, selection, trainRows.subarray(0, description.trainCount));
   let test: Split | undefined;
   if (withTest && spec.testDataset !== undefined) {
@@ -173,4 +177,35 @@ export async function loadUploaded(spec: DataSpec, catalog: DatasetCatalog | und
     test = await loadSplit(stored, selection, testRows.subarray(0, description.testCount));
   }
   return { ...description, trainCount: train.count, testCount: test?.count ?? 0, train, test, stratify: spec.stratify };
+}
+
+/** The same splits as row sets to stream from disk, for data over the in-memory limit. */
+function onDisk(
+  spec: DataSpec,
+  catalog: DatasetCatalog | undefined,
+  stored: StoredDataset,
+  selection: Selection,
+  description: DataDescription,
+  trainRows: Int32Array,
+  testRows: Int32Array | undefined,
+  withTest: boolean,
+): LoadedData {
+  const rowSet = (where: StoredDataset, s: Selection, rows: Int32Array, codeMap?: Float32Array): RowSet => ({ dir: where.dir, features: s.features, label: s.label, rows, codeMap });
+  let test: RowSet | undefined;
+  if (withTest && spec.testDataset !== undefined) {
+    const testStored = lookup(catalog, spec.testDataset, '/data/testDataset');
+    const testSelection = selectTest(selection, testStored.meta, spec);
+    const codeMap = testSelection.classNames ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name)) : undefined;
+    test = rowSet(testStored, testSelection, range(description.testCount), codeMap);
+  } else if (withTest && testRows) {
+    test = rowSet(stored, selection, testRows.subarray(0, description.testCount));
+  }
+  const empty = { x: new Float32Array(0), y: new Float32Array(0) };
+  return {
+    ...description,
+    testCount: test?.rows.length ?? 0,
+    train: { ...empty, count: description.trainCount },
+    disk: { train: rowSet(stored, selection, trainRows.subarray(0, description.trainCount)), test },
+    stratify: spec.stratify,
+  };
 }

@@ -12,6 +12,7 @@ import { modelInputShape } from '../data/transforms.ts';
 import type { TrainingPlan } from './plan.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { reportFor } from './evaluation-report.ts';
+import { trainFromDisk } from './train-from-disk.ts';
 
 export interface EpochReport {
   epoch: number;
@@ -54,6 +55,7 @@ const BATCH_EVENT_INTERVAL_MS = 2_000;
  */
 export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: TrainingSink, seed: string): Promise<TrainingResult> {
   const data = await loadData(dataSpec, plan.evaluate, plan.datasets, plan.fit.seed);
+  if (data.disk) return trainFromDisk(plan, { ...data, disk: data.disk }, sink, seed, fit);
   const tensors: tf.Tensor[] = [];
   const keep = <T extends tf.Tensor>(t: T) => (tensors.push(t), t);
   const model = buildModel(plan.model, modelInputShape(plan.transforms));
@@ -75,7 +77,7 @@ export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: Traini
       fitY = keep(tf.gather(y, trainIdx));
       validationData = [keep(tf.gather(x, valIdx)), keep(tf.gather(y, valIdx))];
     }
-    const history = await fit(model, fitX, fitY, validationData, plan, sink);
+    const history = await fit(model, { x: fitX, y: fitY, validationData }, plan, sink);
     const stopped = sink.supervisor?.stopReason;
     if (stopped) return { model, history, evaluation: null, transforms, stopped };
     let evaluation: EvaluationReport | null = null;
@@ -95,16 +97,14 @@ export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: Traini
   }
 }
 
-async function fit(
-  model: tf.LayersModel,
-  x: tf.Tensor,
-  y: tf.Tensor,
-  validationData: [tf.Tensor, tf.Tensor] | undefined,
-  plan: TrainingPlan,
-  sink: TrainingSink,
-): Promise<Record<string, number[]>> {
+/** What `fit` trains on: tensors in memory, or ready batches streamed from disk (`fitDataset`). */
+export type FitInput =
+  | { x: tf.Tensor; y: tf.Tensor; validationData?: [tf.Tensor, tf.Tensor] }
+  | { dataset: tf.data.Dataset<tf.TensorContainer>; validationDataset?: tf.data.Dataset<tf.TensorContainer>; samples: number };
+
+async function fit(model: tf.LayersModel, input: FitInput, plan: TrainingPlan, sink: TrainingSink): Promise<Record<string, number[]>> {
   const { epochs, batchSize, shuffle } = plan.fit;
-  const batches = Math.ceil(x.shape[0] / batchSize);
+  const batches = Math.ceil(('x' in input ? input.x.shape[0] : input.samples) / batchSize);
   const resumed = await sink.supervisor?.restore(model);
   const history: Record<string, number[]> = resumed?.history ?? {};
   let epochStart = Date.now();
@@ -113,12 +113,9 @@ async function fit(
   let numericalTrouble: string | undefined;
   const control = new TrainingControl(model, plan.callbacks ?? []);
   try {
-    await model.fit(x, y, {
+    const options: { epochs: number; initialEpoch: number; verbose: 0; callbacks: tf.CustomCallbackArgs } = {
       epochs,
       initialEpoch: resumed?.initialEpoch ?? 0,
-      batchSize,
-      shuffle,
-      validationData,
       verbose: 0,
       callbacks: {
         onEpochBegin: async (epoch) => {
@@ -151,7 +148,10 @@ async function fit(
           await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
         },
       },
-    });
+    };
+    await ('x' in input
+      ? model.fit(input.x, input.y, { ...options, batchSize, shuffle, validationData: input.validationData })
+      : model.fitDataset(input.dataset, { ...options, validationData: input.validationDataset }));
   } finally {
     if (numericalTrouble) control.dispose();
     else control.finish();

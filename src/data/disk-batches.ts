@@ -1,0 +1,86 @@
+import { open, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { DTYPE_BYTES, type ColumnInfo } from './dataset-meta.ts';
+import { shuffledIndices } from './split.ts';
+import { sizeOf, type NumericArray } from './types.ts';
+import { gatherRows } from './uploaded.ts';
+
+/** Rows of a stored dataset to read, and which columns are features and label. */
+export interface RowSet {
+  dir: string;
+  features: ColumnInfo[];
+  label: ColumnInfo;
+  /** Row numbers, ascending. */
+  rows: Int32Array;
+  /** Test datasets: their label codes mapped to the training dataset's classes. */
+  codeMap?: Float32Array;
+}
+
+/** A dataset too big to load whole: its splits as row sets, read block by block when training. */
+export interface DiskSource {
+  train: RowSet;
+  test?: RowSet;
+}
+
+export interface Block {
+  x: NumericArray;
+  y: NumericArray;
+  count: number;
+}
+
+/** Reads `count` items of `column` starting at item `first` (one positioned read). */
+async function readItems(handle: FileHandle, column: ColumnInfo, first: number, count: number): Promise<Float32Array | Uint8Array> {
+  const itemBytes = sizeOf(column.shape) * DTYPE_BYTES[column.dtype];
+  const buffer = Buffer.allocUnsafe(count * itemBytes);
+  const { bytesRead } = await handle.read(buffer, 0, buffer.length, first * itemBytes);
+  if (bytesRead !== buffer.length) throw new Error(`dataset column ${column.name} is shorter than its metadata says`);
+  const bytes = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
+  return column.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes);
+}
+
+/**
+ * The rows `rows` (ascending) of a row set in blocks of `blockSize`, each block read from the
+ * column files with one read per column: memory is bounded by the block, not the dataset.
+ * `order` permutes the blocks (a shuffle that keeps reads sequential within a block).
+ */
+export async function* readBlocks(set: RowSet, rows: Int32Array, blockSize: number, order?: Int32Array): AsyncGenerator<Block> {
+  const columns = [...set.features, set.label];
+  const handles = await Promise.all(columns.map((c) => open(path.join(set.dir, c.file), 'r')));
+  try {
+    const blocks = Math.ceil(rows.length / blockSize);
+    for (let b = 0; b < blocks; b++) {
+      const index = order ? order[b] : b;
+      const block = rows.subarray(index * blockSize, Math.min(rows.length, (index + 1) * blockSize));
+      const first = block[0];
+      const span = block[block.length - 1] - first + 1;
+      const relative = Int32Array.from(block, (r) => r - first);
+      const data = await Promise.all(columns.map((c, i) => readItems(handles[i], c, first, span)));
+      const x = gatherRows(set.features.map((c, i) => ({ data: data[i], size: sizeOf(c.shape) })), relative);
+      let y = gatherRows([{ data: data[columns.length - 1], size: sizeOf(set.label.shape) }], relative);
+      if (set.codeMap) y = Float32Array.from(y, (code) => set.codeMap![code]);
+      yield { x, y, count: block.length };
+    }
+  } finally {
+    await Promise.all(handles.map((h) => h.close()));
+  }
+}
+
+/**
+ * A tf.data dataset of ready batches `{xs, ys}` streamed from disk; each epoch (each new
+ * iterator) reads the blocks in a new seeded order when `shuffle` is on.
+ */
+export function diskDataset(
+  set: RowSet,
+  rows: Int32Array,
+  batchSize: number,
+  toTensors: (block: Block) => { xs: tf.Tensor; ys: tf.Tensor },
+  shuffle?: { seed: string | number },
+): tf.data.Dataset<tf.TensorContainer> {
+  let epoch = 0;
+  const blocks = Math.ceil(rows.length / batchSize);
+  return tf.data.generator(async function* () {
+    const order = shuffle ? shuffledIndices(blocks, `${shuffle.seed}:${epoch++}`) : undefined;
+    for await (const block of readBlocks(set, rows, batchSize, order)) yield toTensors(block);
+  } as unknown as () => Iterator<tf.TensorContainer>);
+}
