@@ -92,7 +92,7 @@ export function smallMnistJob(overrides: Partial<JobRequest> = {}): JobRequest {
 /** A job slow enough to be caught mid-run: many small batches per epoch. */
 export const slowJob = (epochs: number, extra: Record<string, unknown> = {}) => ({
   ...smallMnistJob(),
-  data: { ...smallMnistJob().data, limit: { train: 2048, test: 128 } },
+  data: { ...smallMnistJob().data, limit: { train: 1024, test: 128 } },
   fit: { epochs, batchSize: 16, validationSplit: 0, shuffle: true, ...extra },
 });
 

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
+import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
@@ -50,7 +51,9 @@ export default async function processTrainingJob(job: SandboxedJob<TrainingJobDa
       await job.moveToWait(token);
       throw new WaitingError();
     }
-    return outcome;
+    // Kept on the BullMQ job as its return value: lets `bench/memory.ts` watch the child's memory over many jobs.
+    const { numTensors, numBytes } = tf.memory();
+    return { ...outcome, memory: { rss: process.memoryUsage().rss, numTensors, numBytes } };
   } catch (err) {
     // Deterministic failures are already recorded on the job; retrying cannot help.
     if (err instanceof AppError) throw new UnrecoverableError(`${err.code}: ${err.message}`);

@@ -45,6 +45,8 @@ export class CheckpointStore {
     const optimizerTensors = await optimizer.getWeights();
     const modelEncoded = await tf.io.encodeWeights(modelTensors);
     const optimizerEncoded = await tf.io.encodeWeights(optimizerTensors);
+    // getWeights() hands out the optimizer's own variables plus a fresh `iter` scalar: free only the copy.
+    for (const { tensor } of optimizerTensors) if (!(tensor instanceof tf.Variable)) tensor.dispose();
     const manifest: Manifest = {
       epoch,
       history,

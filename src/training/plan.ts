@@ -10,6 +10,7 @@ import { compileModel, parseCompile, type CompileSettings } from './compile.ts';
 import { estimateCost, type CostEstimate } from './model-estimates.ts';
 import { modelWarnings } from './model-warnings.ts';
 import { parseModel, type ModelDef } from './model-spec.ts';
+import { disposeModel } from './dispose.ts';
 
 /** Everything a worker needs to train a job, checked; the API makes it at submit (the dry run). */
 export interface TrainingPlan {
@@ -82,7 +83,7 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
     const warnings = [...model.warnings, ...modelWarnings(model, summary, compile)];
     return { model, compile, data, transforms, datasets, fit, callbacks, evaluate, summary, estimates, warnings };
   } finally {
-    tfModel.dispose();
+    disposeModel(tfModel);
   }
 }
 

@@ -8,6 +8,7 @@ import { ModelStore } from '../storage/model-store.ts';
 import { planJob, type TrainingPlan } from './plan.ts';
 import { Supervisor } from './supervision.ts';
 import { train, type TrainingResult, type TrainingSink } from './train.ts';
+import { disposeModel } from './dispose.ts';
 
 export interface RunDeps {
   /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
@@ -60,7 +61,7 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
     try {
       return await finish(deps, record, plan, result, supervisor);
     } finally {
-      result.model.dispose();
+      disposeModel(result.model);
     }
   } catch (err) {
     if (err instanceof AppError) {
