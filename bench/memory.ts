@@ -5,7 +5,8 @@
  *
  *   npm run bench:memory -- [--jobs 50]
  */
-import { getJson, postJson, smallMnistJob, startService, waitForJob } from '../test/helpers.ts';
+import { postJson, smallMnistJob, startService, waitForJob } from '../test/helpers.ts';
+import { emit, table } from './stats.ts';
 
 const jobs = Number(process.argv[process.argv.indexOf('--jobs') + 1]) || 50;
 const service = await startService();
@@ -24,7 +25,7 @@ try {
     const { rss, numTensors, numBytes } = bull.returnvalue.memory;
     const sample = { job: i, rssMB: Math.round(rss / 2 ** 20), numTensors, numBytes };
     samples.push(sample);
-    console.log(JSON.stringify({ bench: 'memory', ...sample }));
+    emit({ bench: 'memory', ...sample });
     await fetch(`${service.url}/v1/models/${job.modelId}`, { method: 'DELETE' });
   }
 } finally {
@@ -33,6 +34,5 @@ try {
 const at = (n: number) => samples[Math.min(n, samples.length) - 1];
 const tail = samples.slice(Math.min(10, samples.length - 1));
 const slope = tail.length > 1 ? (tail.at(-1)!.rssMB - tail[0].rssMB) / (tail.length - 1) : 0;
-console.log(JSON.stringify({ bench: 'memory-summary', jobs, rssFirstMB: at(1).rssMB, rss10MB: at(10).rssMB, rssLastMB: at(jobs).rssMB, rssSlopeMBPerJobAfter10: Number(slope.toFixed(3)), tensorsFirst: at(1).numTensors, tensorsLast: at(jobs).numTensors, bytesLast: at(jobs).numBytes }));
-console.log(`\njob   rss MB   tensors   tensor bytes`);
-for (const s of samples.filter((s) => s.job === 1 || s.job % 10 === 0)) console.log(`${String(s.job).padStart(3)}   ${String(s.rssMB).padStart(6)}   ${String(s.numTensors).padStart(7)}   ${s.numBytes}`);
+emit({ bench: 'memory-summary', jobs, rssFirstMB: at(1).rssMB, rss10MB: at(10).rssMB, rssLastMB: at(jobs).rssMB, rssSlopeMBPerJobAfter10: Number(slope.toFixed(3)), tensorsFirst: at(1).numTensors, tensorsLast: at(jobs).numTensors, bytesLast: at(jobs).numBytes });
+table('training child after each job', samples.filter((s) => s.job === 1 || s.job % 10 === 0));

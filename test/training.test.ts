@@ -31,6 +31,16 @@ describe('training end to end', () => {
     assert.ok(job.modelId);
   });
 
+  test('the training process holds no tensors once a job is done', async () => {
+    // The record turns `completed` a moment before BullMQ stores the processor's return value.
+    let bull = await service.app.services.queue().getJob(job.id);
+    for (let i = 0; i < 100 && !bull?.returnvalue; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      bull = await service.app.services.queue().getJob(job.id);
+    }
+    assert.equal(bull!.returnvalue.memory.numTensors, 0);
+  });
+
   test('the stream has every status change, each epoch once, the evaluation, then end', () => {
     const names = events.filter((e) => e.event !== 'batch').map((e) => e.event);
     assert.deepEqual(names, ['status', 'status', 'epoch', 'epoch', 'evaluation', 'status', 'end']);
