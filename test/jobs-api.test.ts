@@ -122,5 +122,7 @@ describe('jobs API', () => {
     const ready = await getJson(`${service.url}/readyz`);
     assert.equal(ready.status, 200);
     assert.equal(ready.body.redis, 'up');
+    assert.equal((await fetch(`${service.url}/docs/`)).status, 200, 'Swagger UI');
+    assert.equal((await getJson(`${service.url}/openapi.json`)).body.openapi, '3.1.0');
   });
 });
