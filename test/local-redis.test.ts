@@ -27,11 +27,11 @@ test('npm start runs a local redis-server (AOF under DATA_DIR) when none answers
 
 test('without redis-server installed, start-up stops saying how to get Redis', async () => {
   const url = `redis://127.0.0.1:${await freePort()}`;
-  const path = process.env.PATH;
+  const savedPath = process.env.PATH;
   process.env.PATH = '/nonexistent';
   try {
     await assert.rejects(ensureLocalRedis(url, tmpdir()), (err: Error) => err instanceof NoRedisError && /not installed/.test(err.message) && /REDIS_URL/.test(err.message));
   } finally {
-    process.env.PATH = path;
+    process.env.PATH = savedPath;
   }
 });
