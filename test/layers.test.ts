@@ -128,3 +128,32 @@ test('wrong options are refused with their path', () => {
   assert.deepEqual(bad([{ type: 'dense', units: 2, inputs: ['nowhere'] }, { type: 'dense', name: 'b', units: 1 }]).length, 0);
   assert.deepEqual(bad([{ type: 'dense', name: 'a', units: 2 }, { type: 'dense', name: 'b', units: 1, inputs: ['c'] }]), ['/model/layers/1/inputs/0']);
 });
+
+test('conv2d gradients computed on wasm match the cpu backend', async (t) => {
+  if (tf.getBackend() !== 'wasm') return t.skip('not on wasm');
+  const cases: [number[], number[], number, 'valid' | 'same'][] = [
+    [[2, 7, 7, 3], [3, 3, 3, 4], 1, 'valid'],
+    [[2, 8, 9, 3], [3, 3, 3, 5], 1, 'same'],
+    [[2, 8, 8, 3], [3, 3, 3, 5], 2, 'same'],
+    [[3, 10, 10, 1], [5, 5, 1, 2], 2, 'valid'],
+    [[1, 6, 6, 2], [2, 2, 2, 3], 1, 'same'],
+  ];
+  for (const [xShape, fShape, stride, pad] of cases) {
+    const xs = Array.from({ length: xShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i));
+    const fs = Array.from({ length: fShape.reduce((a, b) => a * b) }, (_, i) => Math.cos(i));
+    const grads = () =>
+      tf.tidy(() => {
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad).square().sum());
+        return g([tf.tensor(xs, xShape), tf.tensor(fs, fShape)]).map((v) => Array.from(v.dataSync()));
+      });
+    const wasm = grads();
+    await tf.setBackend('cpu');
+    const cpu = grads();
+    await tf.setBackend('wasm');
+    wasm.forEach((values, i) => {
+      const scale = Math.max(...cpu[i].map(Math.abs));
+      const worst = Math.max(...values.map((v, j) => Math.abs(v - cpu[i][j])));
+      assert.ok(worst <= 1e-5 * scale, `${JSON.stringify([xShape, fShape, stride, pad])} ${i === 0 ? 'dx' : 'dW'} differs by ${worst} (scale ${scale})`);
+    });
+  }
+});

@@ -34,6 +34,11 @@ const IGNORABLE: Record<string, (v: unknown) => boolean> = {
   backwardLayer: () => true, // tfjs mirrors the forward layer, as Keras does by default
   seed: () => true,
   inputLength: (v) => v === null,
+  optional: (v) => v === false,
+  renorm: (v) => v === false,
+  renormMomentum: () => true, // only used with renorm
+  fused: () => true,
+  outputPadding: (v) => v === null,
 };
 
 const DROPPED = new Set(['module', 'registeredName', 'buildConfig', 'sharedObjectId', 'dtype']);
@@ -138,7 +143,8 @@ function inboundNames(nodes: unknown, path: string, errors: FieldError[]): strin
   const walk = (v: unknown) => {
     if (Array.isArray(v)) v.forEach(walk);
     else if (isDict(v)) {
-      const history = (v.config as Dict | undefined)?.kerasHistory;
+      // {className: "__keras_tensor__", config: {kerasHistory}}, or {kerasHistory} in some writers
+      const history = (v.config as Dict | undefined)?.kerasHistory ?? v.kerasHistory;
       if (Array.isArray(history)) names.push(String(history[0]));
       else if (v !== node) return;
       else walk(v.args);

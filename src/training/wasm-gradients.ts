@@ -6,34 +6,35 @@ import * as tf from '@tensorflow/tfjs';
  * UnsortedSegmentSum (the gradient of Gather, i.e. of embedding). `fit` of such a model
  * used to throw mid-training. Two fixes, installed once per process:
  *
- * 1. The Conv2D gradient computes the filter gradient on wasm as one matrix product
- *    (im2col of the input, transposed, times dy): fast, and only ops wasm has.
- * 2. Any other missing kernel is bridged: its inputs are copied to the plain-JS cpu
- *    backend, the cpu kernel runs, and the outputs are copied back. Slower, but correct.
+ * 1. The Conv2D gradient is computed on wasm with wasm's fast (XNNPACK) forward conv2d:
+ *    the filter gradient is a convolution of the input by dy (batch and channels swapped),
+ *    the input gradient a 'full' convolution of dy by the flipped filter. For 128 MNIST
+ *    images through a 32->64 3x3 conv that is 132 ms and 77 ms here, against 1,269 ms (im2col
+ *    + matmul) and 930 ms (wasm's own Conv2DBackpropInput). Strided convs use im2col.
+ * 2. Every other kernel the cpu backend has and wasm lacks is bridged: its inputs are
+ *    copied to the plain-JS cpu backend, the cpu kernel runs, and the outputs are copied
+ *    back. Slower, but correct, so no model dies mid-fit for want of a kernel. (Only
+ *    complex-number and string kernels are left out: no layer uses them.)
  */
-const BRIDGED = [
-  'Conv2DBackpropFilter',
-  'DepthwiseConv2dNativeBackpropFilter',
-  'DepthwiseConv2dNativeBackpropInput',
-  'UnsortedSegmentSum',
-  'Einsum',
-];
+const NOT_BRIDGED = new Set(['Complex', 'ComplexAbs', 'Real', 'Imag', 'FFT', 'IFFT', 'RFFT', 'IRFFT', 'Draw', 'StaticRegexReplace', 'StringNGrams', 'StringSplit', 'StringToHashBucketFast']);
+const bridged: string[] = [];
 
 let installed = false;
 
 export function installWasmGradients(): void {
   if (installed || !tf.findBackend('wasm')) return;
   installed = true;
-  for (const name of BRIDGED) {
-    if (tf.getKernel(name, 'wasm')) continue;
-    const cpuKernel = tf.getKernel(name, 'cpu');
-    if (cpuKernel) tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: bridge(cpuKernel.kernelFunc) });
+  for (const cpuKernel of tf.getKernelsForBackend('cpu')) {
+    const name = cpuKernel.kernelName;
+    if (NOT_BRIDGED.has(name) || tf.getKernel(name, 'wasm')) continue;
+    tf.registerKernel({ kernelName: name, backendName: 'wasm', kernelFunc: bridge(cpuKernel.kernelFunc) });
+    bridged.push(name);
   }
   overrideConv2DGradient();
 }
 
 /** Kernels of the wasm backend that are bridged to cpu (for reports and tests). */
-export const bridgedKernels = () => BRIDGED.filter((k) => tf.getKernel(k, 'wasm') && installed);
+export const bridgedKernels = () => [...bridged];
 
 type KernelFunc = tf.KernelConfig['kernelFunc'];
 
@@ -84,14 +85,45 @@ function overrideConv2DGradient() {
       const dilations = [a.dilations].flat();
       if (dilations.some((d) => d !== 1)) throw new Error('gradients of conv2d with dilation rates above 1 are not supported by tfjs');
       const kernelAttrs = { strides: a.strides, pad: a.pad, dataFormat: a.dataFormat, dimRoundingMode: a.dimRoundingMode };
+      const fast = tf.getBackend() === 'wasm' && a.dataFormat === 'NHWC';
+      const unitStride = [a.strides].flat().every((st) => st === 1);
       return {
-        x: () => tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter }, { ...kernelAttrs, inputShape: x.shape } as never) as tf.Tensor,
+        x: () =>
+          fast && unitStride
+            ? inputGradientByConv(x, dy4, filter, a)
+            : (tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter }, { ...kernelAttrs, inputShape: x.shape } as never) as tf.Tensor),
         filter: () =>
-          tf.getBackend() === 'wasm' && a.dataFormat === 'NHWC'
-            ? filterGradient(x, dy4, filter.shape, a)
+          fast
+            ? unitStride
+              ? filterGradientByConv(x, dy4, filter.shape, a)
+              : filterGradient(x, dy4, filter.shape, a)
             : (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: dy4 }, { ...kernelAttrs, filterShape: filter.shape } as never) as tf.Tensor),
       };
     },
+  });
+}
+
+const padInfo = (x: tf.Tensor4D, filterShape: [number, number, number, number], a: Conv2DAttrs) =>
+  tf.backend_util.computeConv2DInfo(x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast').padInfo;
+
+/** Stride 1: dW = conv(x^T, dy^T) with batch as the channels: [ci, H, W, b] * [oh, ow, b, co] -> [ci, kh, kw, co]. */
+function filterGradientByConv(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], a: Conv2DAttrs): tf.Tensor {
+  return tf.tidy(() => {
+    const { top, bottom, left, right } = padInfo(x, filterShape, a);
+    const padded = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+    const out = tf.conv2d(padded.transpose([3, 1, 2, 0]) as tf.Tensor4D, dy.transpose([1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid');
+    return out.transpose([1, 2, 0, 3]);
+  });
+}
+
+/** Stride 1: dx = the 'full' convolution of dy by the filter turned 180 degrees, in and out channels swapped. */
+function inputGradientByConv(x: tf.Tensor4D, dy: tf.Tensor4D, filter: tf.Tensor4D, a: Conv2DAttrs): tf.Tensor {
+  return tf.tidy(() => {
+    const [kh, kw] = filter.shape;
+    const { top, bottom, left, right } = padInfo(x, filter.shape, a);
+    const flipped = tf.reverse(filter, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
+    const pad = [[0, 0], [kh - 1 - top, kh - 1 - bottom], [kw - 1 - left, kw - 1 - right], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+    return tf.conv2d(dy, flipped, 1, pad);
   });
 }
 
