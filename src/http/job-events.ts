@@ -26,7 +26,7 @@ export const jobEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { id } = request.params;
-    if (!(await jobs.get(id, false))) throw notFound('job', id);
+    if (!(await jobs.status(id))) throw notFound('job', id);
     const header = reply.sse.lastEventId;
     const after = header && /^\d+-\d+$/.test(header) ? header : request.query.lastEventId;
     const blocking = jobs.redis.duplicate({ lazyConnect: false, maxRetriesPerRequest: null });

@@ -23,8 +23,8 @@ export async function* followEvents(store: JobStore, blocking: Redis, jobId: str
   }
   for (;;) {
     // The end event is written with the terminal status, atomically: nothing more will come.
-    const job = await store.get(jobId, false);
-    if (!job || TERMINAL.includes(job.status)) {
+    const status = await store.status(jobId);
+    if (!status || TERMINAL.includes(status)) {
       for (const event of await store.events(jobId, last, PAGE)) yield event;
       return;
     }

@@ -128,6 +128,11 @@ export class JobStore {
     return record;
   }
 
+  /** Just the status (cheap: a job's record holds its whole request). */
+  async status(id: string): Promise<JobStatus | undefined> {
+    return ((await this.redis.hget(this.keys.job(id), 'status')) as JobStatus | null) ?? undefined;
+  }
+
   /** Newest first; `cursor` is the last id of the previous page. */
   async list(opts: { status?: JobStatus; limit: number; cursor?: string }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
     const index = opts.status ? this.keys.jobsByStatus(opts.status) : this.keys.jobs;
