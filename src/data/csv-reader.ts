@@ -15,18 +15,17 @@ export interface CsvOptions {
  */
 export async function readCsv(source: Readable, dir: string, options: CsvOptions = {}): Promise<{ rows: number; columns: ColumnInfo[] }> {
   const parser = source.pipe(
-    parse({ delimiter: options.delimiter ?? ',', bom: true, skip_empty_lines: true, info: true, relax_quotes: false }),
+    parse({ delimiter: options.delimiter ?? ',', bom: true, skip_empty_lines: true, relax_quotes: false }),
   );
   source.on('error', (err) => parser.destroy(err));
   let table: TableBuilder | undefined;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    for await (const record of parser as AsyncIterable<string[]>) {
       if (!table) {
         table = new TableBuilder(record.map((name) => name.trim()), dir);
         continue;
       }
       await table.addRow(record, `/rows/${table.rows + 1}`);
-      void info;
     }
     if (!table) throw invalidDataset('/rows', 'the file is empty: a CSV upload needs a header row and data rows');
     return { rows: table.rows, columns: await table.finish() };

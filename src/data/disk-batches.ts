@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DTYPE_BYTES, type ColumnInfo } from './dataset-meta.ts';
 import { shuffledIndices } from './split.ts';
 import { sizeOf, type NumericArray } from './types.ts';
-import { gatherRows } from './uploaded.ts';
+import { datasetGone, gatherRows } from './uploaded.ts';
 
 /** Rows of a stored dataset to read, and which columns are features and label. */
 export interface RowSet {
@@ -46,7 +46,7 @@ async function readItems(handle: FileHandle, column: ColumnInfo, first: number, 
  */
 export async function* readBlocks(set: RowSet, rows: Int32Array, blockSize: number, order?: Int32Array): AsyncGenerator<Block> {
   const columns = [...set.features, set.label];
-  const handles = await Promise.all(columns.map((c) => open(path.join(set.dir, c.file), 'r')));
+  const handles = await Promise.all(columns.map((c) => open(path.join(set.dir, c.file), 'r'))).catch(datasetGone);
   try {
     const blocks = Math.ceil(rows.length / blockSize);
     for (let b = 0; b < blocks; b++) {

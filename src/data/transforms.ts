@@ -141,7 +141,7 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
     for (let j = 0; j < per; j++) {
       const v = flat[j];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        errors.push({ path: `/instances/${i}`, message: `value ${j} is ${JSON.stringify(v)}, not a finite number` });
+        errors.push({ path: `/instances/${i}`, message: `${t.features ? `column ${JSON.stringify(t.features[j])}` : `value ${j}`} is ${JSON.stringify(v) ?? 'missing'}, not a finite number` });
         return;
       }
       values[i * per + j] = v;

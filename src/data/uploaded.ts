@@ -113,8 +113,14 @@ export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undef
 
 type ColumnData = Float32Array | Uint8Array;
 
+/** A dataset deleted under a job (the 409 guards queued and running jobs, not every race) fails it plainly. */
+export function datasetGone(err: unknown): never {
+  if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AppError(422, 'dataset_gone', 'the dataset was deleted while the job was using it');
+  throw err;
+}
+
 async function readColumn(dir: string, column: ColumnInfo): Promise<ColumnData> {
-  const buffer = await readFile(path.join(dir, column.file));
+  const buffer = await readFile(path.join(dir, column.file)).catch(datasetGone);
   const bytes = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
   return column.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes);
 }

@@ -9,6 +9,7 @@ import { compileModel } from './compile.ts';
 import { ReportAccumulator } from './evaluation-report.ts';
 import type { TrainingPlan } from './plan.ts';
 import type { FitInput, TrainingResult, TrainingSink } from './train.ts';
+import { disposeModel } from './dispose.ts';
 
 type Fit = (model: tf.LayersModel, input: FitInput, plan: TrainingPlan, sink: TrainingSink) => Promise<Record<string, number[]>>;
 
@@ -58,7 +59,7 @@ export async function trainFromDisk(plan: TrainingPlan, data: LoadedData & { dis
     }
     return { model, history, evaluation, transforms };
   } catch (err) {
-    model.dispose();
+    disposeModel(model);
     throw err;
   }
 }
