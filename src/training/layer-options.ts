@@ -88,6 +88,7 @@ const ACTIVATION_KEYS = ['activation', 'recurrentActivation'];
 /** Checks and normalizes a layer's named options in place. */
 export function normalizeOptions(args: Record<string, unknown>, path: string, errors: FieldError[]) {
   for (const [key, value] of Object.entries(args)) {
+    if (value === undefined) continue;
     const kind = OPTION_KINDS[key];
     const at = `${path}/${key}`;
     if (kind === 'initializer') args[key] = parseInitializer(value, at, errors);
