@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import { loadData, describeData } from '../src/data/datasets.ts';
 import type { DatasetCatalog } from '../src/data/dataset-meta.ts';
+import { shuffledBlocks } from '../src/data/disk-batches.ts';
 import { ingestTable } from '../src/data/ingest.ts';
 import { holdOut, validationSplit } from '../src/data/split.ts';
 import { featuresTensor, fitStatistics, instancesTensor, labelsTensor, type Transforms } from '../src/data/transforms.ts';
@@ -168,5 +169,28 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     }
     const limited = await loadData({ ...spec, limit: { train: 10, test: 3 } }, true, catalog);
     assert.deepEqual([limited.train.count, limited.test!.count], [10, 3]);
+  });
+
+  test('over the memory limit the splits stay on disk; shuffled passes visit every row once, in mixed batches', async () => {
+    const onDisk = Object.assign(new Map(catalog), { memoryLimitBytes: 0 });
+    const data = await loadData({ dataset: id, testSplit: 0.2, features: ['a'] }, true, onDisk, 9);
+    assert.ok(data.disk, 'streamed, not loaded');
+    assert.deepEqual([data.train.x.length, data.trainCount, data.disk.train.rows.length, data.disk.test!.rows.length], [0, 80, 80, 20]);
+    const inMemory = await loadData({ dataset: id, testSplit: 0.2, features: ['a'] }, true, catalog, 9);
+    assert.deepEqual(Array.from(data.disk.test!.rows), Array.from(inMemory.test!.x), 'the same test rows either way (feature a is the row number)');
+
+    const pass = async (seed?: string) => {
+      const batches: number[][] = [];
+      for await (const block of shuffledBlocks(data.disk!.train, data.disk!.train.rows, 8, seed)) batches.push(Array.from(block.x));
+      return batches;
+    };
+    const ordered = await pass();
+    assert.deepEqual(ordered.flat(), Array.from(data.disk.train.rows), 'no seed: file order');
+    const shuffled = await pass('epoch-1');
+    assert.deepEqual([...shuffled.flat()].sort((p, q) => p - q), Array.from(data.disk.train.rows));
+    assert.notDeepEqual(shuffled.flat(), ordered.flat());
+    assert.notDeepEqual(await pass('epoch-2'), shuffled);
+    // Rows >= 80 are the rare class, all at the end of the file: a shuffled batch mixes them in.
+    assert.ok(shuffled.some((batch) => batch.some((r) => r >= 80) && batch.some((r) => r < 80)));
   });
 });

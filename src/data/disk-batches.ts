@@ -66,9 +66,14 @@ export async function* readBlocks(set: RowSet, rows: Int32Array, blockSize: numb
   }
 }
 
+/** Blocks mixed together when shuffling: a batch draws its rows from this many places in the file. */
+const MIX_BLOCKS = 16;
+
 /**
- * A tf.data dataset of ready batches `{xs, ys}` streamed from disk; each epoch (each new
- * iterator) reads the blocks in a new seeded order when `shuffle` is on.
+ * A tf.data dataset of ready batches `{xs, ys}` streamed from disk. With `shuffle`, each
+ * epoch (each new iterator) reads the blocks in a new seeded order and deals the rows of
+ * every MIX_BLOCKS blocks into batches at random, so even a file sorted by class gives mixed
+ * batches; memory stays bounded by MIX_BLOCKS batches.
  */
 export function diskDataset(
   set: RowSet,
@@ -78,9 +83,51 @@ export function diskDataset(
   shuffle?: { seed: string | number },
 ): tf.data.Dataset<tf.TensorContainer> {
   let epoch = 0;
-  const blocks = Math.ceil(rows.length / batchSize);
   return tf.data.generator(async function* () {
-    const order = shuffle ? shuffledIndices(blocks, `${shuffle.seed}:${epoch++}`) : undefined;
-    for await (const block of readBlocks(set, rows, batchSize, order)) yield toTensors(block);
+    for await (const block of shuffledBlocks(set, rows, batchSize, shuffle ? `${shuffle.seed}:${epoch++}` : undefined)) yield toTensors(block);
   } as unknown as () => Iterator<tf.TensorContainer>);
+}
+
+/** The batches of one pass over `rows`: in file order, or shuffled as `diskDataset` describes. */
+export async function* shuffledBlocks(set: RowSet, rows: Int32Array, batchSize: number, seed?: string): AsyncGenerator<Block> {
+  if (seed === undefined) {
+    yield* readBlocks(set, rows, batchSize);
+    return;
+  }
+  const order = shuffledIndices(Math.ceil(rows.length / batchSize), seed);
+  let pool: Block[] = [];
+  let group = 0;
+  for await (const block of readBlocks(set, rows, batchSize, order)) {
+    pool.push(block);
+    if (pool.length === MIX_BLOCKS) {
+      yield* deal(pool, batchSize, `${seed}:${group++}`);
+      pool = [];
+    }
+  }
+  if (pool.length > 0) yield* deal(pool, batchSize, `${seed}:${group}`);
+}
+
+function concat<T extends NumericArray>(parts: T[]): T {
+  const out = new (parts[0].constructor as new (n: number) => T)(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part as never, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+function* deal(pool: Block[], batchSize: number, seed: string): Generator<Block> {
+  const count = pool.reduce((n, b) => n + b.count, 0);
+  const x = concat(pool.map((b) => b.x));
+  const y = concat(pool.map((b) => b.y));
+  const order = shuffledIndices(count, seed);
+  for (let start = 0; start < count; start += batchSize) {
+    const picked = order.subarray(start, Math.min(count, start + batchSize));
+    yield {
+      x: gatherRows([{ data: x as Float32Array | Uint8Array, size: x.length / count }], picked),
+      y: gatherRows([{ data: y as Float32Array | Uint8Array, size: y.length / count }], picked),
+      count: picked.length,
+    };
+  }
 }
