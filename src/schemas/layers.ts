@@ -159,7 +159,7 @@ export const LAYER_SCHEMAS: Record<string, TObject> = {
   }),
   simpleRNN: layer(rnn),
   lstm: layer({ ...rnn, unitForgetBias: Type.Optional(Type.Boolean()) }),
-  gru: layer({ ...rnn, resetAfter: Type.Optional(Type.Boolean()) }),
+  gru: layer({ ...rnn, resetAfter: Type.Optional(Type.Literal(false, { description: 'TensorFlow.js has only the reset_after=False GRU' })) }),
   bidirectional: layer({
     layer: wrapped,
     mergeMode: Type.Optional(Type.Union(['concat', 'sum', 'mul', 'ave'].map((m) => Type.Literal(m)))),

@@ -39,6 +39,7 @@ const IGNORABLE: Record<string, (v: unknown) => boolean> = {
   renormMomentum: () => true, // only used with renorm
   fused: () => true,
   outputPadding: (v) => v === null,
+  keepdims: (v) => v === false,
 };
 
 const DROPPED = new Set(['module', 'registeredName', 'buildConfig', 'sharedObjectId', 'dtype']);
@@ -117,6 +118,11 @@ function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings
     }
     if (key === 'layer') {
       layer.layer = kerasLayer(value, `${path}/config/layer`, errors, warnings);
+      continue;
+    }
+    if (key === 'resetAfter' && value === true) {
+      // Keras's default since 2.x; tfjs has only the original GRU, which trains just as well from scratch
+      warnings.push(`${label}: reset_after=True is not available in TensorFlow.js; it is trained as the reset_after=False GRU (one bias vector fewer)`);
       continue;
     }
     if (type === 'batchNormalization' && key === 'axis' && Array.isArray(value) && value.length === 1) {
