@@ -58,3 +58,21 @@ test('a callback monitoring a metric that is not logged is refused with what is 
   );
   assert.throws(() => parseCallbacks([{ type: 'tensorBoard' }], ['loss'], false), (e: AppError) => e.errors[0].path === '/fit/callbacks/0/type');
 });
+
+test('clipvalue and clipnorm bound every step, as Keras does', async () => {
+  const { compileModel, parseCompile } = await import('../src/training/compile.ts');
+  for (const [option, bound] of [['clipvalue', 0.001], ['clipnorm', 0.002]] as const) {
+    const model = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4] })] });
+    compileModel(model, parseCompile({ optimizer: { type: 'sgd', learningRate: 1, [option]: bound }, loss: 'mse' }));
+    const before = model.getWeights().map((w) => w.clone());
+    const x = tf.fill([8, 4], 100);
+    const y = tf.fill([8, 3], -100);
+    await model.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0 });
+    const steps = model.getWeights().map((w, i) => tf.sub(w, before[i]));
+    if (option === 'clipvalue') assert.ok(steps.every((s) => tf.max(tf.abs(s)).dataSync()[0] <= bound + 1e-7));
+    else assert.ok(steps.every((s) => tf.norm(s).dataSync()[0] <= bound + 1e-6), 'each gradient clipped to the norm');
+    assert.ok(steps.some((s) => tf.max(tf.abs(s)).dataSync()[0] > 0), 'it still trains');
+    tf.dispose([x, y, ...before, ...steps]);
+    model.dispose();
+  }
+});
