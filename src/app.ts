@@ -7,6 +7,7 @@ import { Job } from './schemas/job.ts';
 import { Model } from './schemas/model.ts';
 import { Dataset } from './schemas/dataset.ts';
 import { datasetRoutes } from './http/datasets.ts';
+import { dashboard } from './http/dashboard.ts';
 import { docs } from './http/docs.ts';
 import { errorHandler, sendProblem } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
@@ -38,6 +39,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   await app.register(jobCancelRoutes, { prefix: '/v1' });
   await app.register(modelRoutes, { prefix: '/v1' });
   await app.register(datasetRoutes, { prefix: '/v1' });
+  await app.register(dashboard);
   return app;
 }
 

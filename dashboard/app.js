@@ -1,0 +1,33 @@
+import { h } from './api.js';
+import { jobsPage } from './jobs-page.js';
+import { jobPage } from './job-page.js';
+import { comparePage } from './compare-page.js';
+import { modelsPage, modelPage } from './model-page.js';
+
+// Hash routes keep the dashboard a set of static files: #/, #/jobs/<id>, #/compare/<id>,<id>, #/models, #/models/<id>.
+let current;
+let first = true;
+
+async function route() {
+  current?.abort();
+  const controller = new AbortController();
+  current = controller;
+  const main = document.getElementById('main');
+  main.replaceChildren();
+  const [page, arg] = (location.hash.slice(1) || '/').split('/').filter(Boolean);
+  try {
+    if (page === 'jobs' && arg) await jobPage(main, decodeURIComponent(arg), controller.signal);
+    else if (page === 'compare') await comparePage(main, (arg ?? '').split(',').filter(Boolean).map(decodeURIComponent), controller.signal);
+    else if (page === 'models' && arg) await modelPage(main, decodeURIComponent(arg), controller.signal);
+    else if (page === 'models') await modelsPage(main, controller.signal);
+    else await jobsPage(main, controller.signal);
+  } catch (err) {
+    if (!controller.signal.aborted) main.append(h('p', { class: 'error', role: 'alert' }, err.message));
+  }
+  // Move focus to the new page for keyboard and screen-reader users (not on the first load).
+  if (!first && !controller.signal.aborted) main.focus({ preventScroll: true });
+  first = false;
+}
+
+window.addEventListener('hashchange', route);
+route();

@@ -1,0 +1,27 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fastifyStatic from '@fastify/static';
+import type { FastifyPluginAsync } from 'fastify';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+// Chart.js from our own node_modules: the resolved entry (dist/chart.cjs) sits beside the UMD build, one self-contained file (no CDN, no bundler).
+const chartJsDir = path.dirname(createRequire(import.meta.url).resolve('chart.js'));
+
+/**
+ * The dashboard: plain HTML and ES modules from dashboard/, served as they are under /ui/,
+ * with Chart.js and the example job requests. `/` redirects to it. Hidden from the OpenAPI document.
+ */
+export const dashboard: FastifyPluginAsync = async (app) => {
+  // decorateReply: false on each: @fastify/swagger-ui registers @fastify/static too.
+  await app.register(fastifyStatic, { root: path.join(root, 'dashboard'), prefix: '/ui/', decorateReply: false });
+  await app.register(fastifyStatic, {
+    root: chartJsDir,
+    prefix: '/ui/vendor/chart.js/',
+    decorateReply: false,
+    allowedPath: (pathname) => pathname === '/chart.umd.js' || pathname === '/chart.umd.min.js',
+  });
+  await app.register(fastifyStatic, { root: path.join(root, 'examples'), prefix: '/ui/examples/', decorateReply: false });
+  app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui/'));
+  app.get('/ui', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui/'));
+};

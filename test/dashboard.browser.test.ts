@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { smallMnistJob, startService, type TestService } from './helpers.ts';
+
+// Debian's chromium through playwright-core (no browser download); .ci/run installs it.
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const EPOCHS = 6;
+// Callbacks given to page.evaluate/waitForFunction run in the page; the project's TS lib has no DOM.
+declare const document: any, window: any, MutationObserver: any;
+
+/** Records every value the job page's epoch-chart point count takes from now on (a MutationObserver sees each change). */
+const watchPoints = (page: Page) =>
+  page.evaluate(() => {
+    const grid = document.getElementById('epoch-charts')!;
+    const w = window as unknown as { seenPoints: number[] };
+    w.seenPoints = [Number(grid.dataset.points)];
+    new MutationObserver(() => w.seenPoints.push(Number(grid.dataset.points))).observe(grid, { attributes: true, attributeFilter: ['data-points'] });
+  });
+const seenPoints = (page: Page) => page.evaluate(() => (window as unknown as { seenPoints: number[] }).seenPoints);
+const points = (page: Page) => page.locator('#epoch-charts').getAttribute('data-points').then(Number);
+
+/** Each value is the one before plus one: the chart gained exactly one point per epoch event. */
+function assertOneAtATime(seen: number[]) {
+  for (let i = 1; i < seen.length; i++) assert.equal(seen[i], seen[i - 1] + 1, `points went ${seen.join(' -> ')}`);
+}
+
+describe('dashboard in a browser', () => {
+  let service: TestService;
+  let context: BrowserContext;
+  let profile: string;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    service = await startService();
+    profile = await mkdtemp(path.join(tmpdir(), 'tts-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  });
+  after(async () => {
+    await context?.close();
+    await service?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  test('submit a job, watch its curves grow per epoch, reload mid-run, draw a digit and predict', async () => {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.setDefaultTimeout(45_000);
+
+    await page.goto(`${service.url}/`);
+    await page.locator('#job-request[data-ready="true"]').waitFor();
+    assert.match(await page.locator('#job-request').inputValue(), /"dataset": "mnist"/, 'the editor starts with the MNIST recipe');
+    const job = smallMnistJob({ name: 'browser-mnist', fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true } });
+    await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/);
+    const jobId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+
+    await page.locator('#epoch-charts').waitFor();
+    await watchPoints(page);
+    await page.waitForFunction(() => Number(document.getElementById('epoch-charts')?.dataset.points) >= 2);
+    const before = await points(page);
+    assert.ok(before < EPOCHS, `still running when reloaded (${before} of ${EPOCHS} epochs)`);
+    assertOneAtATime(await seenPoints(page));
+
+    // Reload mid-run: the stream replays from the start, so every point so far comes back.
+    await page.reload();
+    await page.waitForFunction((n) => Number(document.getElementById('epoch-charts')?.dataset.points) >= n, before);
+    await watchPoints(page);
+    await page.locator('main[data-ended="true"]').waitFor();
+    assertOneAtATime(await seenPoints(page));
+    assert.equal(await points(page), EPOCHS);
+    for (const metric of ['loss', 'acc']) {
+      assert.equal(await page.locator(`figure[data-metric="${metric}"]`).getAttribute('data-points'), String(EPOCHS), `${metric} chart`);
+    }
+    assert.deepEqual(await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
+      Array.from({ length: EPOCHS }, (_, i) => String(i + 1)), 'one table row per epoch, none twice');
+    await page.locator('#job-status .status.completed').waitFor();
+    await page.locator('#confusion-matrix tbody tr').first().waitFor();
+    assert.equal(await page.locator('#confusion-matrix tbody tr').count(), 10);
+    assert.equal(await page.locator('#summary-table tbody tr').count(), 2);
+    assert.deepEqual(await page.locator('#timeline li .status').allTextContents(), ['queued', 'running', 'completed']);
+
+    await mkdir('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-job.png', fullPage: true });
+
+    // The jobs list shows it; compare overlays its curves.
+    await page.goto(`${service.url}/ui/#/`);
+    await page.locator(`tr[data-job="${jobId}"] .status.completed`).waitFor();
+    await page.getByRole('checkbox', { name: new RegExp(jobId) }).check();
+    await page.getByRole('button', { name: 'Compare selected' }).click();
+    await page.locator(`#compare-charts figure[data-metric="loss"][data-points="${EPOCHS}"]`).waitFor();
+
+    // Try the model: draw a 7 on the pad; the probabilities of the ten classes come back.
+    await page.goto(`${service.url}/ui/#/jobs/${jobId}`);
+    await page.locator('#model-link').click();
+    const pad = page.locator('#digit-pad');
+    await pad.waitFor();
+    const box = (await pad.boundingBox())!;
+    const at = (fx: number, fy: number) => [box.x + fx * box.width, box.y + fy * box.height] as const;
+    await page.mouse.move(...at(0.25, 0.2));
+    await page.mouse.down();
+    for (const [fx, fy] of [[0.5, 0.2], [0.75, 0.2], [0.6, 0.5], [0.45, 0.85]] as const) await page.mouse.move(...at(fx, fy), { steps: 8 });
+    await page.mouse.up();
+    await page.locator('#digit-probs li').nth(9).waitFor();
+    assert.equal(await page.locator('#digit-probs li').count(), 10);
+    assert.match((await page.locator('#digit-class').textContent())!, /Predicted: \d/);
+    const probs = (await page.locator('#digit-probs li span.num').allTextContents()).map((t) => Number.parseFloat(t));
+    assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 100) < 1, `probabilities sum to 100%: ${probs}`);
+    await page.screenshot({ path: 'test-results/dashboard-model.png', fullPage: true });
+
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+});
