@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { mkdir, readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { csv, gzip, idxFile, upload, uploadForm } from './dataset-fixtures.ts';
@@ -115,6 +115,7 @@ describe('datasets API', () => {
     ['IDX files whose counts disagree', () => uploadForm(service.url, { images: { data: idxFile([2, 2], [1, 2, 3, 4]), filename: 'i-ubyte' }, labels: { data: idxFile([3], [0, 1, 0]), filename: 'l-ubyte' } }), 400, '/labels', /3 labels but the images file holds 2/],
     ['an IDX file shorter than its header says', () => uploadForm(service.url, { images: { data: idxFile([2, 2], [1, 2, 3]), filename: 'i-ubyte' }, labels: { data: idxFile([2], [0, 1]), filename: 'l-ubyte' } }), 400, '/images', /truncated/],
     ['a raw body over the limit', () => upload(service.url, csv(['a', 'b'], Array.from({ length: 1000 }, (_, i) => [i, i])), 'text/csv'), 413, '', /exceeds 4096 bytes/],
+    ['a gzip IDX file that unpacks over the limit', () => uploadForm(service.url, { images: { data: gzip(idxFile([5000], new Uint8Array(5000))), filename: 'i-ubyte.gz' }, labels: { data: idxFile([5000], new Uint8Array(5000)), filename: 'l-ubyte' } }), 413, '', /unpacks to more than 4096 bytes/],
     ['a multipart file over the limit', () => uploadForm(service.url, { file: { data: csv(['a', 'b'], Array.from({ length: 1000 }, (_, i) => [i, i])), filename: 'big.csv' } }), 413, '', /exceeds 4096 bytes/],
   ];
   for (const [what, send, status, path, message] of refusals) {
@@ -128,6 +129,20 @@ describe('datasets API', () => {
       assert.deepEqual(await storedDirs(), []);
     });
   }
+
+  test('drafts left by a dead upload are swept once they are old', async () => {
+    const root = path.join(service.config.DATA_DIR, 'datasets');
+    const old = path.join(root, '.tmp-dead-upload');
+    const fresh = path.join(root, '.tmp-in-progress');
+    await mkdir(old, { recursive: true });
+    await mkdir(fresh, { recursive: true });
+    const hourAgo = new Date(Date.now() - 2 * 3600_000);
+    await utimes(old, hourAgo, hourAgo);
+    assert.equal(await service.app.services.datasets.sweepDrafts(), 1);
+    assert.deepEqual(await storedDirs(), ['.tmp-in-progress']);
+    assert.equal(await service.app.services.datasets.sweepDrafts(-1), 1);
+    assert.deepEqual(await storedDirs(), []);
+  });
 
   test('an unsupported content type is a 415', async () => {
     const response = await upload(service.url, 'a,b\n1,2\n', 'application/x-parquet');

@@ -1,5 +1,6 @@
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { AppError } from '../errors.ts';
 import { ColumnFile } from './column-file.ts';
 import type { ColumnInfo } from './dataset-meta.ts';
 import { invalidDataset } from './upload-errors.ts';
@@ -38,7 +39,7 @@ async function* plainBytes(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer
  * Streams one IDX file (MNIST's format, plain or gzip) into a column: uint8 stays uint8,
  * other element types become float32. The header's counts must match the data exactly.
  */
-export async function readIdx(source: Readable, dir: string, name: string): Promise<ColumnInfo & { rows: number }> {
+export async function readIdx(source: Readable, dir: string, name: string, maxBytes = Infinity): Promise<ColumnInfo & { rows: number }> {
   let header: Buffer = Buffer.alloc(0);
   let dims: number[] | undefined;
   let type: (typeof TYPES)[number] | undefined;
@@ -46,9 +47,13 @@ export async function readIdx(source: Readable, dir: string, name: string): Prom
   let pending: Buffer = Buffer.alloc(0);
   let values = 0;
   let expected = 0;
+  let seen = 0;
   const at = `/${name}`;
   try {
     for await (const chunk of plainBytes(source as AsyncIterable<Buffer>)) {
+      // The limit also holds after gunzip: a small gzip cannot unpack into a huge dataset.
+      seen += chunk.length;
+      if (seen > maxBytes) throw new AppError(413, 'upload_too_large', `${name} unpacks to more than ${maxBytes} bytes; the limit is set by DATASET_UPLOAD_LIMIT_BYTES`);
       let data = chunk;
       if (!dims) {
         header = Buffer.concat([header, data]);

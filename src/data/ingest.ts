@@ -44,13 +44,17 @@ export async function ingestTable(format: 'csv' | 'json', source: Readable, dir:
 /** IDX image/label files, as MNIST is published: each a stream, read one after the other. */
 export class IdxIngest {
   private readonly parts = new Map<'images' | 'labels', ColumnInfo & { rows: number }>();
-  constructor(private readonly dir: string) {}
+  /** `maxBytes` bounds each file after gunzip too. */
+  constructor(
+    private readonly dir: string,
+    private readonly maxBytes = Infinity,
+  ) {}
 
   async add(field: string, source: Readable) {
     const role = field === 'images' || field === 'x' ? 'images' : field === 'labels' || field === 'y' ? 'labels' : undefined;
     if (!role) throw invalidDataset(`/${field}`, 'IDX uploads take two files, in the fields "images" and "labels"');
     if (this.parts.has(role)) throw invalidDataset(`/${field}`, `a second ${role} file`);
-    this.parts.set(role, await readIdx(source, this.dir, role));
+    this.parts.set(role, await readIdx(source, this.dir, role, this.maxBytes));
   }
 
   finish(options: UploadOptions): DatasetContent {

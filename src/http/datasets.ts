@@ -37,6 +37,11 @@ function formatOf(options: UploadOptions, filename: string | undefined, mimetype
 export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { datasets, config, redis } = app.services;
   const limit = config.DATASET_UPLOAD_LIMIT_BYTES;
+  // Drafts of uploads that a dead process left half-written.
+  void datasets.sweepDrafts().then(
+    (n) => n > 0 && app.log.info({ removed: n }, 'removed unfinished dataset uploads'),
+    (err) => app.log.warn({ err }, 'could not sweep unfinished dataset uploads'),
+  );
 
   // multipart enforces its own limit one byte later, so ours (a 413 problem) speaks first.
   await app.register(multipart, { limits: { fileSize: limit + 1, files: 2, fields: 10, fieldSize: 1024 } });
@@ -65,7 +70,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`));
       const format = formatOf(options, part.filename, part.mimetype);
       if (format === 'idx') {
-        idx ??= new IdxIngest(dir);
+        idx ??= new IdxIngest(dir, limit);
         await idx.add(part.fieldname, source);
       } else {
         if (content || idx) throw invalidDataset(`/${part.fieldname}`, 'a CSV or JSON upload is one file');

@@ -98,6 +98,24 @@ export class DatasetStore {
     return catalog;
   }
 
+  /**
+   * Removes drafts left by uploads that never finished (the process died mid-upload): temp
+   * directories older than `olderThanMs`. Returns how many went.
+   */
+  async sweepDrafts(olderThanMs = 60 * 60 * 1000): Promise<number> {
+    const entries = await readdir(this.root).catch(() => [] as string[]);
+    let removed = 0;
+    for (const name of entries.filter((e) => e.startsWith('.tmp-'))) {
+      const dir = path.join(this.root, name);
+      const info = await stat(dir).catch(() => undefined);
+      if (info && Date.now() - info.mtimeMs > olderThanMs) {
+        await rm(dir, { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   /** Unregisters first, so no job planned from now on finds a dataset whose files are going away. */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
