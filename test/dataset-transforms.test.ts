@@ -100,6 +100,15 @@ describe('evaluation report', () => {
     assert.equal(Math.round(dog.f1 * 1e4) / 1e4, 0.8);
   });
 
+  test('over 100 classes: per-class figures without the matrix', async () => {
+    const report = new ReportAccumulator('sparseCategoricalCrossentropy');
+    await report.add(tf.oneHot(tf.tensor1d([0, 5, 100], 'int32'), 101), tf.tensor2d([[0], [5], [7]]));
+    const r = report.result();
+    assert.equal(r.confusionMatrix, undefined);
+    assert.equal(r.perClass!.length, 101);
+    assert.equal(Math.round((r.accuracy as number) * 1e4) / 1e4, 0.6667);
+  });
+
   test('binary: one sigmoid output, threshold 0.5', async () => {
     const report = new ReportAccumulator('binaryCrossentropy');
     await report.add(tf.tensor2d([[0.9], [0.2], [0.7]]), tf.tensor2d([[1], [0], [0]]));

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { ClassReport, EvaluationReport } from '../schemas/evaluation.ts';
 
 const CLASSIFICATION_LOSSES = ['categoricalCrossentropy', 'sparseCategoricalCrossentropy', 'binaryCrossentropy'];
+/** Above this many classes the k x k matrix would bloat the job, its events and the model: per-class figures only. */
+export const MAX_MATRIX_CLASSES = 100;
 
 /**
  * Accumulates predictions and targets batch by batch (so it works for data streamed from
@@ -92,7 +94,7 @@ function classificationReport(matrix: number[][], classNames?: string[]): Evalua
     accuracy: total > 0 ? correct / total : 0,
     macroF1: perClass.reduce((s, c) => s + c.f1, 0) / k,
     classes: perClass.map((c) => c.class),
-    confusionMatrix: matrix,
+    ...(k <= MAX_MATRIX_CLASSES ? { confusionMatrix: matrix } : {}),
     perClass,
   };
 }
