@@ -49,6 +49,8 @@ export const ConfigSchema = Type.Object({
   WORKER_SHUTDOWN_GRACE_MS: Type.Integer({ minimum: 0, default: 30_000 }),
   /** Finished jobs and their event streams are deleted this long after they end; 0 keeps them. Models stay until deleted. */
   JOB_RETENTION_SECONDS: Type.Integer({ minimum: 0, default: 7 * 24 * 3600 }),
+  /** First retry delay after a transient failure; it doubles with each further attempt. */
+  JOB_RETRY_DELAY_MS: Type.Integer({ minimum: 0, default: 5_000 }),
   /** Attempts per job when a worker crashes or loses Redis (deterministic failures never retry). */
   JOB_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 20, default: 3 }),
 });

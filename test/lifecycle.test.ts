@@ -26,7 +26,7 @@ describe('job lifecycle', () => {
   });
 
   test('a crashed training process is retried with backoff and resumes from its checkpoint', async () => {
-    const service = await startService({ worker: false });
+    const service = await startService({ worker: false, config: await testConfig({ JOB_RETRY_DELAY_MS: '500' }) });
     const worker = spawnWorker(service.config);
     try {
       const submitted = await postJson(`${service.url}/v1/jobs`, slowJob(4));

@@ -35,7 +35,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data));
     const record = await jobs.create({ name: request.body.name, request: request.body, epochs: plan.fit.epochs, summary: plan.summary });
     try {
-      await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS);
+      await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS);
     } catch (err) {
       await jobs.remove(record.id).catch(() => undefined);
       throw err;

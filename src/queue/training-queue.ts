@@ -21,11 +21,11 @@ export function createTrainingQueue({ connection, prefix }: QueueSettings) {
  * exponentially; deterministic failures are thrown as UnrecoverableError and never retry.
  * The record is the source of truth, so BullMQ's copies are trimmed.
  */
-export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: string, attempts: number) {
+export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: string, attempts: number, retryDelayMs = 5_000) {
   await queue.add('train', { jobId }, {
     jobId,
     attempts,
-    backoff: { type: 'exponential', delay: 5_000 },
+    backoff: { type: 'exponential', delay: retryDelayMs },
     removeOnComplete: { age: 3_600, count: 1_000 },
     removeOnFail: { age: 7 * 24 * 3_600 },
   });
