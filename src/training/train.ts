@@ -13,6 +13,7 @@ import type { TrainingPlan } from './plan.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { reportFor } from './evaluation-report.ts';
 import { trainFromDisk } from './train-from-disk.ts';
+import { disposeModel } from './dispose.ts';
 
 export interface EpochReport {
   epoch: number;
@@ -90,7 +91,7 @@ export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: Traini
     }
     return { model, history, evaluation, transforms };
   } catch (err) {
-    model.dispose();
+    disposeModel(model);
     throw err;
   } finally {
     for (const t of tensors) t.dispose();
