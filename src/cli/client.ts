@@ -1,0 +1,67 @@
+/** A small client of the service's HTTP API for the CLI: JSON in and out, problem+json errors as ApiError. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly body?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+export class Client {
+  readonly baseUrl: string;
+
+  constructor(baseUrl: string, readonly key?: string) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
+
+  headers(extra: Record<string, string> = {}): Record<string, string> {
+    // The server does not check keys yet; sending one now means scripts keep working when it does.
+    return { ...(this.key ? { authorization: `Bearer ${this.key}` } : {}), ...extra };
+  }
+
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const raw = body instanceof FormData;
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers: this.headers({ accept: 'application/json', ...(body === undefined || raw ? {} : { 'content-type': 'application/json' }) }),
+      body: body === undefined ? undefined : raw ? body : JSON.stringify(body),
+    }).catch((err: Error) => {
+      throw new ApiError(0, `cannot reach ${this.baseUrl}: ${(err.cause as Error | undefined)?.message ?? err.message}`);
+    });
+    const text = await response.text();
+    let data: unknown = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = text;
+    }
+    if (!response.ok) throw new ApiError(response.status, problemMessage(response.status, data), data);
+    return data as T;
+  }
+
+  get<T>(path: string) {
+    return this.request<T>('GET', path);
+  }
+
+  post<T>(path: string, body?: unknown) {
+    return this.request<T>('POST', path, body);
+  }
+
+  /** Opens a job's event stream, after `lastEventId` when resuming. */
+  async events(jobId: string, lastEventId: string | undefined, signal: AbortSignal): Promise<Response> {
+    return fetch(`${this.baseUrl}/v1/jobs/${encodeURIComponent(jobId)}/events`, {
+      headers: this.headers({ accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }),
+      signal,
+    });
+  }
+}
+
+/** "detail" of a problem+json answer, with its field errors one per line. */
+export function problemMessage(status: number, body: unknown): string {
+  const problem = (typeof body === 'object' && body ? body : {}) as { detail?: string; title?: string; errors?: { path: string; message: string }[] };
+  const head = problem.detail ?? problem.title ?? (typeof body === 'string' && body ? body : `HTTP ${status}`);
+  const fields = (problem.errors ?? []).map((e) => `  ${e.path || '/'}: ${e.message}`);
+  return [`${head} (HTTP ${status})`, ...fields].join('\n');
+}

@@ -1,0 +1,243 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, Option } from 'commander';
+import { ApiError, Client } from './client.ts';
+import { follow, type EndEvent } from './follow.ts';
+import { age, formatMetrics, formatNumber, summaryText, table } from './format.ts';
+import { readInstances, readJson } from './input.ts';
+
+/** Exit codes: 0 the job completed (or the command worked), 1 it failed or an error, 2 it was cancelled. */
+const EXIT = { ok: 0, failed: 1, cancelled: 2 } as const;
+
+const out = process.stdout;
+const print = (text: string): void => {
+  out.write(`${text}\n`);
+};
+const json = (value: unknown): void => print(JSON.stringify(value, null, 2));
+
+interface JobView {
+  id: string;
+  name: string;
+  status: string;
+  queuePosition: number | null;
+  progress: { epoch: number; epochs: number };
+  createdAt: string;
+  history: Record<string, number[]>;
+  evaluation: Record<string, unknown> | null;
+  modelId: string | null;
+  error: { code: string; message: string } | null;
+  summary?: Parameters<typeof summaryText>[0];
+}
+
+const program = new Command('tts')
+  .description('Command line for the training service: submit and follow jobs, list them, predict, upload datasets.')
+  .addOption(new Option('--url <url>', 'service base URL').env('TTS_URL').default('http://127.0.0.1:3000'))
+  .addOption(new Option('--key <key>', 'API key, sent as Authorization: Bearer').env('TTS_API_KEY'))
+  .showHelpAfterError();
+
+const client = () => {
+  const { url, key } = program.opts<{ url: string; key?: string }>();
+  return new Client(url, key);
+};
+
+async function followToEnd(id: string): Promise<number> {
+  const end: EndEvent = await follow(client(), id, { out: process.stdout, err: process.stderr });
+  if (end.status === 'completed') {
+    print(`Job ${id} completed${end.modelId ? `: model ${end.modelId}` : ''}`);
+    return EXIT.ok;
+  }
+  if (end.status === 'cancelled') {
+    process.stderr.write(`Job ${id} was cancelled${end.modelId ? ` (model ${end.modelId} kept)` : ''}\n`);
+    return EXIT.cancelled;
+  }
+  process.stderr.write(`Job ${id} failed: ${end.error ? `${end.error.code}: ${end.error.message}` : 'no reason given'}\n`);
+  return EXIT.failed;
+}
+
+program
+  .command('submit')
+  .description('submit a job request (a JSON file, "-" for stdin) and follow it to the end')
+  .argument('<file>', 'job request JSON, e.g. examples/mnist.json')
+  .option('--name <name>', 'override the job name')
+  .option('--no-follow', 'print the job id and return at once')
+  .action(async (file: string, opts: { name?: string; follow: boolean }) => {
+    const request = (await readJson(file)) as Record<string, unknown>;
+    if (opts.name) request.name = opts.name;
+    const job = await client().post<JobView>('/v1/jobs', request);
+    if (!opts.follow) return print(job.id);
+    print(`Job ${job.id} (${job.name}) ${job.status}${job.queuePosition ? `, queue position ${job.queuePosition}` : ''}`);
+    process.exitCode = await followToEnd(job.id);
+  });
+
+program
+  .command('follow')
+  .description("follow a job's progress until it ends (exit code: 0 completed, 1 failed, 2 cancelled)")
+  .argument('<job>', 'job id')
+  .action(async (id: string) => {
+    process.exitCode = await followToEnd(id);
+  });
+
+program
+  .command('jobs')
+  .description('list jobs, newest first')
+  .option('--status <status>', 'only jobs with this status (queued, running, completed, failed, cancelled)')
+  .option('--limit <n>', 'how many', '20')
+  .option('--json', 'print the API answer')
+  .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
+    const query = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
+    const page = await client().get<{ items: JobView[] }>(`/v1/jobs?${query}`);
+    if (opts.json) return json(page);
+    print(table(['ID', 'NAME', 'STATUS', 'QUEUE', 'EPOCH', 'CREATED', 'LAST METRICS'], page.items.map((j) => [
+      j.id, j.name, j.status, j.queuePosition ?? '', `${j.progress.epoch}/${j.progress.epochs}`, age(j.createdAt), formatMetrics(lastMetrics(j.history)),
+    ])));
+  });
+
+program
+  .command('job')
+  .description('show a job: status, progress, metrics per epoch, evaluation, model summary')
+  .argument('<job>', 'job id')
+  .option('--json', 'print the API answer')
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const job = await client().get<JobView>(`/v1/jobs/${encodeURIComponent(id)}`);
+    if (opts.json) return json(job);
+    print(`Job ${job.id} (${job.name}): ${job.status}, epoch ${job.progress.epoch}/${job.progress.epochs}, created ${age(job.createdAt)}`);
+    if (job.queuePosition) print(`Queue position: ${job.queuePosition}`);
+    if (job.error) print(`Error: ${job.error.code}: ${job.error.message}`);
+    if (job.modelId) print(`Model: ${job.modelId}`);
+    const epochs = Math.max(0, ...Object.values(job.history).map((v) => v.length));
+    for (let e = 0; e < epochs; e++) {
+      print(`Epoch ${e + 1}/${job.progress.epochs} - ${formatMetrics(Object.fromEntries(Object.entries(job.history).map(([k, v]) => [k, v[e]])))}`);
+    }
+    if (job.evaluation) printEvaluation(job.evaluation);
+    if (job.summary) print(`\n${summaryText(job.summary)}`);
+  });
+
+program
+  .command('cancel')
+  .description('cancel a queued or running job')
+  .argument('<job>', 'job id')
+  .action(async (id: string) => {
+    const answer = await client().post<{ status?: string }>(`/v1/jobs/${encodeURIComponent(id)}/cancel`);
+    print(`Job ${id}: ${answer?.status ?? 'cancel requested'}`);
+  });
+
+program
+  .command('models')
+  .description('list trained models, newest first')
+  .option('--limit <n>', 'how many', '20')
+  .option('--json', 'print the API answer')
+  .action(async (opts: { limit: string; json?: boolean }) => {
+    const page = await client().get<{ items: ModelView[] }>(`/v1/models?limit=${encodeURIComponent(opts.limit)}`);
+    if (opts.json) return json(page);
+    print(table(['ID', 'NAME', 'CREATED', 'INPUT', 'EVALUATION'], page.items.map((m) => [
+      m.id, m.name, age(m.createdAt), `[${m.transforms.featureShape.join(', ')}]`, formatMetrics(scalars(m.evaluation ?? m.metrics)),
+    ])));
+  });
+
+interface ModelView {
+  id: string;
+  name: string;
+  jobId: string;
+  createdAt: string;
+  transforms: { featureShape: number[]; classNames?: string[]; features?: string[] };
+  metrics: Record<string, number>;
+  evaluation: Record<string, unknown> | null;
+  summary: Parameters<typeof summaryText>[0];
+}
+
+program
+  .command('model')
+  .description('show a model: summary, input, evaluation')
+  .argument('<model>', 'model id')
+  .option('--json', 'print the API answer')
+  .action(async (id: string, opts: { json?: boolean }) => {
+    const model = await client().get<ModelView>(`/v1/models/${encodeURIComponent(id)}`);
+    if (opts.json) return json(model);
+    print(`Model ${model.id} (${model.name}) from job ${model.jobId}, created ${age(model.createdAt)}`);
+    print(`Input: one instance of shape [${model.transforms.featureShape.join(', ')}]${model.transforms.features ? ` (features ${model.transforms.features.join(', ')})` : ''}`);
+    if (model.transforms.classNames) print(`Classes: ${model.transforms.classNames.join(', ')}`);
+    if (model.evaluation) printEvaluation(model.evaluation);
+    print(`\n${summaryText(model.summary)}`);
+  });
+
+program
+  .command('predict')
+  .description('predict with a model from a JSON file (array of instances or {"instances": [...]}) or a CSV file (one instance per row)')
+  .argument('<model>', 'model id')
+  .argument('<file>', 'instances: .json or .csv ("-" reads JSON from stdin)')
+  .option('--json', 'print the API answer')
+  .action(async (id: string, file: string, opts: { json?: boolean }) => {
+    const instances = await readInstances(file);
+    const answer = await client().post<{ predictions: unknown[]; classes?: number[]; labels?: string[] }>(
+      `/v1/models/${encodeURIComponent(id)}/predict`, { instances });
+    if (opts.json) return json(answer);
+    const head = answer.classes ? ['#', 'CLASS', ...(answer.labels ? ['LABEL'] : []), 'P', 'OUTPUT'] : ['#', 'OUTPUT'];
+    print(table(head, answer.predictions.map((p, i) => {
+      const output = Array.isArray(p) ? p.map(formatNumber).join(' ') : formatNumber(p);
+      if (!answer.classes) return [i, output];
+      const best = answer.classes[i];
+      const prob = Array.isArray(p) ? p[best] : p;
+      return [i, best, ...(answer.labels ? [answer.labels[i]] : []), formatNumber(prob), output];
+    })));
+  });
+
+program
+  .command('upload')
+  .description('upload a dataset: a CSV or JSON file, or IDX images and labels files')
+  .argument('<file>', 'CSV, JSON, or IDX images (plain or .gz)')
+  .argument('[labels]', 'IDX labels file, with IDX images')
+  .option('--name <name>', 'dataset name')
+  .option('--label <column>', 'the label column (default: the last one)')
+  .option('--format <format>', 'csv, json or idx (default: from the file name)')
+  .option('--delimiter <char>', 'CSV delimiter')
+  .option('--json', 'print the API answer')
+  .action(async (file: string, labels: string | undefined, opts: { name?: string; label?: string; format?: string; delimiter?: string; json?: boolean }) => {
+    const form = new FormData();
+    // Fields first: the server reads the options before the file streams in.
+    for (const key of ['name', 'label', 'format', 'delimiter'] as const) if (opts[key]) form.append(key, opts[key]!);
+    const blob = async (f: string) => new Blob([await readFile(f)]);
+    if (labels) {
+      form.append('images', await blob(file), path.basename(file));
+      form.append('labels', await blob(labels), path.basename(labels));
+    } else {
+      form.append('file', await blob(file), path.basename(file));
+    }
+    const dataset = await client().request<{ id: string; name: string; rows: number; label: string; features: string[]; featureShape: number[] }>('POST', '/v1/datasets', form);
+    if (opts.json) return json(dataset);
+    print(`Dataset ${dataset.id} (${dataset.name}): ${dataset.rows} rows, label ${dataset.label}, features [${dataset.featureShape.join(', ')}]`);
+  });
+
+program
+  .command('datasets')
+  .description('list datasets (built-in and uploaded)')
+  .option('--json', 'print the API answer')
+  .action(async (opts: { json?: boolean }) => {
+    const page = await client().get<{ items: { id: string; name: string; format: string; rows: number; label: string; featureShape: number[] }[] }>('/v1/datasets');
+    if (opts.json) return json(page);
+    print(table(['ID', 'NAME', 'FORMAT', 'ROWS', 'LABEL', 'FEATURES'], page.items.map((d) => [d.id, d.name, d.format, d.rows, d.label, `[${d.featureShape.join(', ')}]`])));
+  });
+
+function lastMetrics(history: Record<string, number[]>) {
+  return Object.fromEntries(Object.entries(history ?? {}).map(([k, v]) => [k, v[v.length - 1]]));
+}
+
+function scalars(metrics: Record<string, unknown> | null | undefined): Record<string, number> {
+  return Object.fromEntries(Object.entries(metrics ?? {}).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+}
+
+function printEvaluation(evaluation: Record<string, unknown>) {
+  print(`Evaluation - ${formatMetrics(scalars(evaluation))}`);
+  const classes = evaluation.classes as string[] | undefined;
+  const matrix = evaluation.confusionMatrix as number[][] | undefined;
+  if (classes && matrix) {
+    print('Confusion matrix (rows: true class, columns: predicted):');
+    print(table(['', ...classes], matrix.map((row, i) => [classes[i], ...row])));
+  }
+}
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.stderr.write(`tts: ${err instanceof ApiError || err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = EXIT.failed;
+}
