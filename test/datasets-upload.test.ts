@@ -147,6 +147,9 @@ describe('datasets API', () => {
   test('an unsupported content type is a 415', async () => {
     const response = await upload(service.url, 'a,b\n1,2\n', 'application/x-parquet');
     assert.equal(response.status, 415);
+    const untyped = await fetch(`${service.url}/v1/datasets`, { method: 'POST' });
+    assert.equal(untyped.status, 415);
+    assert.match(((await untyped.json()) as any).detail, /multipart\/form-data, text\/csv or application\/json/);
     assert.deepEqual(await storedDirs(), []);
   });
 

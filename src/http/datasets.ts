@@ -104,6 +104,9 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
         const format = options.format ?? RAW_TYPES[type];
         if (format === 'idx') throw invalidDataset('/format', 'IDX uploads are two files: send them as multipart/form-data fields images and labels');
+        if (!format || !request.body) {
+          throw new AppError(415, 'unsupported_media_type', `send multipart/form-data, text/csv or application/json, not ${JSON.stringify(type || 'no content type')}`);
+        }
         content = await ingestTable(format, limited(request.body as Readable, byteLimit(limit)), draft.dir, options);
       }
       const meta = await draft.commit(content);
