@@ -114,7 +114,7 @@ describe('tts CLI against the real service', () => {
     assert.equal(answer.classes.length, 3);
   });
 
-  test('jobs, job, models and model list and show what the API has', async () => {
+  test('jobs, models, model, upload and datasets show what the API has', async () => {
     const jobs = await tts(['--url', service.url, 'jobs']);
     assert.equal(jobs.code, 0, jobs.stderr);
     assert.match(jobs.stdout, /cli-mnist\s+completed\s+3\/3/);
@@ -123,6 +123,12 @@ describe('tts CLI against the real service', () => {
     const model = await tts(['--url', service.url, 'model', modelId]);
     assert.match(model.stdout, /Input: one instance of shape \[28, 28\]/);
     assert.match(model.stdout, /Total params: 50,890/);
+    await writeFile(path.join(dir, 'tiny.csv'), 'a,b,species\n1,2,x\n2,3,y\n3,1,x\n4,4,y\n');
+    const upload = await tts(['--url', service.url, 'upload', path.join(dir, 'tiny.csv'), '--name', 'tiny']);
+    assert.equal(upload.code, 0, upload.stderr);
+    assert.match(upload.stdout, /^Dataset \S+ \(tiny\): 4 rows, label species, features \[2\]$/m);
+    const datasets = await tts(['--url', service.url, 'datasets']);
+    assert.match(datasets.stdout, /tiny\s+csv\s+4\s+species/);
     const missing = await tts(['--url', service.url, 'job', 'no-such-job']);
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /HTTP (400|404)/);

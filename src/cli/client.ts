@@ -62,6 +62,7 @@ export class Client {
 export function problemMessage(status: number, body: unknown): string {
   const problem = (typeof body === 'object' && body ? body : {}) as { detail?: string; title?: string; errors?: { path: string; message: string }[] };
   const head = problem.detail ?? problem.title ?? (typeof body === 'string' && body ? body : `HTTP ${status}`);
-  const fields = (problem.errors ?? []).map((e) => `  ${e.path || '/'}: ${e.message}`);
+  // Field errors the detail does not already quote, one per line.
+  const fields = (problem.errors ?? []).filter((e) => !head.includes(e.message)).map((e) => `  ${e.path || '/'}: ${e.message}`);
   return [`${head} (HTTP ${status})`, ...fields].join('\n');
 }
