@@ -73,6 +73,15 @@ export async function jobPage(main, id, signal) {
   };
   renderFacts();
   setProgress(0, job.progress.epochs);
+  // The stream has no event for a queue moving up: poll the position while the job waits.
+  const queueTimer = setInterval(async () => {
+    if (job.status !== 'queued') return;
+    const fresh = await api(`/v1/jobs/${encodeURIComponent(id)}`).catch(() => null);
+    if (fresh && job.status === 'queued') {
+      job = { ...job, queuePosition: fresh.queuePosition };
+      renderFacts();
+    }
+  }, 2000);
 
   const onEpoch = ({ epoch, epochs, metrics, elapsedMs }) => {
     addEpochMetrics(charts, epoch, metrics);
@@ -91,7 +100,7 @@ export async function jobPage(main, id, signal) {
   };
   const onStatus = ({ status, at }) => {
     timeline.append(h('li', {}, statusBadge(status), ' ', h('time', { datetime: at }, new Date(at).toLocaleTimeString())));
-    job = { ...job, status };
+    job = { ...job, status, ...(status === 'queued' ? {} : { queuePosition: null }) };
     renderFacts();
     announce(`job ${status}`);
   };
@@ -119,6 +128,7 @@ export async function jobPage(main, id, signal) {
     refetch();
   }));
   signal.addEventListener('abort', () => {
+    clearInterval(queueTimer);
     source.close();
     charts.destroy();
     batchCharts.destroy();

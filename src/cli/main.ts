@@ -41,6 +41,11 @@ const client = () => {
 };
 
 async function followToEnd(id: string): Promise<number> {
+  // Ctrl-C stops watching, not the job: say how to stop it, and give the cursor back.
+  process.once('SIGINT', () => {
+    process.stderr.write(`\x1b[?25h\nstopped following; job ${id} goes on (tts cancel ${id} stops it)\n`);
+    process.exit(130);
+  });
   const end: EndEvent = await follow(client(), id, { out: process.stdout, err: process.stderr });
   if (end.status === 'completed') {
     print(`Job ${id} completed${end.modelId ? `: model ${end.modelId}` : ''}`);
