@@ -6,7 +6,12 @@ export async function api(path, { method = 'GET', body } = {}) {
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await response.text();
-  const data = text ? JSON.parse(text) : null;
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = { detail: text }; // a proxy's or a crashed server's plain-text answer
+  }
   if (!response.ok) {
     const details = (data?.errors ?? []).map((e) => `${e.path} ${e.message}`).join('\n');
     const error = new Error(`${data?.detail ?? `HTTP ${response.status}`}${details ? `\n${details}` : ''}`);
