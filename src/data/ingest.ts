@@ -77,8 +77,11 @@ function content(name: string, format: DatasetFormat, rows: number, columns: Col
   return { name, format, rows, columns, label, features, featureShape: featureShapeOf(columns.filter((c) => features.includes(c.name))) };
 }
 
-/** One column keeps its shape ([28, 28]); several scalar or tensor columns are concatenated flat. */
+/** Values a feature column gives the model: a text column one per class (one-hot). */
+export const featureWidth = (c: ColumnInfo) => (c.type === 'string' ? (c.classes?.length ?? 0) : c.shape.reduce((a, b) => a * b, 1));
+
+/** One numeric column keeps its shape ([28, 28]); several columns are concatenated flat. */
 export function featureShapeOf(columns: ColumnInfo[]): number[] {
-  if (columns.length === 1) return columns[0].shape.length > 0 ? columns[0].shape : [1];
-  return [columns.reduce((n, c) => n + c.shape.reduce((a, b) => a * b, 1), 0)];
+  if (columns.length === 1 && columns[0].type === 'numeric') return columns[0].shape.length > 0 ? columns[0].shape : [1];
+  return [columns.reduce((n, c) => n + featureWidth(c), 0)];
 }

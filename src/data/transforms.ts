@@ -13,6 +13,8 @@ export interface Transforms {
   features?: string[];
   /** Class names of text labels, by class index: predict answers with them. */
   classNames?: string[];
+  /** Text feature columns and their classes: predict one-hot encodes their values the same way. */
+  categories?: Record<string, string[]>;
   /** Per-feature statistics of the training split, for `standardize` or `minMax`. */
   statistics?: { mean?: number[]; std?: number[]; min?: number[]; max?: number[] };
 }
@@ -132,7 +134,7 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
   const values = new Float32Array(instances.length * per);
   const errors: FieldError[] = [];
   instances.forEach((raw, i) => {
-    const instance = recordToRow(raw, t.features);
+    const instance = encodeCategories(recordToRow(raw, t.features), t, i);
     const flat = [instance].flat(Infinity as 1) as unknown[];
     if (flat.length !== per) {
       errors.push({ path: `/instances/${i}`, message: `has ${flat.length} values; the model expects ${per} (shape [${t.featureShape}])` });
@@ -156,4 +158,20 @@ function recordToRow(instance: unknown, features: string[] | undefined): unknown
   if (!features || typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
   const record = instance as Record<string, unknown>;
   return features.map((name) => record[name]);
+}
+
+/** A raw row with text values in text feature columns: those become one-hot groups. */
+function encodeCategories(row: unknown, t: Transforms, i: number): unknown {
+  const { features, categories } = t;
+  if (!features || !categories || !Array.isArray(row) || row.length !== features.length) return row;
+  return row.flatMap((value, j) => {
+    const classes = categories[features[j]];
+    if (!classes) return [value];
+    const index = classes.indexOf(String(value));
+    if (index < 0) {
+      const message = `column ${JSON.stringify(features[j])} is ${JSON.stringify(value)}; the model knows ${classes.slice(0, 10).join(', ')}`;
+      throw new AppError(400, 'invalid_instances', `/instances/${i} ${message}`, [{ path: `/instances/${i}`, message }]);
+    }
+    return classes.map((_, k) => (k === index ? 1 : 0));
+  });
 }

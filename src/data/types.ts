@@ -18,6 +18,8 @@ export interface DataDescription {
   classNames?: string[];
   /** Names of the feature columns of tabular data, in the order the model sees them. */
   featureNames?: string[];
+  /** Text feature columns: their classes, one-hot encoded in this order. */
+  featureCategories?: Record<string, string[]>;
 }
 
 export interface Split {

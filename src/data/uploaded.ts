@@ -35,7 +35,6 @@ function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
     const column = byName.get(name);
     const at = `${where}/features/${i}`;
     if (!column) errors.push({ path: at, message: `dataset ${meta.id} has no column ${JSON.stringify(name)}` });
-    else if (column.type !== 'numeric') errors.push({ path: at, message: `column ${JSON.stringify(name)} holds text; only numeric columns can be features` });
     else if (name === labelName) errors.push({ path: at, message: `column ${JSON.stringify(name)} is the label; it cannot also be a feature` });
     else features.push(column);
   });
@@ -68,6 +67,12 @@ function selectTest(train: Selection, test: DatasetMeta, spec: DataSpec): Select
   if (selected.label.type !== train.label.type || String(selected.labelShape) !== String(train.labelShape)) {
     errors.push({ path: '/data/testDataset', message: `label column ${train.label.name} is ${selected.label.type} [${selected.labelShape}] here but ${train.label.type} [${train.labelShape}] in the training dataset` });
   }
+  selected.features.forEach((c, i) => {
+    const trained = train.features[i];
+    if (c.type !== trained.type) errors.push({ path: '/data/testDataset', message: `column ${c.name} is ${c.type} here but ${trained.type} in the training dataset` });
+    const unknown = c.type === 'string' && trained.type === 'string' ? c.classes!.filter((k) => !trained.classes!.some((t) => t.name === k.name)) : [];
+    if (unknown.length > 0) errors.push({ path: '/data/testDataset', message: `column ${c.name} has values the training data lacks: ${unknown.slice(0, 5).map((k) => k.name).join(', ')}` });
+  });
   const unseen = selected.classNames?.filter((name) => !train.classNames!.includes(name)) ?? [];
   if (unseen.length > 0) errors.push({ path: '/data/testDataset', message: `has classes the training data lacks: ${unseen.slice(0, 5).join(', ')}` });
   if (errors.length > 0) throw mismatch(errors);
@@ -106,12 +111,34 @@ export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undef
     numClasses: selection.numClasses,
     classNames: selection.classNames,
     featureNames: meta.format === 'idx' ? undefined : selection.features.map((c) => c.name),
+    featureCategories: categoriesOf(selection.features),
     trainCount: train,
     testCount: test,
   };
 }
 
 type ColumnData = Float32Array | Uint8Array;
+
+/** How a feature column becomes model input: text columns one-hot, their codes mapped to the training dataset's. */
+export interface Encoding {
+  oneHot?: number;
+  codeMap?: Float32Array;
+}
+
+function categoriesOf(features: ColumnInfo[]): Record<string, string[]> | undefined {
+  const text = features.filter((c) => c.type === 'string');
+  return text.length > 0 ? Object.fromEntries(text.map((c) => [c.name, c.classes!.map((k) => k.name)])) : undefined;
+}
+
+/** Encodings of `own`'s feature columns (a test dataset's, or the training one's) by the training columns. */
+export function encodingsOf(train: ColumnInfo[], own: ColumnInfo[] = train): Encoding[] {
+  return train.map((c, i) => {
+    if (c.type !== 'string') return {};
+    const names = c.classes!.map((k) => k.name);
+    const codeMap = own === train ? undefined : Float32Array.from(own[i].classes!, (k) => names.indexOf(k.name));
+    return { oneHot: names.length, codeMap };
+  });
+}
 
 /** A dataset deleted under a job (the 409 guards queued and running jobs, not every race) fails it plainly. */
 export function datasetGone(err: unknown): never {
@@ -125,14 +152,23 @@ async function readColumn(dir: string, column: ColumnInfo): Promise<ColumnData> 
   return column.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes);
 }
 
-/** Rows `rows` of the columns, interleaved per row: [row0 col0.., row0 col1.., row1 ...]. */
-export function gatherRows(columns: { data: ColumnData; size: number }[], rows: ArrayLike<number>): NumericArray {
-  const per = columns.reduce((n, c) => n + c.size, 0);
-  const out = columns.length === 1 && columns[0].data instanceof Uint8Array ? new Uint8Array(rows.length * per) : new Float32Array(rows.length * per);
+/**
+ * Rows `rows` of the columns, interleaved per row: [row0 col0.., row0 col1.., row1 ...]. A
+ * column with `oneHot` holds class codes and takes that many slots, a 1 at its class.
+ */
+export function gatherRows(columns: ({ data: ColumnData; size: number } & Encoding)[], rows: ArrayLike<number>): NumericArray {
+  const per = columns.reduce((n, c) => n + (c.oneHot ?? c.size), 0);
+  const out = columns.length === 1 && columns[0].data instanceof Uint8Array && !columns[0].oneHot ? new Uint8Array(rows.length * per) : new Float32Array(rows.length * per);
   for (let i = 0; i < rows.length; i++) {
     let offset = i * per;
-    for (const { data, size } of columns) {
+    for (const { data, size, oneHot, codeMap } of columns) {
       const start = rows[i] * size;
+      if (oneHot) {
+        const code = data[start];
+        out[offset + (codeMap ? codeMap[code] : code)] = 1;
+        offset += oneHot;
+        continue;
+      }
       if (size === 1) out[offset] = data[start];
       else out.set(data.subarray(start, start + size), offset);
       offset += size;
@@ -141,8 +177,8 @@ export function gatherRows(columns: { data: ColumnData; size: number }[], rows: 
   return out;
 }
 
-async function loadSplit(stored: StoredDataset, selection: Selection, rows: ArrayLike<number>, codeMap?: Float32Array): Promise<Split> {
-  const features = await Promise.all(selection.features.map(async (c) => ({ data: await readColumn(stored.dir, c), size: sizeOf(c.shape) })));
+async function loadSplit(stored: StoredDataset, selection: Selection, rows: ArrayLike<number>, codeMap?: Float32Array, encodings = encodingsOf(selection.features)): Promise<Split> {
+  const features = await Promise.all(selection.features.map(async (c, i) => ({ data: await readColumn(stored.dir, c), size: sizeOf(c.shape), ...encodings[i] })));
   const label = { data: await readColumn(stored.dir, selection.label), size: sizeOf(selection.label.shape) };
   const x = gatherRows(features, rows);
   let y = gatherRows([label], rows);
@@ -178,7 +214,7 @@ export async function loadUploaded(spec: DataSpec, catalog: DatasetCatalog | und
     const testStored = lookup(catalog, spec.testDataset, '/data/testDataset');
     const testSelection = selectTest(selection, testStored.meta, spec);
     const codeMap = testSelection.classNames ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name)) : undefined;
-    test = await loadSplit(testStored, testSelection, range(description.testCount), codeMap);
+    test = await loadSplit(testStored, testSelection, range(description.testCount), codeMap, encodingsOf(selection.features, testSelection.features));
   } else if (withTest && testRows) {
     test = await loadSplit(stored, selection, testRows.subarray(0, description.testCount));
   }
@@ -196,7 +232,14 @@ function onDisk(
   testRows: Int32Array | undefined,
   withTest: boolean,
 ): LoadedData {
-  const rowSet = (where: StoredDataset, s: Selection, rows: Int32Array, codeMap?: Float32Array): RowSet => ({ dir: where.dir, features: s.features, label: s.label, rows, codeMap });
+  const rowSet = (where: StoredDataset, s: Selection, rows: Int32Array, codeMap?: Float32Array): RowSet => ({
+    dir: where.dir,
+    features: s.features,
+    label: s.label,
+    rows,
+    codeMap,
+    encodings: encodingsOf(selection.features, s.features),
+  });
   let test: RowSet | undefined;
   if (withTest && spec.testDataset !== undefined) {
     const testStored = lookup(catalog, spec.testDataset, '/data/testDataset');

@@ -65,6 +65,9 @@ export const Model = Type.Object(
       labels: Type.Object({ oneHot: Type.Optional(Type.Integer()) }),
       features: Type.Optional(Type.Array(Type.String(), { description: 'feature columns: predict also takes records keyed by them' })),
       classNames: Type.Optional(Type.Array(Type.String(), { description: 'class names by class index: predict answers with them' })),
+      categories: Type.Optional(
+        Type.Record(Type.String(), Type.Array(Type.String()), { description: 'text feature columns -> their values, one-hot encoded in this order (predict takes the text)' }),
+      ),
       statistics: Type.Optional(
         Type.Object(
           {

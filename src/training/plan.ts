@@ -62,6 +62,7 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
   const transforms: Transforms = { featureShape: data.featureShape, inputs: request.data.inputs ?? {}, labels: request.data.labels ?? {} };
   if (data.featureNames) transforms.features = data.featureNames;
   if (data.classNames) transforms.classNames = data.classNames;
+  if (data.featureCategories) transforms.categories = data.featureCategories;
   const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
   const fit = { ...FIT_DEFAULTS, ...fitSpec };
   const evaluate = request.evaluate ?? false;
