@@ -4,7 +4,6 @@
  * Env: BENCH_REQUEST (the job request JSON), TFJS_BACKEND, TFJS_THREADS, and
  * BENCH_STOCK_MATMUL=1 to measure the stock wasm matmul kernels (the "before").
  */
-import { availableParallelism } from 'node:os';
 import { loadConfig } from '../src/config.ts';
 import { initBackend } from '../src/training/backend.ts';
 import { planJob } from '../src/training/plan.ts';
@@ -15,7 +14,7 @@ import type { JobRequest } from '../src/schemas/job-request.ts';
 
 const config = loadConfig();
 const request = JSON.parse(process.env.BENCH_REQUEST ?? '{}') as JobRequest;
-const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS || availableParallelism());
+const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
 if (process.env.BENCH_STOCK_MATMUL === '1') unrouteTransposedMatMuls();
 const epochSeconds: number[] = [];
 const started = performance.now();

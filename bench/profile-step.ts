@@ -1,6 +1,6 @@
 /**
  * Where one training step of the MNIST network spends its time, kernel by kernel:
- *   npx tsx bench/profile-step.ts        (TFJS_THREADS=1 for the single-threaded build,
+ *   npx tsx bench/profile-step.ts        (TFJS_THREADS=2 for the multi-threaded build,
  *                                         BENCH_STOCK_MATMUL=1 for the stock matmul kernels)
  * Prints fit time per batch over N digits (BENCH_TRAIN, default 6,000) and tf.profile's
  * kernel times for one trainOnBatch. A tool for finding the next slow pass, not a benchmark.
@@ -11,7 +11,7 @@ import { initBackend } from '../src/training/backend.ts';
 import { unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
 import { wasmThreadsInUse } from '../src/training/wasm-threads.ts';
 
-const backend = await initBackend((process.env.TFJS_BACKEND as 'wasm' | 'cpu' | undefined) ?? 'wasm', Number(process.env.TFJS_THREADS ?? 0));
+const backend = await initBackend((process.env.TFJS_BACKEND as 'wasm' | 'cpu' | undefined) ?? 'wasm', Number(process.env.TFJS_THREADS ?? 1));
 if (process.env.BENCH_STOCK_MATMUL === '1') unrouteTransposedMatMuls();
 const n = Number(process.env.BENCH_TRAIN ?? 6000);
 const data = await loadMnist({ train: n, test: 1 });

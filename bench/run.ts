@@ -7,7 +7,7 @@
  *   npm run bench                       full: 60,000 digits, 5 epochs, 3 rounds
  *   npm run bench -- --quick            smoke: 6,000 digits, 1 epoch, 1 round, 2 s of load
  *   flags (or BENCH_* env): --runs=N --epochs=N --train=N (digits) --only=train|predict
- *     --modes=inproc,service[,inproc-1t,inproc-stock]  (1t: TFJS_THREADS=1; stock: and stock matmuls)
+ *     --modes=inproc,service[,inproc-2t,inproc-stock]  (Nt: TFJS_THREADS=N; stock: 1 thread, stock matmuls)
  *     --predict-seconds=N --concurrency=N
  * TFJS_BACKEND / TFJS_THREADS apply to every mode except the forced ones.
  */
@@ -63,7 +63,9 @@ const loadAverage = () => os.loadavg().map((l) => round(l, 2));
 
 async function inProcess(mode: string): Promise<TrainRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_REQUEST: JSON.stringify(request) };
-  if (mode === 'inproc-1t' || mode === 'inproc-stock') env.TFJS_THREADS = '1';
+  const threads = /^inproc-(\d+)t$/.exec(mode)?.[1];
+  if (threads) env.TFJS_THREADS = threads;
+  if (mode === 'inproc-stock') env.TFJS_THREADS = '1';
   if (mode === 'inproc-stock') env.BENCH_STOCK_MATMUL = '1';
   const stdout = await new Promise<string>((resolve, reject) =>
     execFile(process.execPath, ['--import', 'tsx', path.join(here, 'in-process.ts')], { env, maxBuffer: 1 << 24 }, (err, out, errOut) =>

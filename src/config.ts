@@ -16,10 +16,10 @@ export const ConfigSchema = Type.Object({
     { default: 'auto' },
   ),
   /**
-   * Threads for the wasm backend: 0 = automatic (a worker: one per core, split between its
-   * concurrent jobs; the API: one), 1 = the single-threaded build.
+   * Threads for the wasm backend: 1 = the single-threaded build; more start its multi-threaded
+   * build, which pays only on cores nothing else uses (its threads spin while they wait).
    */
-  TFJS_THREADS: Type.Integer({ minimum: 0, maximum: 8, default: 0 }),
+  TFJS_THREADS: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },

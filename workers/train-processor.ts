@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
@@ -27,9 +26,7 @@ process.on('disconnect', () => process.exit(1));
 async function connect(): Promise<RunDeps> {
   const config = loadConfig();
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  // Concurrent jobs each run in their own child process: share the cores between them.
-  const threads = config.TFJS_THREADS || Math.max(1, Math.floor(availableParallelism() / config.WORKER_CONCURRENCY));
-  const backend = await initBackend(config.TFJS_BACKEND, threads);
+  const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
   return {
     jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
     models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),

@@ -34,9 +34,7 @@ export const services = fp<{ config: Config }>(
     redis.on('error', (err) => app.log.debug({ err: err.message }, 'redis connection error'));
     const models = new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
     const predictor = new Predictor(models, config.MODEL_CACHE_SIZE);
-    // One wasm thread unless told otherwise: predict's small forward passes lose more to
-    // thread hand-offs than they gain, and the cores are the workers'.
-    const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS || 1);
+    const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {
       config,

@@ -1,6 +1,5 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
-import os from 'node:os';
 import { routeTransposedMatMuls } from './wasm-matmul.ts';
 import { withWasmThreads } from './wasm-threads.ts';
 
@@ -14,10 +13,12 @@ let chosen: Promise<BackendName> | undefined;
  * Picks the compute backend once per process: tfjs-node (`tensorflow`) if it loads, else
  * the wasm backend, else plain JS `cpu`. tfjs-node registers itself on the shared
  * `@tensorflow/tfjs-core` when required, so all code keeps using the `@tensorflow/tfjs` API.
- * `threads` is for wasm: 0 means one per core, 1 the single-threaded build.
+ * `threads` is for wasm: 1 is its single-threaded build. More start the multi-threaded build:
+ * faster on cores of its own (matmul 46 vs 24 GFLOP/s on 2 idle cores), about 2x slower when
+ * the cores are shared (XNNPACK's threads spin while they wait), so it is opt-in.
  */
-export function initBackend(choice: BackendChoice = 'auto', threads = 0): Promise<BackendName> {
-  chosen ??= pick(choice, threads > 0 ? threads : os.availableParallelism());
+export function initBackend(choice: BackendChoice = 'auto', threads = 1): Promise<BackendName> {
+  chosen ??= pick(choice, Math.max(1, threads));
   return chosen;
 }
 
