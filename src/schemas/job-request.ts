@@ -32,6 +32,7 @@ const OptimizerOptions = Type.Object(
     learningRate: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     momentum: Type.Optional(Type.Number({ minimum: 0 })),
     useNesterov: Type.Optional(Type.Boolean()),
+    nesterov: Type.Optional(Type.Boolean({ description: "Keras's name for useNesterov" })),
     rho: Type.Optional(Type.Number({ minimum: 0 })),
     decay: Type.Optional(Type.Number({ minimum: 0 })),
     epsilon: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),

@@ -42,8 +42,8 @@ type Options = Record<string, number | boolean | undefined>;
 
 /** Optimizers with Keras's defaults where tfjs's differ. */
 const MAKERS: Record<CompileSettings['optimizer']['type'], (o: Options) => tf.Optimizer> = {
-  sgd: (o) => (o.momentum ? tf.train.momentum(lr(o, 0.01), o.momentum as number, o.useNesterov as boolean) : tf.train.sgd(lr(o, 0.01))),
-  momentum: (o) => tf.train.momentum(lr(o, 0.01), (o.momentum as number) ?? 0.9, o.useNesterov as boolean),
+  sgd: (o) => (o.momentum ? tf.train.momentum(lr(o, 0.01), o.momentum as number, nesterov(o)) : tf.train.sgd(lr(o, 0.01))),
+  momentum: (o) => tf.train.momentum(lr(o, 0.01), (o.momentum as number) ?? 0.9, nesterov(o)),
   rmsprop: (o) => tf.train.rmsprop(lr(o, 0.001), (o.rho ?? o.decay ?? 0.9) as number, (o.momentum as number) ?? 0, o.epsilon as number, o.centered as boolean),
   adam: (o) => tf.train.adam(lr(o, 0.001), o.beta1 as number, o.beta2 as number, o.epsilon as number),
   adamax: (o) => tf.train.adamax(lr(o, 0.002), o.beta1 as number, o.beta2 as number, o.epsilon as number, o.decay as number),
@@ -52,6 +52,7 @@ const MAKERS: Record<CompileSettings['optimizer']['type'], (o: Options) => tf.Op
 };
 
 const lr = (o: Options, fallback: number) => (o.learningRate as number | undefined) ?? fallback;
+const nesterov = (o: Options) => Boolean(o.useNesterov ?? o.nesterov);
 
 export function compileModel(model: tf.LayersModel, settings: CompileSettings): void {
   const { type, clipnorm, clipvalue, globalClipnorm, ...options } = settings.optimizer as CompileSettings['optimizer'] & Clipping;
