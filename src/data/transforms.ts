@@ -103,10 +103,23 @@ export function transformErrors(data: DataDescription, inputs: InputTransforms, 
 
 /** Features of `count` samples as a float32 tensor [count, ...inputShape], scaled. */
 export function featuresTensor(x: NumericArray, count: number, t: Transforms): tf.Tensor {
+  const stats = t.statistics;
+  if (!(stats?.mean && stats.std) && !(stats?.min && stats.max)) {
+    // Scale while widening to float32 (MNIST: 188 MB), so the backend never holds the raw and
+    // the scaled copy at once; the wasm heap keeps its high-water mark for good. fround makes
+    // each product the float32 multiply the backend would have done.
+    const scale = Math.fround(t.inputs.scale ?? 1);
+    let flat = x instanceof Float32Array ? x : Float32Array.from(x);
+    if (scale !== 1) {
+      const scaled = flat === x ? new Float32Array(flat.length) : flat;
+      for (let i = 0; i < flat.length; i++) scaled[i] = flat[i] * scale;
+      flat = scaled;
+    }
+    return tf.tensor(flat, [count, ...modelInputShape(t)], 'float32');
+  }
   return tf.tidy(() => {
     const flat = x instanceof Float32Array ? x : Float32Array.from(x);
     let tensor = tf.tensor(flat, [count, sizeOf(t.featureShape)], 'float32');
-    const stats = t.statistics;
     if (stats?.mean && stats.std) {
       tensor = tensor.sub(tf.tensor1d(stats.mean)).div(tf.tensor1d(stats.std.map((s) => (s > 0 ? s : 1))));
     } else if (stats?.min && stats.max) {
