@@ -63,9 +63,11 @@ describe('models a Keras user can paste', () => {
 
   test('a Keras 2 CNN export trains, and a Keras 2.1 one has the parameter count Keras reports', async () => {
     const compile = { optimizer: 'adam', loss: 'categorical_crossentropy', metrics: ['accuracy'] };
-    const job = await submit({ model: fixture('keras2-cnn.json'), compile, data: mnist([28, 28, 1]), fit: { epochs: 4, batchSize: 32 }, evaluate: true });
+    const data = { ...mnist([28, 28, 1]), limit: { train: 1024, test: 256 } };
+    const job = await submit({ model: fixture('keras2-cnn.json'), compile, data, fit: { epochs: 4, batchSize: 32 }, evaluate: true });
     assert.equal(job.status, 'completed', JSON.stringify(job.error));
-    assert.ok(job.evaluation.acc > 0.6, `accuracy ${job.evaluation.acc}`);
+    // 128 steps from a random start: well above chance (0.1), which is all this test claims
+    assert.ok(job.evaluation.acc > 0.5, `accuracy ${job.evaluation.acc}`);
     const res = await postJson(`${service.url}/v1/models/validate`, { model: fixture('keras21-cnn.json'), compile, data: mnist([28, 28, 1]) });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     // conv 80 + conv 1,168 + dense 12,832 + dense 330, as Keras's model.summary() counts them
