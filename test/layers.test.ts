@@ -8,6 +8,7 @@ import { initBackend } from '../src/training/backend.ts';
 import { buildModel, summarize } from '../src/training/build-model.ts';
 import { compileModel, parseCompile } from '../src/training/compile.ts';
 import { parseModel } from '../src/training/model-spec.ts';
+import { installWasmGradients } from '../src/training/wasm-gradients.ts';
 
 /** One small model per layer type: [input shape, layers, integer inputs?]. */
 type Layer = { type: string; [option: string]: unknown };
@@ -49,6 +50,7 @@ const MERGES = ['add', 'multiply', 'average', 'concatenate'];
 
 before(async () => {
   await initBackend((process.env.TFJS_BACKEND as 'wasm' | undefined) ?? 'auto');
+  installWasmGradients(); // building a model does this; the gradient test builds none
 });
 
 async function trainOneStep(spec: ModelSpec, inputShape: number[], integers = false) {
@@ -137,6 +139,9 @@ test('conv2d gradients computed on wasm match the cpu backend', async (t) => {
     [[2, 8, 8, 3], [3, 3, 3, 5], 2, 'same'],
     [[3, 10, 10, 1], [5, 5, 1, 2], 2, 'valid'],
     [[1, 6, 6, 2], [2, 2, 2, 3], 1, 'same'],
+    // patches over 64 values take the convolution path for the filter gradient
+    [[2, 7, 7, 8], [3, 3, 8, 4], 1, 'valid'],
+    [[2, 6, 7, 9], [3, 3, 9, 2], 1, 'same'],
   ];
   for (const [xShape, fShape, stride, pad] of cases) {
     const xs = Array.from({ length: xShape.reduce((a, b) => a * b) }, (_, i) => Math.sin(i));
