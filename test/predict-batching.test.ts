@@ -25,13 +25,13 @@ after(async () => {
 
 /** Counts forward passes of every LayersModel in this process (the API's predictor lives here). */
 function countForwardPasses() {
-  const original = tf.LayersModel.prototype.predict;
+  const original = tf.LayersModel.prototype.predictOnBatch;
   let passes = 0;
-  tf.LayersModel.prototype.predict = function (this: tf.LayersModel, ...args: Parameters<typeof original>) {
+  tf.LayersModel.prototype.predictOnBatch = function (this: tf.LayersModel, ...args: Parameters<typeof original>) {
     passes++;
     return original.apply(this, args);
   };
-  return { passes: () => passes, restore: () => void (tf.LayersModel.prototype.predict = original) };
+  return { passes: () => passes, restore: () => void (tf.LayersModel.prototype.predictOnBatch = original) };
 }
 
 test('predictions asked for in the same event-loop turn share one forward pass, each answered with its own', async () => {

@@ -88,7 +88,8 @@ export class Predictor {
     const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
     try {
       const input = batchInput(batch, temporaries);
-      const output = model.predict(input) as tf.Tensor;
+      // predictOnBatch: one pass; predict() would re-split the batch into chunks of 32.
+      const output = model.predictOnBatch(input) as tf.Tensor;
       temporaries.push(output);
       const best = classIndices(meta, output);
       if (best) temporaries.push(best);
