@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { fastifySSE } from '@fastify/sse';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -6,6 +7,8 @@ import { Problem } from './schemas/common.ts';
 import { Job } from './schemas/job.ts';
 import { Model } from './schemas/model.ts';
 import { Dataset } from './schemas/dataset.ts';
+import { Keyring } from './http/api-keys.ts';
+import { auth } from './http/auth.ts';
 import { datasetRoutes } from './http/datasets.ts';
 import { dashboard } from './http/dashboard.ts';
 import { docs } from './http/docs.ts';
@@ -15,6 +18,7 @@ import { jobEventRoutes } from './http/job-events.ts';
 import { jobCancelRoutes } from './http/job-cancel.ts';
 import { jobRoutes } from './http/jobs.ts';
 import { modelRoutes } from './http/models.ts';
+import { tenantRateLimit } from './http/rate-limit.ts';
 import { services } from './http/services.ts';
 import { validatorCompiler } from './http/validation.ts';
 
@@ -23,22 +27,35 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
     logger: options.logger ?? { level: config.LOG_LEVEL },
     bodyLimit: config.BODY_LIMIT_BYTES,
     return503OnClosing: true,
+    // Our own ids: a client-sent X-Request-Id would be an unchecked string in every log line.
+    genReqId: () => randomUUID(),
   }).withTypeProvider<TypeBoxTypeProvider>();
+  const keyring = Keyring.fromConfig(config);
 
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`));
   for (const schema of [Problem, Job, Model, Dataset]) app.addSchema(schema);
 
-  await app.register(docs);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+
+  await app.register(auth, { keyring });
+  await app.register(docs, { protect: keyring.size > 0 && !config.DOCS_PUBLIC });
   await app.register(fastifySSE, { heartbeatInterval: config.SSE_HEARTBEAT_MS });
   await app.register(services, { config });
   await app.register(healthRoutes);
-  await app.register(jobRoutes, { prefix: '/v1' });
-  await app.register(jobEventRoutes, { prefix: '/v1' });
-  await app.register(jobCancelRoutes, { prefix: '/v1' });
-  await app.register(modelRoutes, { prefix: '/v1' });
-  await app.register(datasetRoutes, { prefix: '/v1' });
+  // Every /v1 route: a tenant (or 401), then its rate limit, then the route.
+  await app.register(async (v1) => {
+    v1.addHook('onRequest', v1.authenticate);
+    await v1.register(tenantRateLimit);
+    await v1.register(jobRoutes);
+    await v1.register(jobEventRoutes);
+    await v1.register(jobCancelRoutes);
+    await v1.register(modelRoutes);
+    await v1.register(datasetRoutes);
+  }, { prefix: '/v1' });
   await app.register(dashboard);
   return app;
 }

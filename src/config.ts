@@ -24,6 +24,23 @@ export const ConfigSchema = Type.Object({
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
   ),
+  /**
+   * API keys: comma-separated `key:tenant` or `key:tenant:admin`. Empty (and no API_KEYS_FILE)
+   * runs the service open, for local use. Keys are never logged.
+   */
+  API_KEYS: Type.String({ default: '' }),
+  /** A file of `key:tenant[:admin]` lines (# comments), read at start; adds to API_KEYS. */
+  API_KEYS_FILE: Type.String({ default: '' }),
+  /** Whether /docs and /openapi.json stay open when keys are configured. */
+  DOCS_PUBLIC: Type.Boolean({ default: true }),
+  /** Requests per minute per tenant on /v1 (counted in Redis, so shared by every API process); 0 = no limit. */
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 1200 }),
+  /** Per tenant: jobs training at once; more wait in the queue. 0 = no limit. */
+  TENANT_MAX_RUNNING_JOBS: Type.Integer({ minimum: 0, default: 2 }),
+  /** Per tenant: jobs waiting in the queue; a submission over it is a 429. 0 = no limit. */
+  TENANT_MAX_QUEUED_JOBS: Type.Integer({ minimum: 0, default: 100 }),
+  /** Per tenant: bytes of stored models and datasets; uploads and submissions over it are a 403. 0 = no limit. */
+  TENANT_MAX_STORED_BYTES: Type.Integer({ minimum: 0, default: 10 * 1024 ** 3 }),
   /** Largest accepted request body; inline training data counts against it. */
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
   /** Models with more trainable parameters than this are refused at submit. */

@@ -127,7 +127,7 @@ export interface SseEvent {
  * Reads a job's SSE stream until the server closes it (after `end`) or `stopAfter` says to
  * stop, and returns the events with their ids.
  */
-export async function readEvents(url: string, opts: { lastEventId?: string; stopAfter?: (e: SseEvent) => boolean; timeoutMs?: number } = {}) {
+export async function readEvents(url: string, opts: { lastEventId?: string; stopAfter?: (e: SseEvent) => boolean; timeoutMs?: number; headers?: Record<string, string> } = {}) {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 120_000);
   const events: SseEvent[] = [];
@@ -142,7 +142,7 @@ export async function readEvents(url: string, opts: { lastEventId?: string; stop
     onComment: (c) => comments.push(c),
   });
   const response = await fetch(url, {
-    headers: { accept: 'text/event-stream', ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}) },
+    headers: { accept: 'text/event-stream', ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}), ...opts.headers },
     signal: controller.signal,
   });
   try {
@@ -157,4 +157,40 @@ export async function readEvents(url: string, opts: { lastEventId?: string; stop
     controller.abort();
   }
   return { events, comments, contentType: response.headers.get('content-type') };
+}
+
+/** Requests to the API as one tenant: every call sends `Authorization: Bearer <key>` (none when `key` is undefined). */
+export function apiAs(base: string, key?: string) {
+  const auth: Record<string, string> = key ? { authorization: `Bearer ${key}` } : {};
+  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...auth, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let parsed: any = text;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON (an artifact, a page): keep the text
+    }
+    return { status: response.status, headers: response.headers, body: parsed };
+  };
+  return {
+    headers: auth,
+    get: (path: string) => call('GET', path),
+    post: (path: string, body?: unknown, headers?: Record<string, string>) => call('POST', path, body, headers),
+    delete: (path: string) => call('DELETE', path),
+    /** Polls a job until it ends. */
+    async waitFor(id: string, statuses = ['completed', 'failed', 'cancelled'], timeoutMs = 120_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const { body } = await call('GET', `/v1/jobs/${id}`);
+        if (statuses.includes(body.status)) return body;
+        if (Date.now() > deadline) throw new Error(`job ${id} still ${body.status} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    },
+  };
 }

@@ -82,7 +82,7 @@ describe('jobs API', () => {
     const fetched = await getJson(`${service.url}${response.headers.get('location')}`);
     assert.equal(fetched.body.request.fit.batchSize, 16);
     assert.equal(fetched.body.request.compile.loss, 'categorical_crossentropy');
-    assert.equal(await service.app.services.queue().getJobCountByTypes('wait'), 1);
+    assert.equal(await service.app.services.queue().getJobCountByTypes('wait', 'prioritized'), 1);
   });
 
   test('jobs list newest first, filter by status and page with a cursor', async () => {
@@ -108,11 +108,11 @@ describe('jobs API', () => {
   });
 
   test('the dry run returns the model summary without queuing', async () => {
-    const before = await service.app.services.queue().getJobCountByTypes('wait');
+    const before = await service.app.services.queue().getJobCountByTypes('wait', 'prioritized', 'delayed');
     const response = await postJson(`${service.url}/v1/models/validate`, smallMnistJob());
     assert.equal(response.status, 200);
     assert.deepEqual(response.body.summary.layers.map((l: { outputShape: unknown }) => l.outputShape), [[null, 64], [null, 10]]);
-    assert.equal(await service.app.services.queue().getJobCountByTypes('wait'), before);
+    assert.equal(await service.app.services.queue().getJobCountByTypes('wait', 'prioritized', 'delayed'), before);
   });
 
   test('health and readiness report the backend', async () => {

@@ -1,4 +1,4 @@
-import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
+import { DelayedError, UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
@@ -36,8 +36,12 @@ async function connect(): Promise<RunDeps> {
     backend,
     maxParams: config.MAX_MODEL_PARAMS,
     checkpointEvery: config.CHECKPOINT_EVERY_EPOCHS,
+    maxRunningPerTenant: config.TENANT_MAX_RUNNING_JOBS,
   };
 }
+
+/** How long a job whose tenant runs its maximum waits before a worker looks at it again. */
+const TENANT_BUSY_DELAY_MS = 2_000;
 
 export default async function processTrainingJob(job: SandboxedJob<TrainingJobData>, token?: string) {
   deps ??= connect();
@@ -47,6 +51,12 @@ export default async function processTrainingJob(job: SandboxedJob<TrainingJobDa
       // Shutdown: back to the queue without spending an attempt; the checkpoint stays.
       await job.moveToWait(token);
       throw new WaitingError();
+    }
+    if (outcome.status === 'deferred') {
+      // Its tenant runs its maximum: look again shortly (no attempt spent), and meanwhile
+      // this worker takes the next job, which is another tenant's if one waits.
+      await job.moveToDelayed(Date.now() + TENANT_BUSY_DELAY_MS, token);
+      throw new DelayedError();
     }
     // Kept on the BullMQ job as its return value: lets `bench/memory.ts` watch the child's memory over many jobs.
     const { numTensors, numBytes } = tf.memory();

@@ -32,6 +32,8 @@ export type DatasetFormat = 'csv' | 'json' | 'idx';
 export interface DatasetMeta {
   id: string;
   name: string;
+  /** The tenant that uploaded it; absent on built-ins. */
+  tenant?: string;
   format: DatasetFormat;
   rows: number;
   columns: ColumnInfo[];

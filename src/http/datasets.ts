@@ -11,6 +11,9 @@ import { invalidDataset } from '../data/upload-errors.ts';
 import { jobsUsingDataset } from '../queue/dataset-usage.ts';
 import { ProblemRef } from '../schemas/common.ts';
 import { DatasetListQuery, DatasetList, DatasetParams, UploadQuery } from '../schemas/dataset.ts';
+import { StorageQuotaError } from '../storage/dataset-store.ts';
+import { canSee, listScope } from '../tenant.ts';
+import { checkStorageQuota } from './quotas.ts';
 
 const RAW_TYPES: Record<string, DatasetFormat> = { 'text/csv': 'csv', 'application/csv': 'csv', 'application/json': 'json' };
 const FORMATS = ['csv', 'json', 'idx'];
@@ -91,11 +94,17 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'or a raw `text/csv` or `application/json` body with the options in the query string. Parsed while streaming; a bad row is a 400 naming it, and nothing is stored.',
       consumes: ['multipart/form-data', 'text/csv', 'application/json'],
       querystring: UploadQuery,
-      response: { 201: Type.Ref('Dataset'), 400: ProblemRef, 413: ProblemRef, 415: ProblemRef, 503: ProblemRef },
+      response: { 201: Type.Ref('Dataset'), 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 413: ProblemRef, 415: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request, reply) => {
     const options: UploadOptions = { ...request.query };
-    const draft = await datasets.draft();
+    try {
+      await checkStorageQuota(app.services, request.tenant.id);
+    } catch (err) {
+      request.raw.resume();
+      throw err;
+    }
+    const draft = await datasets.draft(request.tenant.id, config.TENANT_MAX_STORED_BYTES);
     try {
       let content: DatasetContent;
       if (request.isMultipart()) {
@@ -116,6 +125,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       await draft.abort();
       // Let the client finish sending, so it reads our answer instead of a reset connection.
       request.raw.resume();
+      if (err instanceof StorageQuotaError) throw new AppError(403, 'storage_quota', err.message);
       throw err;
     }
   });
@@ -125,11 +135,11 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['datasets'],
       summary: 'List datasets: the built-in ones, then uploads, newest first',
       querystring: DatasetListQuery,
-      response: { 200: DatasetList, 400: ProblemRef, 503: ProblemRef },
+      response: { 200: DatasetList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
     const builtIns = request.query.cursor ? [] : await Promise.all(Object.values(BUILT_IN_INFO).map((describe) => describe()));
-    const page = await datasets.list({ limit: request.query.limit ?? 20, cursor: request.query.cursor });
+    const page = await datasets.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor });
     return { items: [...builtIns, ...page.items.map(view)], nextCursor: page.nextCursor };
   });
 
@@ -138,13 +148,13 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['datasets'],
       summary: 'A dataset: rows, columns and their types, feature shape, label, class counts, statistics, bytes',
       params: DatasetParams,
-      response: { 200: Type.Ref('Dataset'), 404: ProblemRef, 503: ProblemRef },
+      response: { 200: Type.Ref('Dataset'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
     const { id } = request.params;
     if (Object.hasOwn(BUILT_IN_INFO, id)) return BUILT_IN_INFO[id]();
     const meta = await datasets.get(id);
-    if (!meta) throw notFound('dataset', id);
+    if (!meta || !canSee(request.tenant, meta.tenant)) throw notFound('dataset', id);
     return view(meta);
   });
 
@@ -153,12 +163,13 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['datasets'],
       summary: 'Delete an uploaded dataset; refused (409) while a queued or running job uses it',
       params: DatasetParams,
-      response: { 204: Type.Null(), 404: ProblemRef, 409: ProblemRef, 503: ProblemRef },
+      response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 409: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request, reply) => {
     const { id } = request.params;
     if (Object.hasOwn(BUILT_IN_INFO, id)) throw new AppError(409, 'built_in', `${id} is a built-in dataset and cannot be deleted`);
-    if (!(await datasets.get(id))) throw notFound('dataset', id);
+    const meta = await datasets.get(id);
+    if (!meta || !canSee(request.tenant, meta.tenant)) throw notFound('dataset', id);
     const users = await jobsUsingDataset(redis, config.REDIS_PREFIX, id);
     if (users.length > 0) {
       throw new AppError(409, 'dataset_in_use', `dataset ${id} is used by ${users.length} queued or running job(s): ${users.slice(0, 5).join(', ')}; cancel them or wait`);

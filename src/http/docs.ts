@@ -2,9 +2,13 @@ import fp from 'fastify-plugin';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 
-/** OpenAPI from the route schemas (the committed openapi.yaml is generated from it) and Swagger UI. */
-export const docs = fp(
-  async (app) => {
+/**
+ * OpenAPI from the route schemas (the committed openapi.yaml is generated from it) and Swagger
+ * UI; with `protect` (keys configured and DOCS_PUBLIC=false) both need an API key.
+ */
+export const docs = fp<{ protect: boolean }>(
+  async (app, { protect }) => {
+    const onRequest = protect ? [app.authenticate] : [];
     await app.register(swagger, {
       // Shared schemas keep their $id (Problem, Job, Model) as their component name.
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -22,10 +26,16 @@ export const docs = fp(
           { name: 'models', description: 'trained models, artifacts and prediction' },
           { name: 'health', description: 'liveness and readiness' },
         ],
+        security: [{ apiKey: [] }],
+        components: {
+          securitySchemes: {
+            apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from API_KEYS; required on /v1 when keys are configured' },
+          },
+        },
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs' });
-    app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+    await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: protect ? app.authenticate : (_req, _reply, next) => next() } });
+    app.get('/openapi.json', { schema: { hide: true }, onRequest }, async () => app.swagger());
   },
-  { name: 'docs' },
+  { name: 'docs', dependencies: ['auth'] },
 );

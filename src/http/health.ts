@@ -9,6 +9,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/healthz', {
     schema: {
       tags: ['health'],
+      security: [],
       summary: 'Liveness, and the compute backend this process uses',
       response: { 200: Type.Object({ status: Type.Literal('ok'), backend: Type.String(), uptimeSeconds: Type.Number() }) },
     },
@@ -17,6 +18,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
   app.get('/readyz', {
     schema: {
       tags: ['health'],
+      security: [],
       summary: 'Readiness: Redis answers and a backend is loaded',
       response: {
         200: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),

@@ -4,6 +4,7 @@ import { conflict, notFound } from '../errors.ts';
 import { JobControl } from '../queue/job-control.ts';
 import { TERMINAL } from '../queue/keys.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
+import { canSee } from '../tenant.ts';
 
 const CancelRequest = Type.Object(
   { keepModel: Type.Optional(Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' })) },
@@ -24,12 +25,12 @@ export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         'the job or its events). A finished job is a 409.',
       params: IdParams,
       body: Type.Optional(CancelRequest),
-      response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 404: ProblemRef, 409: ProblemRef },
+      response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 401: ProblemRef, 404: ProblemRef, 409: ProblemRef, 429: ProblemRef },
     },
   }, async (request, reply) => {
     const { id } = request.params;
     const record = await jobs.get(id, false);
-    if (!record) throw notFound('job', id);
+    if (!record || !canSee(request.tenant, record.tenant)) throw notFound('job', id);
     if (TERMINAL.includes(record.status)) throw conflict(`job ${id} is already ${record.status}; only queued or running jobs can be cancelled`);
     if (await jobs.transition(id, ['queued'], 'cancelled')) {
       // A worker that grabbed it meanwhile finds it cancelled and skips it.

@@ -3,6 +3,7 @@ import { Type } from '@sinclair/typebox';
 import { notFound } from '../errors.ts';
 import { followEvents } from '../queue/follow-events.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
+import { canSee } from '../tenant.ts';
 
 export const jobEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs } = app.services;
@@ -22,11 +23,12 @@ export const jobEventRoutes: FastifyPluginAsyncTypebox = async (app) => {
         '`Last-Event-ID` (or `?lastEventId=`) to get exactly the events after it. A comment goes out every 10 s.',
       params: IdParams,
       querystring: Type.Object({ lastEventId: Type.Optional(Type.String({ pattern: '^\\d+-\\d+$' })) }, { additionalProperties: false }),
-      response: { 200: Type.String({ description: 'text/event-stream' }), 404: ProblemRef, 406: ProblemRef },
+      response: { 200: Type.String({ description: 'text/event-stream' }), 401: ProblemRef, 404: ProblemRef, 406: ProblemRef, 429: ProblemRef },
     },
   }, async (request, reply) => {
     const { id } = request.params;
-    if (!(await jobs.status(id))) throw notFound('job', id);
+    const owner = await jobs.owner(id);
+    if (owner === undefined || !canSee(request.tenant, owner)) throw notFound('job', id);
     const header = reply.sse.lastEventId;
     const after = header && /^\d+-\d+$/.test(header) ? header : request.query.lastEventId;
     const blocking = jobs.redis.duplicate({ lazyConnect: false, maxRetriesPerRequest: null });

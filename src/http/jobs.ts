@@ -1,16 +1,18 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { notFound } from '../errors.ts';
-import type { JobRecord } from '../queue/job-store.ts';
+import { AppError, notFound } from '../errors.ts';
+import { QuotaError, type JobRecord } from '../queue/job-store.ts';
 import { enqueueTraining, queuePositions } from '../queue/training-queue.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { JobList, JobListQuery } from '../schemas/job.ts';
 import { JobRequest } from '../schemas/job-request.ts';
 import { ValidationReport } from '../schemas/model.ts';
 import { planJob, planLimits } from '../training/plan.ts';
+import { canSee, listScope } from '../tenant.ts';
 import { kerasSpelling } from './keras-spelling.ts';
+import { checkStorageQuota } from './quotas.ts';
 
-const problems = { 400: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 503: ProblemRef };
+const problems = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 429: ProblemRef, 503: ProblemRef };
 
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs, config } = app.services;
@@ -32,10 +34,19 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 202: Type.Ref('Job'), ...problems },
     },
   }, async (request, reply) => {
-    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data));
-    const record = await jobs.create({ name: request.body.name, request: request.body, epochs: plan.fit.epochs, summary: plan.summary });
+    const { tenant } = request;
+    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(tenant, owner)));
+    await checkStorageQuota(app.services, tenant.id);
+    let created;
     try {
-      await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS);
+      created = await jobs.create({ name: request.body.name, tenant: tenant.id, request: request.body, epochs: plan.fit.epochs, summary: plan.summary }, config.TENANT_MAX_QUEUED_JOBS);
+    } catch (err) {
+      if (err instanceof QuotaError) throw new AppError(429, 'queue_quota', err.message, [], { 'Retry-After': '30' });
+      throw err;
+    }
+    const { record, ahead } = created;
+    try {
+      await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS, ahead);
     } catch (err) {
       await jobs.remove(record.id).catch(() => undefined);
       throw err;
@@ -54,7 +65,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ValidationReport, ...problems },
     },
   }, async (request) => {
-    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data));
+    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(request.tenant, owner)));
     return { valid: true as const, summary: plan.summary, estimates: plan.estimates, warnings: plan.warnings, compile: plan.compile };
   });
 
@@ -63,10 +74,10 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['jobs'],
       summary: 'List jobs, newest first',
       querystring: JobListQuery,
-      response: { 200: JobList, 400: ProblemRef, 503: ProblemRef },
+      response: { 200: JobList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
-    const page = await jobs.list({ status: request.query.status, limit: request.query.limit ?? 20, cursor: request.query.cursor });
+    const page = await jobs.list({ status: request.query.status, tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor });
     const positions = await positionsIf(page.items);
     return { items: page.items.map((r) => view(r, positions)), nextCursor: page.nextCursor };
   });
@@ -76,11 +87,11 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['jobs'],
       summary: 'A job: status, progress, history, evaluation, model id, error',
       params: IdParams,
-      response: { 200: Type.Ref('Job'), 404: ProblemRef, 503: ProblemRef },
+      response: { 200: Type.Ref('Job'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
     const record = await jobs.get(request.params.id);
-    if (!record) throw notFound('job', request.params.id);
+    if (!record || !canSee(request.tenant, record.tenant)) throw notFound('job', request.params.id);
     return view(record, await positionsIf([record]));
   });
 };

@@ -5,13 +5,15 @@ import { notFound } from '../errors.ts';
 import { IdParams, PageQuery, ProblemRef } from '../schemas/common.ts';
 import { ModelList, PredictRequest, PredictResponse } from '../schemas/model.ts';
 import { MODEL_FILE, WEIGHTS_FILE } from '../storage/model-store.ts';
+import { canSee, listScope, type Tenant } from '../tenant.ts';
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { models, predictor } = app.services;
 
-  const existing = async (id: string) => {
+  /** The model, if it exists and the tenant may see it: another tenant's model is a 404, like a missing one. */
+  const existing = async (id: string, tenant: Tenant) => {
     const meta = await models.get(id);
-    if (!meta) throw notFound('model', id);
+    if (!meta || !canSee(tenant, meta.tenant)) throw notFound('model', id);
     return meta;
   };
 
@@ -20,18 +22,18 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['models'],
       summary: 'List trained models, newest first',
       querystring: Type.Object(PageQuery, { additionalProperties: false }),
-      response: { 200: ModelList, 400: ProblemRef },
+      response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef },
     },
-  }, async (request) => models.list({ limit: request.query.limit ?? 20, cursor: request.query.cursor }));
+  }, async (request) => models.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor }));
 
   app.get('/models/:id', {
     schema: {
       tags: ['models'],
       summary: 'A model: layers, compile settings, transforms, metrics, the job it came from',
       params: IdParams,
-      response: { 200: Type.Ref('Model'), 404: ProblemRef },
+      response: { 200: Type.Ref('Model'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef },
     },
-  }, async (request) => existing(request.params.id));
+  }, async (request) => existing(request.params.id, request.tenant));
 
   const artifactRoute = (file: typeof MODEL_FILE | typeof WEIGHTS_FILE, type: string) =>
     app.get(`/models/:id/${file}`, {
@@ -39,11 +41,11 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['models'],
         summary: `The ${file} artifact; \`tf.loadLayersModel('<base>/v1/models/<id>/model.json')\` loads the model`,
         params: IdParams,
-        response: { 200: Type.Unknown({ description: type }), 404: ProblemRef },
+        response: { 200: Type.Unknown({ description: type }), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef },
       },
     }, async (request, reply) => {
       const { id } = request.params;
-      await existing(id);
+      await existing(id, request.tenant);
       const { path, size } = await models.artifact(id, file);
       return reply
         .type(type)
@@ -60,19 +62,23 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
       params: IdParams,
       body: PredictRequest,
-      response: { 200: PredictResponse, 400: ProblemRef, 404: ProblemRef, 413: ProblemRef },
+      response: { 200: PredictResponse, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 413: ProblemRef, 429: ProblemRef },
     },
-  }, async (request) => predictor.predict(request.params.id, request.body.instances));
+  }, async (request) => {
+    // The predictor checks the owner on its cached metadata: no extra Redis read per request.
+    return predictor.predict(request.params.id, request.body.instances, (meta) => canSee(request.tenant, meta.tenant));
+  });
 
   app.delete('/models/:id', {
     schema: {
       tags: ['models'],
       summary: 'Delete a model and its artifacts',
       params: IdParams,
-      response: { 204: Type.Null(), 404: ProblemRef },
+      response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef },
     },
   }, async (request, reply) => {
     const { id } = request.params;
+    await existing(id, request.tenant);
     if (!(await models.delete(id))) throw notFound('model', id);
     predictor.evict(id);
     return reply.code(204).send(null);

@@ -27,9 +27,10 @@ export class JobControl {
     await this.redis.hset(this.keys.job(jobId), 'control', 'cancel', 'keepModel', keepModel ? '1' : '0');
   }
 
+  /** Only a running job yields: one its worker deferred (still queued) must not find a stale flag when it starts. */
   async requestYield(jobId: string) {
     await this.redis.eval(
-      "if redis.call('HGET', KEYS[1], 'control') ~= 'cancel' and redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'control', 'yield') end",
+      "if redis.call('HGET', KEYS[1], 'control') ~= 'cancel' and redis.call('HGET', KEYS[1], 'status') == 'running' then redis.call('HSET', KEYS[1], 'control', 'yield') end",
       1,
       this.keys.job(jobId),
     );

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
+import { LOCAL_TENANT } from '../tenant.ts';
 import { JOB_STATUSES, TERMINAL, keys, type JobStatus, type Keys } from './keys.ts';
 
 export interface JobError {
@@ -12,6 +13,8 @@ export interface JobError {
 export interface JobRecord {
   id: string;
   name: string;
+  /** The tenant that submitted it; only it (and admins) can see it. */
+  tenant: string;
   status: JobStatus;
   createdAt: string;
   startedAt: string | null;
@@ -34,7 +37,7 @@ export interface JobEvent {
 }
 
 const JSON_FIELDS = ['progress', 'history', 'evaluation', 'error', 'summary', 'request'] as const;
-const LIST_FIELDS = ['id', 'name', 'status', 'createdAt', 'startedAt', 'finishedAt', 'progress', 'backend', 'history', 'evaluation', 'modelId', 'error', 'attempts'];
+const LIST_FIELDS = ['id', 'name', 'tenant', 'status', 'createdAt', 'startedAt', 'finishedAt', 'progress', 'backend', 'history', 'evaluation', 'modelId', 'error', 'attempts'];
 
 /**
  * Moves a job between statuses atomically, with its status-set membership, its fields and
@@ -47,6 +50,12 @@ if not current then return {0, ''} end
 local allowed = false
 for s in string.gmatch(ARGV[3], '[^,]+') do if s == current then allowed = true end end
 if not allowed then return {0, current} end
+-- Tenant indexes are named from the record (the caller need not know the tenant); one Redis, not a cluster.
+local tenantKey = ARGV[9] .. (redis.call('HGET', KEYS[1], 'tenant') or 'local') .. ':jobs:'
+if ARGV[2] == 'running' and current ~= 'running' and tonumber(ARGV[10]) > 0
+  and redis.call('ZCARD', tenantKey .. 'running') >= tonumber(ARGV[10]) then
+  return {2, current}
+end
 local fields = cjson.decode(ARGV[4])
 local flat = {'status', ARGV[2]}
 for k, v in pairs(fields) do
@@ -58,6 +67,8 @@ local index = {}
 for i, s in ipairs(cjson.decode(ARGV[7])) do index[s] = KEYS[2 + i] end
 redis.call('ZREM', index[current], ARGV[1])
 redis.call('ZADD', index[ARGV[2]], 0, ARGV[1])
+redis.call('ZREM', tenantKey .. current, ARGV[1])
+redis.call('ZADD', tenantKey .. ARGV[2], 0, ARGV[1])
 if current ~= ARGV[2] then redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[2], '*', 'event', 'end', 'data', ARGV[6]) end
 if ARGV[6] ~= '' and tonumber(ARGV[8]) > 0 then
@@ -66,6 +77,34 @@ if ARGV[6] ~= '' and tonumber(ARGV[8]) > 0 then
 end
 return {1, current}
 `;
+
+/**
+ * Writes a new queued job with its global and tenant index entries and its first event,
+ * unless the tenant already has `ARGV[4]` jobs queued (-1). Returns how many jobs the tenant
+ * had queued or running before this one, which orders the queue fairly between tenants.
+ */
+const CREATE = `
+local queued = redis.call('ZCARD', KEYS[6])
+if tonumber(ARGV[4]) > 0 and queued >= tonumber(ARGV[4]) then return -1 end
+local flat = {}
+for k, v in pairs(cjson.decode(ARGV[2])) do
+  table.insert(flat, k)
+  table.insert(flat, v)
+end
+redis.call('HSET', KEYS[1], unpack(flat))
+redis.call('ZADD', KEYS[3], 0, ARGV[1])
+redis.call('ZADD', KEYS[4], 0, ARGV[1])
+redis.call('ZADD', KEYS[5], 0, ARGV[1])
+redis.call('ZADD', KEYS[6], 0, ARGV[1])
+redis.call('SADD', KEYS[8], ARGV[5])
+redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[3])
+return queued + redis.call('ZCARD', KEYS[7])
+`;
+
+/** What `start` found: started, refused (not queued/running any more), or the tenant runs its maximum already. */
+export type StartResult = 'started' | 'refused' | 'tenant-busy';
+
+export class QuotaError extends Error {}
 
 export class JobStore {
   readonly keys: Keys;
@@ -82,13 +121,19 @@ export class JobStore {
     this.keys = keys(prefix);
   }
 
-  /** Writes a new queued job, its index entries and its first event in one transaction. */
-  async create(input: { name?: string; request: unknown; epochs: number; summary: unknown }): Promise<JobRecord> {
+  /**
+   * Writes a new queued job, its index entries and its first event atomically. Refuses with a
+   * QuotaError when the tenant already has `maxQueued` jobs waiting (0: no limit). `ahead` is
+   * how many jobs the tenant had queued or running: the fair-share rank of this one.
+   */
+  async create(input: { name?: string; tenant?: string; request: unknown; epochs: number; summary: unknown }, maxQueued = 0): Promise<{ record: JobRecord; ahead: number }> {
     const id = uuidv7();
+    const tenant = input.tenant ?? LOCAL_TENANT.id;
     const now = new Date().toISOString();
     const record: JobRecord = {
       id,
       name: input.name ?? `job-${id.slice(-8)}`,
+      tenant,
       status: 'queued',
       createdAt: now,
       startedAt: null,
@@ -103,20 +148,32 @@ export class JobStore {
       summary: input.summary,
       request: input.request,
     };
-    await this.redis
-      .multi()
-      .hset(this.keys.job(id), serialize(record))
-      .zadd(this.keys.jobs, 0, id)
-      .zadd(this.keys.jobsByStatus('queued'), 0, id)
-      .xadd(this.keys.events(id), '*', 'event', 'status', 'data', JSON.stringify({ status: 'queued', at: now }))
-      .exec();
-    return record;
+    const ahead = (await this.redis.eval(
+      CREATE,
+      8,
+      this.keys.job(id),
+      this.keys.events(id),
+      this.keys.jobs,
+      this.keys.jobsByStatus('queued'),
+      this.keys.tenantJobs(tenant),
+      this.keys.tenantJobsByStatus(tenant, 'queued'),
+      this.keys.tenantJobsByStatus(tenant, 'running'),
+      this.keys.tenants,
+      id,
+      JSON.stringify(serialize(record)),
+      JSON.stringify({ status: 'queued', at: now }),
+      String(maxQueued),
+      tenant,
+    )) as number;
+    if (ahead < 0) throw new QuotaError(`tenant ${tenant} already has ${maxQueued} jobs queued (TENANT_MAX_QUEUED_JOBS)`);
+    return { record, ahead };
   }
 
   /** Removes every trace of a job: used when it could not be queued, so nothing is orphaned. */
   async remove(id: string): Promise<void> {
-    const m = this.redis.multi().del(this.keys.job(id), this.keys.events(id)).zrem(this.keys.jobs, id);
-    for (const s of JOB_STATUSES) m.zrem(this.keys.jobsByStatus(s), id);
+    const tenant = (await this.redis.hget(this.keys.job(id), 'tenant')) ?? LOCAL_TENANT.id;
+    const m = this.redis.multi().del(this.keys.job(id), this.keys.events(id)).zrem(this.keys.jobs, id).zrem(this.keys.tenantJobs(tenant), id);
+    for (const s of JOB_STATUSES) m.zrem(this.keys.jobsByStatus(s), id).zrem(this.keys.tenantJobsByStatus(tenant, s), id);
     await m.exec();
   }
 
@@ -128,14 +185,28 @@ export class JobStore {
     return record;
   }
 
+  /** The job's tenant, or undefined when there is no such job (cheap, like `status`). */
+  async owner(id: string): Promise<string | undefined> {
+    const [tenant, status] = await this.redis.hmget(this.keys.job(id), 'tenant', 'status');
+    return status === null ? undefined : (tenant ?? LOCAL_TENANT.id);
+  }
+
   /** Just the status (cheap: a job's record holds its whole request). */
   async status(id: string): Promise<JobStatus | undefined> {
     return ((await this.redis.hget(this.keys.job(id), 'status')) as JobStatus | null) ?? undefined;
   }
 
-  /** Newest first; `cursor` is the last id of the previous page. */
-  async list(opts: { status?: JobStatus; limit: number; cursor?: string }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
-    const index = opts.status ? this.keys.jobsByStatus(opts.status) : this.keys.jobs;
+  /** How many jobs a tenant has in a status (quotas). */
+  async countFor(tenant: string, status: JobStatus): Promise<number> {
+    return this.redis.zcard(this.keys.tenantJobsByStatus(tenant, status));
+  }
+
+  /** Newest first; `cursor` is the last id of the previous page; `tenant` limits it to one tenant's jobs. */
+  async list(opts: { status?: JobStatus; tenant?: string; limit: number; cursor?: string }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
+    const { tenant, status } = opts;
+    const index = tenant
+      ? status ? this.keys.tenantJobsByStatus(tenant, status) : this.keys.tenantJobs(tenant)
+      : status ? this.keys.jobsByStatus(status) : this.keys.jobs;
     const max = opts.cursor ? `(${opts.cursor}` : '+';
     const ids = await this.redis.zrange(index, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
     const page = ids.slice(0, opts.limit);
@@ -154,6 +225,19 @@ export class JobStore {
    * `status` event, plus the `end` event for a terminal status. Returns whether it happened.
    */
   async transition(id: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord> = {}): Promise<boolean> {
+    return (await this.move(id, from, to, fields, 0)) === 1;
+  }
+
+  /**
+   * Moves a queued (or resumed running) job to running, unless its tenant already has
+   * `maxRunning` jobs running (0: no limit): then it stays queued and the caller defers it.
+   */
+  async start(id: string, fields: Partial<JobRecord>, maxRunning = 0): Promise<StartResult> {
+    const done = await this.move(id, ['queued', 'running'], 'running', fields, maxRunning);
+    return done === 1 ? 'started' : done === 2 ? 'tenant-busy' : 'refused';
+  }
+
+  private async move(id: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord>, maxRunning: number): Promise<number> {
     const at = new Date().toISOString();
     const all = { ...fields, ...(TERMINAL.includes(to) ? { finishedAt: at } : {}) };
     const end = TERMINAL.includes(to)
@@ -173,29 +257,37 @@ export class JobStore {
       end,
       JSON.stringify(JOB_STATUSES),
       String(this.retentionSeconds),
+      this.keys.tenantPrefix,
+      String(maxRunning),
     )) as [number, string];
-    return done === 1;
+    return done;
   }
 
-  /** Drops index entries of jobs whose records have expired; returns how many. */
+  /** Drops index entries (global and per tenant) of jobs whose records have expired; returns how many. */
   async sweepExpired(): Promise<number> {
     let removed = 0;
-    for (const status of TERMINAL) {
-      const index = this.keys.jobsByStatus(status);
-      let cursor = '0';
-      do {
-        const [next, flat] = await this.redis.zscan(index, cursor, 'COUNT', 500);
-        cursor = next;
-        const ids = flat.filter((_, i) => i % 2 === 0);
-        if (ids.length === 0) continue;
-        const exists = await Promise.all(ids.map((id) => this.redis.exists(this.keys.job(id))));
-        const gone = ids.filter((_, i) => exists[i] === 0);
-        if (gone.length > 0) {
-          await this.redis.multi().zrem(index, ...gone).zrem(this.keys.jobs, ...gone).exec();
-          removed += gone.length;
-        }
-      } while (cursor !== '0');
+    for (const status of TERMINAL) removed += await this.sweepIndex(this.keys.jobsByStatus(status), this.keys.jobs);
+    for (const tenant of await this.redis.smembers(this.keys.tenants)) {
+      for (const status of TERMINAL) await this.sweepIndex(this.keys.tenantJobsByStatus(tenant, status), this.keys.tenantJobs(tenant));
     }
+    return removed;
+  }
+
+  private async sweepIndex(index: string, all: string): Promise<number> {
+    let removed = 0;
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.zscan(index, cursor, 'COUNT', 500);
+      cursor = next;
+      const ids = flat.filter((_, i) => i % 2 === 0);
+      if (ids.length === 0) continue;
+      const exists = await Promise.all(ids.map((id) => this.redis.exists(this.keys.job(id))));
+      const gone = ids.filter((_, i) => exists[i] === 0);
+      if (gone.length > 0) {
+        await this.redis.multi().zrem(index, ...gone).zrem(all, ...gone).exec();
+        removed += gone.length;
+      }
+    } while (cursor !== '0');
     return removed;
   }
 
@@ -251,6 +343,7 @@ function deserialize(raw: Record<string, string | null>): JobRecord {
   return {
     id: raw.id!,
     name: raw.name ?? '',
+    tenant: raw.tenant ?? LOCAL_TENANT.id,
     status: raw.status as JobStatus,
     createdAt: raw.createdAt!,
     startedAt: nullable(raw.startedAt),

@@ -17,6 +17,7 @@ export const Dataset = Type.Object(
   {
     id: Type.String({ description: 'a server-generated id, or the name of a built-in dataset' }),
     name: Type.String(),
+    tenant: Type.Optional(Type.String({ description: 'the tenant that uploaded it (absent on built-ins)' })),
     builtIn: Type.Boolean(),
     format: Type.Union([Type.Literal('csv'), Type.Literal('json'), Type.Literal('idx'), Type.Literal('built-in')]),
     description: Type.Optional(Type.String()),

@@ -12,6 +12,7 @@ export const Job = Type.Object(
   {
     id: Id,
     name: Type.String(),
+    tenant: Type.String({ description: 'the tenant that submitted it' }),
     status: JobStatus,
     createdAt: Type.String({ format: 'date-time' }),
     startedAt: Nullable(Type.String({ format: 'date-time' })),

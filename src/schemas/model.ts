@@ -45,6 +45,7 @@ export const Model = Type.Object(
   {
     id: Id,
     name: Type.String(),
+    tenant: Type.Optional(Type.String({ description: 'the tenant whose job trained it' })),
     jobId: Id,
     createdAt: Type.String({ format: 'date-time' }),
     backend: Type.String(),

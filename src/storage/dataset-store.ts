@@ -5,6 +5,8 @@ import type { Redis } from 'ioredis';
 import { v7 as randomUUIDv7 } from 'uuid';
 import type { DatasetCatalog, DatasetMeta, StoredDataset } from '../data/dataset-meta.ts';
 import { keys, type Keys } from '../queue/keys.ts';
+import { LOCAL_TENANT } from '../tenant.ts';
+import { OwnedIndex } from './owned-index.ts';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const META_FILE = 'meta.json';
@@ -15,7 +17,8 @@ export const isDatasetId = (id: string) => ID.test(id);
 export interface DatasetDraft {
   id: string;
   dir: string;
-  commit(meta: Omit<DatasetMeta, 'id' | 'bytes' | 'createdAt'>): Promise<DatasetMeta>;
+  /** Publishes it; throws StorageQuotaError (and leaves no trace) when it would take its tenant over `maxStoredBytes`. */
+  commit(meta: Omit<DatasetMeta, 'id' | 'bytes' | 'createdAt' | 'tenant'>): Promise<DatasetMeta>;
   abort(): Promise<void>;
 }
 
@@ -24,9 +27,12 @@ export interface DatasetDraft {
  * directory and renamed into place), metadata in Redis so every API and worker process sees
  * them. Directory and file names are server-chosen; nothing from a request becomes a path.
  */
+export class StorageQuotaError extends Error {}
+
 export class DatasetStore {
   private readonly keys: Keys;
   readonly root: string;
+  readonly index: OwnedIndex<DatasetMeta>;
 
   constructor(
     private readonly redis: Redis,
@@ -37,6 +43,7 @@ export class DatasetStore {
   ) {
     this.keys = keys(prefix);
     this.root = path.join(dataDir, 'datasets');
+    this.index = new OwnedIndex(redis, { meta: this.keys.dataset, all: this.keys.datasets, tenantPrefix: this.keys.tenantPrefix, kind: 'datasets' });
   }
 
   dir(id: string): string {
@@ -44,7 +51,8 @@ export class DatasetStore {
     return path.join(this.root, id);
   }
 
-  async draft(): Promise<DatasetDraft> {
+  /** @param owner the tenant it will belong to; `maxStoredBytes` (0: none) caps that tenant's stored bytes. */
+  async draft(owner: string = LOCAL_TENANT.id, maxStoredBytes = 0): Promise<DatasetDraft> {
     const id = randomUUIDv7();
     const temp = path.join(this.root, `.tmp-${id}-${randomUUID()}`);
     await mkdir(temp, { recursive: true });
@@ -57,10 +65,13 @@ export class DatasetStore {
         try {
           let bytes = 0;
           for (const file of await readdir(temp)) bytes += (await stat(path.join(temp, file))).size;
-          const meta: DatasetMeta = { id, ...partial, bytes, createdAt: new Date().toISOString() };
+          const meta: DatasetMeta = { id, tenant: owner, ...partial, bytes, createdAt: new Date().toISOString() };
           await writeFile(path.join(temp, META_FILE), JSON.stringify(meta, null, 2));
           await rename(temp, this.dir(id));
-          await this.redis.multi().set(this.keys.dataset(id), JSON.stringify(meta)).zadd(this.keys.datasets, 0, id).exec();
+          if (!(await this.index.register(meta, maxStoredBytes))) {
+            const used = await this.index.usage(owner);
+            throw new StorageQuotaError(`storing ${bytes} more bytes would take tenant ${owner} over its quota of ${maxStoredBytes} bytes (TENANT_MAX_STORED_BYTES; ${used} in use)`);
+          }
           return meta;
         } catch (err) {
           await abort();
@@ -72,28 +83,24 @@ export class DatasetStore {
   }
 
   async get(id: string): Promise<DatasetMeta | undefined> {
-    if (!ID.test(id)) return undefined;
-    const raw = await this.redis.get(this.keys.dataset(id));
-    return raw ? (JSON.parse(raw) as DatasetMeta) : undefined;
+    return ID.test(id) ? this.index.get(id) : undefined;
   }
 
-  /** Newest first. */
-  async list(opts: { limit: number; cursor?: string }): Promise<{ items: DatasetMeta[]; nextCursor: string | null }> {
-    const max = opts.cursor ? `(${opts.cursor}` : '+';
-    const ids = await this.redis.zrange(this.keys.datasets, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
-    const page = ids.slice(0, opts.limit);
-    const raws = page.length > 0 ? await this.redis.mget(page.map((id) => this.keys.dataset(id))) : [];
-    const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as DatasetMeta);
-    return { items, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null };
+  /** Newest first; `tenant` limits it to one tenant's datasets. */
+  list(opts: { tenant?: string; limit: number; cursor?: string }) {
+    return this.index.list(opts);
   }
 
-  /** The uploaded datasets a job's data names, for the (synchronous) planner; unknown ids are left out. */
-  async catalog(data: { dataset?: string; testDataset?: string }): Promise<DatasetCatalog> {
+  /**
+   * The uploaded datasets a job's data names, for the (synchronous) planner; unknown ids, and
+   * datasets the tenant may not see (`visible`), are left out, so they read as unknown.
+   */
+  async catalog(data: { dataset?: string; testDataset?: string }, visible: (owner: string | undefined) => boolean = () => true): Promise<DatasetCatalog> {
     const catalog = Object.assign(new Map<string, StoredDataset>(), { memoryLimitBytes: this.memoryLimitBytes });
     for (const id of [data.dataset, data.testDataset]) {
       if (id === undefined || !ID.test(id) || catalog.has(id)) continue;
       const meta = await this.get(id);
-      if (meta) catalog.set(id, { meta, dir: this.dir(id) });
+      if (meta && visible(meta.tenant)) catalog.set(id, { meta, dir: this.dir(id) });
     }
     return catalog;
   }
@@ -119,8 +126,8 @@ export class DatasetStore {
   /** Unregisters first, so no job planned from now on finds a dataset whose files are going away. */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
-    const [[, removed]] = (await this.redis.multi().del(this.keys.dataset(id)).zrem(this.keys.datasets, id).exec()) as [[null, number]];
+    const removed = await this.index.unregister(id);
     await rm(this.dir(id), { recursive: true, force: true });
-    return removed === 1;
+    return removed !== undefined;
   }
 }

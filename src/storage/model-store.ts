@@ -9,6 +9,7 @@ import { keys, type Keys } from '../queue/keys.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import type { ModelSummary } from '../training/build-model.ts';
 import type { CompileSettings } from '../training/compile.ts';
+import { OwnedIndex } from './owned-index.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
 export const MODEL_FILE = 'model.json';
@@ -18,6 +19,8 @@ const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 export interface ModelMeta {
   id: string;
   name: string;
+  /** The tenant whose job trained it. */
+  tenant: string;
   jobId: string;
   createdAt: string;
   backend: string;
@@ -38,6 +41,7 @@ export interface ModelMeta {
 export class ModelStore {
   private readonly keys: Keys;
   private readonly root: string;
+  private readonly index: OwnedIndex<ModelMeta>;
 
   constructor(
     private readonly redis: Redis,
@@ -46,6 +50,7 @@ export class ModelStore {
   ) {
     this.keys = keys(prefix);
     this.root = path.join(dataDir, 'models');
+    this.index = new OwnedIndex(redis, { meta: this.keys.model, all: this.keys.models, tenantPrefix: this.keys.tenantPrefix, kind: 'models' });
   }
 
   static newId = () => randomUUIDv7();
@@ -83,7 +88,8 @@ export class ModelStore {
           await rename(this.dir(meta.id), replaced).catch(() => undefined);
           await rename(temp, this.dir(meta.id));
           await rm(replaced, { recursive: true, force: true });
-          await this.redis.multi().set(this.keys.model(meta.id), JSON.stringify(full)).zadd(this.keys.models, 0, meta.id).exec();
+          // A model a job trained is always kept: storage quotas are checked when jobs are submitted.
+          await this.index.register(full);
         } catch (err) {
           await rm(temp, { recursive: true, force: true });
           await rm(this.dir(meta.id), { recursive: true, force: true });
@@ -109,18 +115,12 @@ export class ModelStore {
   }
 
   async get(id: string): Promise<ModelMeta | undefined> {
-    if (!ID.test(id)) return undefined;
-    const raw = await this.redis.get(this.keys.model(id));
-    return raw ? (JSON.parse(raw) as ModelMeta) : undefined;
+    return ID.test(id) ? this.index.get(id) : undefined;
   }
 
-  async list(opts: { limit: number; cursor?: string }): Promise<{ items: ModelMeta[]; nextCursor: string | null }> {
-    const max = opts.cursor ? `(${opts.cursor}` : '+';
-    const ids = await this.redis.zrange(this.keys.models, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
-    const page = ids.slice(0, opts.limit);
-    const raws = page.length > 0 ? await this.redis.mget(page.map((id) => this.keys.model(id))) : [];
-    const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as ModelMeta);
-    return { items, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null };
+  /** Newest first; `tenant` limits it to one tenant's models. */
+  list(opts: { tenant?: string; limit: number; cursor?: string }) {
+    return this.index.list(opts);
   }
 
   /** Path of an artifact file, for streaming it out. */
@@ -132,8 +132,8 @@ export class ModelStore {
   /** Unregisters first, so no reader finds a model whose files are going away. */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
-    const [[, removed]] = (await this.redis.multi().del(this.keys.model(id)).zrem(this.keys.models, id).exec()) as [[null, number]];
+    const removed = await this.index.unregister(id);
     await rm(this.dir(id), { recursive: true, force: true });
-    return removed === 1;
+    return removed !== undefined;
   }
 }

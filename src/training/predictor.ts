@@ -57,8 +57,10 @@ export class Predictor {
     });
   }
 
-  async predict(id: string, instances: unknown[]): Promise<Prediction> {
+  /** @param visible whether the caller may use this model (tenancy); a model it may not use is a 404, like a missing one. */
+  async predict(id: string, instances: unknown[], visible: (meta: ModelMeta) => boolean = () => true): Promise<Prediction> {
     const loaded = await this.load(id);
+    if (!visible(loaded.meta)) throw notFound('model', id);
     // Bad instances fail this request alone, before it joins a batch.
     const input = flatInstances(instances, loaded.meta.transforms) ?? instancesTensor(instances, loaded.meta.transforms);
     return new Promise<Prediction>((resolve, reject) => {

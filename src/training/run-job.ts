@@ -21,11 +21,15 @@ export interface RunDeps {
   maxParams: number;
   /** Checkpoint every this many epochs. */
   checkpointEvery: number;
+  /** Jobs one tenant may have running at once (TENANT_MAX_RUNNING_JOBS; 0: no limit). */
+  maxRunningPerTenant?: number;
 }
 
 export type RunOutcome =
   | { status: 'completed' | 'cancelled' | 'timed-out'; modelId: string | null }
   | { status: 'yielded' }
+  /** The tenant already runs its maximum: the job stays queued and is tried again later. */
+  | { status: 'deferred' }
   | { status: 'skipped'; reason: string };
 
 /**
@@ -41,13 +45,14 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   if (!record) return { status: 'skipped', reason: 'the job record no longer exists' };
   const saved = await checkpoints.info(jobId);
   const now = new Date().toISOString();
-  const started = await jobs.transition(jobId, ['queued', 'running'], 'running', {
+  const started = await jobs.start(jobId, {
     startedAt: record.startedAt ?? now,
     backend: deps.backend,
     attempts: record.attempts + 1,
     ...(saved ? {} : { history: {}, progress: { epoch: 0, epochs: record.progress.epochs } }),
-  });
-  if (!started) return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
+  }, deps.maxRunningPerTenant ?? 0);
+  if (started === 'tenant-busy') return { status: 'deferred' };
+  if (started === 'refused') return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
 
   const request = record.request as JobRequest;
   try {
@@ -148,6 +153,7 @@ async function saveModel(deps: RunDeps, record: JobRecord, plan: TrainingPlan, r
     deps.models.writer({
       id: modelId,
       name: record.name,
+      tenant: record.tenant,
       jobId: record.id,
       createdAt: new Date().toISOString(),
       backend: deps.backend,
