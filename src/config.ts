@@ -37,6 +37,8 @@ export const ConfigSchema = Type.Object({
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 0, default: 1200 }),
   /** Per tenant: jobs training at once; more wait in the queue. 0 = no limit. */
   TENANT_MAX_RUNNING_JOBS: Type.Integer({ minimum: 0, default: 2 }),
+  /** Per tenant and API process: open event streams (each holds a Redis connection); over it is a 429. 0 = no limit. */
+  TENANT_MAX_STREAMS: Type.Integer({ minimum: 0, default: 20 }),
   /** Per tenant: jobs waiting in the queue; a submission over it is a 429. 0 = no limit. */
   TENANT_MAX_QUEUED_JOBS: Type.Integer({ minimum: 0, default: 100 }),
   /** Per tenant: bytes of stored models and datasets; uploads and submissions over it are a 403. 0 = no limit. */

@@ -22,7 +22,7 @@ describe('queue quotas, fair share and running limits', () => {
   let worker: TrainingWorker | undefined;
   after(async () => {
     await worker?.close();
-    await service.close();
+    await service?.close();
   });
 
   test('a tenant over TENANT_MAX_QUEUED_JOBS gets a 429 with Retry-After and no job; other tenants still submit', async () => {
@@ -86,7 +86,7 @@ describe('queue quotas, fair share and running limits', () => {
 
 describe('storage quota', () => {
   let service: TestService;
-  after(() => service.close());
+  after(() => service?.close());
 
   test('uploads over TENANT_MAX_STORED_BYTES are a 403 naming the quota, and nothing is stored', async () => {
     service = await startService({ config: await testConfig({ API_KEYS, TENANT_MAX_STORED_BYTES: '1' }) });
@@ -127,7 +127,7 @@ describe('storage quota', () => {
 
 describe('rate limit', () => {
   let service: TestService;
-  after(() => service.close());
+  after(() => service?.close());
 
   test('over RATE_LIMIT_PER_MINUTE a tenant gets 429 with Retry-After; another tenant is not slowed', async () => {
     service = await startService({ worker: false, config: await testConfig({ API_KEYS, RATE_LIMIT_PER_MINUTE: '5' }) });
@@ -151,5 +151,37 @@ describe('rate limit', () => {
     } finally {
       await second.close();
     }
+  });
+});
+
+describe('open event streams', () => {
+  let service: TestService;
+  after(() => service?.close());
+
+  test('a tenant may hold TENANT_MAX_STREAMS streams open; one more is a 429 until one closes', async () => {
+    service = await startService({ worker: false, config: await testConfig({ API_KEYS, TENANT_MAX_STREAMS: '2' }) });
+    const alice = apiAs(service.url, KEYS.alice);
+    const job = (await alice.post('/v1/jobs', smallMnistJob())).body;
+    const open = async (key: string) => {
+      const controller = new AbortController();
+      const response = await fetch(`${service.url}/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, signal: controller.signal });
+      if (response.status === 200) await response.body!.getReader().read(); // the stream is really open
+      return { status: response.status, body: response.status === 200 ? null : await response.json(), close: () => controller.abort() };
+    };
+    const first = await open(KEYS.alice);
+    const second = await open(KEYS.alice);
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    const third = await open(KEYS.alice);
+    assert.equal(third.status, 429);
+    assert.equal(third.body.code, 'too_many_streams');
+    first.close();
+    let again = await open(KEYS.alice);
+    for (let i = 0; i < 50 && again.status === 429; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      again = await open(KEYS.alice);
+    }
+    assert.equal(again.status, 200, 'a closed stream gives its place back');
+    second.close();
+    again.close();
   });
 });
