@@ -109,6 +109,30 @@ describe('API keys', () => {
   });
 });
 
+describe('without keys', () => {
+  test('the service runs open as the local tenant and warns at start', async () => {
+    const config = await testConfig();
+    const lines: any[] = [];
+    const stream = new Writable({
+      write(chunk, _enc, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const app = await buildApp(config, { logger: { level: 'info', stream } });
+    try {
+      assert.ok(lines.some((l) => l.level === 40 && /NO API KEYS CONFIGURED/.test(l.msg)), 'a warning at start');
+      const response = await app.inject({ method: 'POST', url: '/v1/models/validate', payload: smallMnistJob() });
+      assert.equal(response.statusCode, 200);
+      const listed = await app.inject({ method: 'GET', url: '/v1/jobs' });
+      assert.equal(listed.statusCode, 200);
+    } finally {
+      await app.close();
+      await cleanup(config);
+    }
+  });
+});
+
 describe('key configuration', () => {
   test('identify maps each key to its tenant and nothing else to anything', () => {
     const keyring = Keyring.fromConfig({ API_KEYS: `${KEY}:a, ${FILE_KEY}:ops:admin`, API_KEYS_FILE: '' });
