@@ -1,10 +1,44 @@
+// The API key lives in sessionStorage: this tab only, gone when it closes; never in a URL or a cookie.
+const KEY_ITEM = 'tts-api-key';
+let onUnauthorized = () => undefined;
+
+export const apiKey = {
+  get: () => sessionStorage.getItem(KEY_ITEM) || '',
+  set: (key) => sessionStorage.setItem(KEY_ITEM, key),
+  forget: () => sessionStorage.removeItem(KEY_ITEM),
+};
+
+/** What to do when the API answers 401 (app.js shows the key form). */
+export function whenUnauthorized(handler) {
+  onUnauthorized = handler;
+}
+
+/**
+ * The API refused `sentKey` (or wanted one): called by api() and by the job page's stream.
+ * An answer to a request sent with a key other than the one kept now (before the user gave
+ * one, say) is stale: ignored.
+ */
+export function unauthorized(sentKey) {
+  if (sentKey === apiKey.get()) onUnauthorized(sentKey);
+}
+
+/** fetch() with `Authorization: Bearer <key>` when a key is kept; the EventSource client uses it too, so reconnects send it. */
+export function authFetch(input, init = {}) {
+  const headers = new Headers(init.headers);
+  const key = apiKey.get();
+  if (key) headers.set('authorization', `Bearer ${key}`);
+  return fetch(input, { ...init, headers });
+}
+
 /** fetch() for the JSON API: throws an Error carrying the problem+json body on non-2xx. */
 export async function api(path, { method = 'GET', body } = {}) {
-  const response = await fetch(path, {
+  const sentKey = apiKey.get();
+  const response = await authFetch(path, {
     method,
     headers: { accept: 'application/json', ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
     body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
   });
+  if (response.status === 401) unauthorized(sentKey);
   const text = await response.text();
   let data = null;
   try {

@@ -1,14 +1,46 @@
-import { h } from './api.js';
+import { announce, apiKey, h, whenUnauthorized } from './api.js';
 import { jobsPage } from './jobs-page.js';
 import { jobPage } from './job-page.js';
 import { comparePage } from './compare-page.js';
+import { keyPage } from './key-page.js';
 import { modelsPage, modelPage } from './model-page.js';
 
 // Hash routes keep the dashboard a set of static files: #/, #/jobs/<id>, #/compare/<id>,<id>, #/models, #/models/<id>.
 let current;
 let first = true;
+// The key form is up: further 401s (other requests of the page it replaced) change nothing.
+let asking = false;
+
+const forgetKey = document.getElementById('forget-key');
+const showKeyControls = () => {
+  forgetKey.hidden = !apiKey.get();
+};
+forgetKey.addEventListener('click', () => {
+  apiKey.forget();
+  showKeyControls();
+  announce('API key forgotten');
+  route();
+});
+
+// A 401 from the API: stop the page and ask for a key; once given, show the page again.
+whenUnauthorized((sentKey) => {
+  if (asking) return;
+  asking = true;
+  current?.abort();
+  apiKey.forget();
+  showKeyControls();
+  keyPage(document.getElementById('main'), {
+    refused: Boolean(sentKey),
+    onKey: () => {
+      showKeyControls();
+      announce('API key kept for this tab');
+      route();
+    },
+  });
+});
 
 async function route() {
+  asking = false;
   current?.abort();
   const controller = new AbortController();
   current = controller;
@@ -30,4 +62,5 @@ async function route() {
 }
 
 window.addEventListener('hashchange', route);
+showKeyControls();
 route();

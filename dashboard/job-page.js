@@ -1,5 +1,8 @@
-import { announce, api, fmt, h, statusBadge, TERMINAL } from './api.js';
+import { announce, api, apiKey, authFetch, fmt, h, statusBadge, TERMINAL, unauthorized } from './api.js';
 import { addEpochMetrics, MetricCharts, trainingFirst } from './charts.js';
+// A WhatWG EventSource over fetch() (the `eventsource` package, served from our node_modules):
+// the browser's own EventSource cannot send an Authorization header.
+import { EventSource } from './vendor/eventsource/index.js';
 
 /** Stream ids are "<ms>-<seq>": compares them so a replayed or repeated event is drawn once. */
 const after = (a, b) => {
@@ -10,7 +13,8 @@ const after = (a, b) => {
 
 /**
  * One job: live curves from its SSE stream (replayed from the start on each load, so a reload
- * or a dropped connection loses nothing: EventSource resumes with Last-Event-ID), per-batch
+ * or a dropped connection loses nothing: EventSource resumes with Last-Event-ID, sending the
+ * API key again on each connection), per-batch
  * loss, status timeline, evaluation with the confusion matrix as a heat map, model summary.
  */
 export async function jobPage(main, id, signal) {
@@ -111,7 +115,19 @@ export async function jobPage(main, id, signal) {
   };
 
   let last = '0-0';
-  const source = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`);
+  let streamKey = '';
+  const source = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`, {
+    fetch: (input, init) => {
+      streamKey = apiKey.get();
+      return authFetch(input, init);
+    },
+  });
+  // An answer other than 200 ends the stream for good (as with the browser's EventSource); a dropped connection is retried.
+  source.addEventListener('error', (event) => {
+    if (source.readyState !== EventSource.CLOSED || !event.code) return;
+    if (event.code === 401) unauthorized(streamKey);
+    else message.textContent = `live updates stopped: the event stream answered HTTP ${event.code}`;
+  });
   const handler = (fn) => (event) => {
     if (event.lastEventId && !after(event.lastEventId, last)) return;
     if (event.lastEventId) last = event.lastEventId;

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { smallMnistJob, startService, type TestService } from './helpers.ts';
+import { cuttingProxy } from './cutting-proxy.ts';
+import { smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/tts.js');
 
@@ -23,38 +23,6 @@ function tts(args: string[], env: Record<string, string> = {}) {
   });
 }
 
-/**
- * A proxy in front of the API that cuts the first event stream right after its first epoch
- * event, as a dropped connection would, and records each stream request's Last-Event-ID.
- */
-function cuttingProxy(target: string) {
-  const streams: { lastEventId?: string; authorization?: string }[] = [];
-  let cut = false;
-  const server = http.createServer((req, res) => {
-    const events = req.url!.includes('/events');
-    if (events) streams.push({ lastEventId: req.headers['last-event-id'] as string | undefined, authorization: req.headers.authorization });
-    const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode!, up.headers);
-      let seen = '';
-      up.on('data', (chunk: Buffer) => {
-        if (!events || cut) return void res.write(chunk);
-        seen += chunk.toString('utf8');
-        const at = seen.indexOf('event: epoch');
-        const endOfEvent = at < 0 ? -1 : seen.indexOf('\n\n', at);
-        if (endOfEvent < 0) return;
-        cut = true;
-        up.destroy();
-        // Dropped once the bytes are out, like a connection lost mid-stream.
-        res.write(seen.slice(0, endOfEvent + 2), () => res.destroy());
-      });
-      up.on('end', () => res.end());
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  return { server, streams };
-}
-
 describe('tts CLI against the real service', () => {
   let service: TestService;
   let dir: string;
@@ -65,12 +33,10 @@ describe('tts CLI against the real service', () => {
     service = await startService();
     dir = await mkdtemp(path.join(tmpdir(), 'tts-cli-'));
     proxy = cuttingProxy(service.url);
-    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
-    proxyUrl = `http://127.0.0.1:${(proxy.server.address() as { port: number }).port}`;
+    proxyUrl = await proxy.listen();
   });
   after(async () => {
-    proxy?.server.closeAllConnections();
-    await new Promise((resolve) => proxy?.server.close(resolve));
+    await proxy?.close();
     await service?.close();
     await rm(dir, { recursive: true, force: true });
   });
@@ -149,5 +115,64 @@ describe('tts CLI against the real service', () => {
     const run = await tts(['--url', service.url, 'submit', file]);
     assert.equal(run.code, 1, run.stdout + run.stderr);
     assert.match(run.stderr, /failed: numerical_error: loss became (NaN|Infinity)/);
+  });
+});
+
+describe('tts CLI against a service with API keys', () => {
+  const KEY = 'cli-tenant-key-0123456789abcdef';
+  let service: TestService;
+  let dir: string;
+  let proxy: ReturnType<typeof cuttingProxy>;
+  let proxyUrl: string;
+
+  before(async () => {
+    service = await startService({ config: await testConfig({ API_KEYS: `${KEY}:cli-tenant` }) });
+    dir = await mkdtemp(path.join(tmpdir(), 'tts-cli-keys-'));
+    proxy = cuttingProxy(service.url);
+    proxyUrl = await proxy.listen();
+  });
+  after(async () => {
+    await proxy?.close();
+    await service?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('with the key (TTS_API_KEY or --key) submit and follow work, the resumed stream too; without it or with a wrong one, one clear line and exit 1', async () => {
+    const file = path.join(dir, 'job.json');
+    await writeFile(file, JSON.stringify(smallMnistJob({ name: 'cli-keyed', fit: { epochs: 3, batchSize: 64, validationSplit: 0, shuffle: true } })));
+
+    const noKey = await tts(['--url', service.url, 'submit', file]);
+    assert.equal(noKey.code, 1, noKey.stdout + noKey.stderr);
+    assert.equal(noKey.stderr, 'tts: the API wants a key: set TTS_API_KEY or --key (HTTP 401)\n');
+    const wrongKey = await tts(['--url', service.url, '--key', 'not-the-key-0123456789', 'jobs']);
+    assert.equal(wrongKey.code, 1);
+    assert.equal(wrongKey.stderr, 'tts: the API refused the key: set TTS_API_KEY or --key to a valid one (HTTP 401)\n');
+
+    // Submit with the key from the environment, then follow with --key through the proxy that drops the first stream.
+    const submitted = await tts(['submit', file, '--no-follow'], { TTS_URL: service.url, TTS_API_KEY: KEY });
+    assert.equal(submitted.code, 0, submitted.stderr);
+    const id = submitted.stdout.trim();
+    assert.match(id, /^\S+$/);
+
+    const anonymous = await tts(['--url', service.url, 'follow', id]);
+    assert.equal(anonymous.code, 1);
+    assert.equal(anonymous.stderr, 'tts: the API wants a key: set TTS_API_KEY or --key (HTTP 401)\n');
+    assert.equal(anonymous.stdout, '');
+
+    const followed = await tts(['--url', proxyUrl, '--key', KEY, 'follow', id]);
+    assert.equal(followed.code, 0, followed.stderr + followed.stdout);
+    for (let e = 1; e <= 3; e++) {
+      assert.equal(followed.stdout.split('\n').filter((l) => l.startsWith(`Epoch ${e}/3 `)).length, 1, `epoch ${e} printed once:\n${followed.stdout}`);
+    }
+    assert.match(followed.stdout, new RegExp(`Job ${id} completed: model \\S+`));
+    assert.match(followed.stderr, /connection lost; resuming after event \d+-\d+/);
+    assert.equal(proxy.streams.length, 2, JSON.stringify(proxy.streams));
+    assert.match(proxy.streams[1].lastEventId!, /^\d+-\d+$/);
+    assert.deepEqual(proxy.streams.map((s) => s.authorization), [`Bearer ${KEY}`, `Bearer ${KEY}`], 'the resumed stream sends the key too');
+
+    const jobs = await tts(['--url', service.url, 'jobs'], { TTS_API_KEY: KEY });
+    assert.equal(jobs.code, 0, jobs.stderr);
+    assert.match(jobs.stdout, /cli-keyed\s+completed\s+3\/3/);
+    assert.equal((jobs.stdout.match(/cli-keyed/g) ?? []).length, 1, 'the refused submission queued nothing');
   });
 });

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { smallMnistJob, startService, type TestService } from './helpers.ts';
+import { cuttingProxy } from './cutting-proxy.ts';
+import { smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
 
 // Debian's chromium through playwright-core (no browser download); .ci/run installs it.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -13,13 +14,19 @@ const EPOCHS = 6;
 // Callbacks given to page.evaluate/waitForFunction run in the page; the project's TS lib has no DOM.
 declare const document: any, window: any, MutationObserver: any;
 
-/** Records every value the job page's epoch-chart point count takes from now on (a MutationObserver sees each change). */
+/**
+ * Records every value the job page's epoch-chart point count takes from now on. A MutationObserver
+ * gets one record per change, but a burst of events (a replay) arrives as several records in one
+ * callback: each record's new value is the next record's old value, the last one's is the current value.
+ */
 const watchPoints = (page: Page) =>
   page.evaluate(() => {
     const grid = document.getElementById('epoch-charts')!;
     const w = window as unknown as { seenPoints: number[] };
     w.seenPoints = [Number(grid.dataset.points)];
-    new MutationObserver(() => w.seenPoints.push(Number(grid.dataset.points))).observe(grid, { attributes: true, attributeFilter: ['data-points'] });
+    new MutationObserver((records: any[]) => {
+      records.forEach((_, i) => w.seenPoints.push(Number(i + 1 < records.length ? records[i + 1].oldValue : grid.dataset.points)));
+    }).observe(grid, { attributes: true, attributeOldValue: true, attributeFilter: ['data-points'] });
   });
 const seenPoints = (page: Page) => page.evaluate(() => (window as unknown as { seenPoints: number[] }).seenPoints);
 const points = (page: Page) => page.locator('#epoch-charts').getAttribute('data-points').then(Number);
@@ -113,6 +120,109 @@ describe('dashboard in a browser', () => {
     assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 100) < 1, `probabilities sum to 100%: ${probs}`);
     await page.screenshot({ path: 'test-results/dashboard-model.png', fullPage: true });
 
+    assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+});
+
+describe('dashboard in a browser, with API keys', () => {
+  const KEY = 'browser-tenant-key-0123456789abcdef';
+  let service: TestService;
+  let proxy: ReturnType<typeof cuttingProxy>;
+  let base: string;
+  let context: BrowserContext;
+  let profile: string;
+  const pageErrors: string[] = [];
+  const requestUrls: string[] = [];
+
+  before(async () => {
+    service = await startService({ config: await testConfig({ API_KEYS: `${KEY}:browser-tenant` }) });
+    // The page goes through a proxy that holds its first event stream after the first epoch, then drops it.
+    proxy = cuttingProxy(service.url, { hold: true });
+    base = await proxy.listen();
+    profile = await mkdtemp(path.join(tmpdir(), 'tts-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+  });
+  after(async () => {
+    await context?.close();
+    await proxy?.close();
+    await service?.close();
+    if (profile) await rm(profile, { recursive: true, force: true });
+  });
+
+  test('asks for the key, then lists jobs; the authenticated stream draws one point per epoch, resumes a dropped connection, and a reload keeps the key', async () => {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('request', (request) => requestUrls.push(request.url()));
+    page.setDefaultTimeout(45_000);
+
+    // The API answers 401: the page asks for a key, with the input focused, and says where it is kept.
+    await page.goto(`${base}/`);
+    const input = page.getByLabel('API key', { exact: true });
+    await input.waitFor();
+    assert.equal(await input.getAttribute('type'), 'password');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'api-key', 'the key input has the focus');
+    await page.getByText(/kept in this tab only/i).waitFor();
+    assert.equal(await page.locator('#jobs-table').count(), 0, 'no jobs list without a key');
+    assert.equal(await page.locator('#forget-key').isVisible(), false);
+    await mkdir('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-key.png', fullPage: true });
+
+    // By keyboard: a wrong key is refused and the form comes back; the right one shows the jobs.
+    await page.keyboard.type('not-the-right-key-0123456789');
+    await page.keyboard.press('Enter');
+    await page.getByText(/refused the key/).waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'api-key');
+    await page.keyboard.type(KEY);
+    await page.keyboard.press('Enter');
+    await page.locator('#job-request[data-ready="true"]').waitFor();
+    await page.locator('#jobs-table tbody tr').first().waitFor();
+    assert.match((await page.locator('#jobs-table tbody').textContent())!, /No jobs yet/);
+    assert.equal(await page.locator('#forget-key').isVisible(), true);
+    assert.equal(await page.evaluate(() => window.sessionStorage.getItem('tts-api-key')), KEY);
+
+    const job = smallMnistJob({ name: 'browser-keyed', fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true } });
+    await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await page.waitForURL(/#\/jobs\/[^/]+$/);
+    const jobId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+
+    // The stream is dropped once the first epoch is drawn; the client resumes after the last event it saw, with the key.
+    await page.locator('#epoch-charts').waitFor();
+    await watchPoints(page);
+    await page.waitForFunction(() => Number(document.getElementById('epoch-charts')?.dataset.points) >= 1);
+    assert.equal(await points(page), 1, 'the proxy held the stream after the first epoch');
+    proxy.drop();
+    await page.locator('main[data-ended="true"]').waitFor();
+    assertOneAtATime(await seenPoints(page));
+    assert.equal(await points(page), EPOCHS);
+    assert.equal(proxy.streams.length, 2, JSON.stringify(proxy.streams));
+    assert.equal(proxy.streams[0].lastEventId, undefined);
+    assert.match(proxy.streams[1].lastEventId!, /^\d+-\d+$/, `the second stream resumed with Last-Event-ID: ${JSON.stringify(proxy.streams)}`);
+    await page.locator('#job-status .status.completed').waitFor();
+    assert.deepEqual(await page.locator('#timeline li .status').allTextContents(), ['queued', 'running', 'completed']);
+
+    // Reload: the key is still there (sessionStorage), the stream replays every point, once each.
+    await page.reload();
+    await page.locator('#epoch-charts').waitFor();
+    await watchPoints(page);
+    await page.locator('main[data-ended="true"]').waitFor();
+    assertOneAtATime(await seenPoints(page));
+    assert.equal(await points(page), EPOCHS);
+    assert.equal(await page.locator('#api-key').count(), 0, 'no key form after the reload');
+    assert.deepEqual(await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
+      Array.from({ length: EPOCHS }, (_, i) => String(i + 1)), 'one table row per epoch, none twice');
+    assert.equal(proxy.streams.length, 3);
+    assert.equal(proxy.streams[2].lastEventId, undefined, 'a reload replays from the start');
+    assert.deepEqual(proxy.streams.map((s) => s.authorization), Array(3).fill(`Bearer ${KEY}`), 'every stream request sends the key');
+    await page.screenshot({ path: 'test-results/dashboard-job-keyed.png', fullPage: true });
+
+    // Forget the key: the form is back and the tab holds no key.
+    await page.getByRole('button', { name: 'Forget API key' }).click();
+    await page.getByLabel('API key', { exact: true }).waitFor();
+    assert.equal(await page.evaluate(() => window.sessionStorage.getItem('tts-api-key')), null);
+
+    assert.ok(requestUrls.some((u) => u.includes(`/v1/jobs/${jobId}`)));
+    assert.deepEqual(requestUrls.filter((u) => u.includes(KEY)), [], 'the key is never in a URL');
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   });
 });

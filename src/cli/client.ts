@@ -16,9 +16,16 @@ export class Client {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
+  /** Every request carries the key, when there is one: a service with API_KEYS set answers 401 to any /v1 request without a valid key. */
   headers(extra: Record<string, string> = {}): Record<string, string> {
-    // The server does not check keys yet; sending one now means scripts keep working when it does.
     return { ...(this.key ? { authorization: `Bearer ${this.key}` } : {}), ...extra };
+  }
+
+  /** The one line a 401 prints, whichever command met it: what to set, not the server's wording. */
+  unauthorized(): ApiError {
+    return new ApiError(401, this.key
+      ? 'the API refused the key: set TTS_API_KEY or --key to a valid one (HTTP 401)'
+      : 'the API wants a key: set TTS_API_KEY or --key (HTTP 401)');
   }
 
   async request<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -37,6 +44,7 @@ export class Client {
     } catch {
       data = text;
     }
+    if (response.status === 401) throw this.unauthorized();
     if (!response.ok) throw new ApiError(response.status, problemMessage(response.status, data), data);
     return data as T;
   }
@@ -49,7 +57,7 @@ export class Client {
     return this.request<T>('POST', path, body);
   }
 
-  /** Opens a job's event stream, after `lastEventId` when resuming. */
+  /** Opens a job's event stream (with the key, like every request), after `lastEventId` when resuming. */
   async events(jobId: string, lastEventId: string | undefined, signal: AbortSignal): Promise<Response> {
     return fetch(`${this.baseUrl}/v1/jobs/${encodeURIComponent(jobId)}/events`, {
       headers: this.headers({ accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) }),

@@ -34,6 +34,7 @@ export async function follow(client: Client, jobId: string, opts: FollowOptions)
     let end: EndEvent | undefined;
     try {
       const response = await client.events(jobId, last, controller.signal);
+      if (response.status === 401) throw client.unauthorized();
       if (!response.ok) {
         const text = await response.text();
         let body: unknown = text;

@@ -32,7 +32,7 @@ interface JobView {
 const program = new Command('tts')
   .description('Command line for the training service: submit and follow jobs, list them, predict, upload datasets.')
   .addOption(new Option('--url <url>', 'service base URL').env('TTS_URL').default('http://127.0.0.1:3000'))
-  .addOption(new Option('--key <key>', 'API key, sent as Authorization: Bearer').env('TTS_API_KEY'))
+  .addOption(new Option('--key <key>', 'API key, sent as Authorization: Bearer (a service with API_KEYS set wants one)').env('TTS_API_KEY'))
   .showHelpAfterError();
 
 const client = () => {
