@@ -166,7 +166,8 @@ describe('open event streams', () => {
       const controller = new AbortController();
       const response = await fetch(`${service.url}/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, signal: controller.signal });
       if (response.status === 200) await response.body!.getReader().read(); // the stream is really open
-      return { status: response.status, body: response.status === 200 ? null : await response.json(), close: () => controller.abort() };
+      const body: any = response.status === 200 ? null : await response.json();
+      return { status: response.status, body, close: () => controller.abort() };
     };
     const first = await open(KEYS.alice);
     const second = await open(KEYS.alice);
