@@ -1,7 +1,8 @@
 /**
  * Where one training step of the MNIST network spends its time, kernel by kernel:
  *   npx tsx bench/profile-step.ts        (TFJS_THREADS=2 for the multi-threaded build,
- *                                         BENCH_STOCK_MATMUL=1 for the stock matmul kernels)
+ *                                         BENCH_STOCK_MATMUL=1 for the stock matmul kernels,
+ *                                         BENCH_STOCK_OPTIMIZER=1 for tfjs's own RMSProp updates)
  * Prints fit time per batch over N digits (BENCH_TRAIN, default 6,000) and tf.profile's
  * kernel times for one trainOnBatch. A tool for finding the next slow pass, not a benchmark.
  */
@@ -9,10 +10,12 @@ import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
 import { initBackend } from '../src/training/backend.ts';
 import { unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
+import { fuseOptimizerUpdates, setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
 import { wasmThreadsInUse } from '../src/training/wasm-threads.ts';
 
 const backend = await initBackend((process.env.TFJS_BACKEND as 'wasm' | 'cpu' | undefined) ?? 'wasm', Number(process.env.TFJS_THREADS ?? 1));
 if (process.env.BENCH_STOCK_MATMUL === '1') unrouteTransposedMatMuls();
+if (process.env.BENCH_STOCK_OPTIMIZER === '1') setFusedOptimizerUpdates(false);
 const n = Number(process.env.BENCH_TRAIN ?? 6000);
 const data = await loadMnist({ train: n, test: 1 });
 const x = tf.tidy(() => tf.tensor(Float32Array.from(data.train.x), [n, 784]).div(255));
@@ -20,7 +23,7 @@ const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(data.train.y), 'in
 const model = tf.sequential({
   layers: [tf.layers.dense({ units: 512, activation: 'relu', inputShape: [784] }), tf.layers.dense({ units: 10, activation: 'softmax' })],
 });
-model.compile({ optimizer: tf.train.rmsprop(0.001), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+model.compile({ optimizer: fuseOptimizerUpdates(tf.train.rmsprop(0.001)), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
 await model.fit(x.slice(0, 1280), y.slice(0, 1280), { epochs: 1, batchSize: 128, verbose: 0 });
 const started = performance.now();
 await model.fit(x, y, { epochs: 1, batchSize: 128, verbose: 0 });

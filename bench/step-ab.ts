@@ -13,6 +13,7 @@ import { loadMnist } from '../src/data/mnist.ts';
 import { initBackend } from '../src/training/backend.ts';
 import { compileModel, parseCompile } from '../src/training/compile.ts';
 import { setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
+import { setMatMulSwaps } from '../src/training/wasm-matmul.ts';
 import { loadavg } from 'node:os';
 import { median } from './stats.ts';
 
@@ -26,6 +27,7 @@ const n = batches * batchSize * 4;
 /** Each switchable change: name -> (on) => void. */
 const SWITCHES: Record<string, (on: boolean) => void> = {
   optimizer: setFusedOptimizerUpdates,
+  swap: setMatMulSwaps,
 };
 
 function apply(variant: string) {

@@ -112,6 +112,16 @@ describe('wasm matmul routing computes what the stock kernels compute', () => {
     }, 'gradients');
   });
 
+  test('forward matmuls under a gradient tape with a wide b (computed as (b^T a^T)^T)', async () => {
+    await compare(() => {
+      const x = normal([16, 40], 15);
+      const w = normal([40, 64], 16);
+      const [gw] = tf.grads((v: tf.Tensor) => tf.relu(tf.matMul(x, v)).square().mean())([w]);
+      const y = tf.valueAndGrad((v: tf.Tensor) => tf.matMul(x, v).sum())(w);
+      return [gw, y.value, y.grad];
+    }, 'swapped forward');
+  });
+
   test('a few training steps of the MNIST-shaped network end at the same weights', async () => {
     const trainWeights = async () => {
       const model = tf.sequential({
