@@ -12,11 +12,12 @@ import { auth } from './http/auth.ts';
 import { datasetRoutes } from './http/datasets.ts';
 import { dashboard } from './http/dashboard.ts';
 import { docs } from './http/docs.ts';
-import { errorHandler, sendProblem } from './http/error-handler.ts';
+import { errorHandler, frameworkErrors, sendProblem } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
 import { jobEventRoutes } from './http/job-events.ts';
 import { jobCancelRoutes } from './http/job-cancel.ts';
 import { jobRoutes } from './http/jobs.ts';
+import { jsonBody } from './http/json-body.ts';
 import { modelRoutes } from './http/models.ts';
 import { tenantRateLimit } from './http/rate-limit.ts';
 import { services } from './http/services.ts';
@@ -29,6 +30,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
     return503OnClosing: true,
     // Our own ids: a client-sent X-Request-Id would be an unchecked string in every log line.
     genReqId: () => randomUUID(),
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>();
   const keyring = Keyring.fromConfig(config);
 
@@ -36,6 +38,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`));
   for (const schema of [Problem, Job, Model, Dataset]) app.addSchema(schema);
+  await app.register(jsonBody, { maxDepth: config.MAX_JSON_DEPTH });
 
   app.addHook('onSend', async (request, reply) => {
     reply.header('X-Request-Id', request.id);

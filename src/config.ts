@@ -52,6 +52,12 @@ export const ConfigSchema = Type.Object({
   MAX_EPOCHS: Type.Integer({ minimum: 1, default: 10_000 }),
   MAX_BATCH_SIZE: Type.Integer({ minimum: 1, default: 65_536 }),
   MAX_BATCH_MEMORY_BYTES: Type.Integer({ minimum: 1, default: 2 * 1024 ** 3 }),
+  /** Cap on epochs × training rows of one job: the samples it would push through the model. */
+  MAX_TRAINING_SAMPLES: Type.Integer({ minimum: 1, default: 100_000_000 }),
+  /** Largest predict request body; over it is a 413. */
+  PREDICT_BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 16 * 1024 * 1024 }),
+  /** Deepest nesting of arrays and objects in a JSON body or JSON dataset upload; deeper is a 400. */
+  MAX_JSON_DEPTH: Type.Integer({ minimum: 8, maximum: 1000, default: 64 }),
   /** Largest accepted dataset upload (each file of a multipart upload); over it is a 413. */
   DATASET_UPLOAD_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 512 * 1024 * 1024 }),
   /** Uploaded datasets whose training columns are bigger than this train from disk in batches. */

@@ -9,11 +9,33 @@ const TITLES: Record<number, string> = {
   422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
+/** A request with thousands of bad fields gets the first ones, not an answer as big as the request. */
+const MAX_FIELD_ERRORS = 50;
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The setting a route's `bodyLimit` comes from, named in its 413 answers (default BODY_LIMIT_BYTES). */
+    bodyLimitSetting?: string;
+  }
+}
+
 export function sendProblem(reply: FastifyReply, status: number, code: string, detail: string, errors?: FieldError[]) {
+  const shown = errors?.slice(0, MAX_FIELD_ERRORS);
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({ type: `urn:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail, ...(errors?.length ? { errors } : {}) });
+    .send({ type: `urn:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail, ...(shown?.length ? { errors: shown } : {}) });
+}
+
+/**
+ * Errors the router raises before any route runs (Fastify's `frameworkErrors`): an id longer
+ * than a path parameter may be is an id that does not exist; a URL that cannot be decoded is a 400.
+ */
+export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
+  const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url;
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 404, 'not_found', `no resource at ${url}: a path parameter is longer than any id`);
+  if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 400, 'bad_url', `the URL ${url} is not valid: a path segment is not percent-encoded UTF-8`);
+  return errorHandler(err, request, reply);
 }
 
 /** Redis being away is not our bug: 503 with Retry-After, so clients back off and retry. */
@@ -41,7 +63,14 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     return sendProblem(reply, 400, 'malformed_json', `the body is not valid JSON: ${err.message}`);
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-    return sendProblem(reply, 413, 'body_too_large', `${err.message}; the limit is set by BODY_LIMIT_BYTES`);
+    const limit = request.routeOptions.bodyLimit;
+    const setting = request.routeOptions.config?.bodyLimitSetting ?? 'BODY_LIMIT_BYTES';
+    return sendProblem(reply, 413, 'body_too_large', `the request body is larger than ${limit?.toLocaleString('en') ?? 'the limit of'} bytes, the limit of this route; it is set by ${setting}`);
+  }
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
+    const type = request.headers['content-type'];
+    const accepted = (request.routeOptions.schema as { consumes?: string[] } | undefined)?.consumes ?? ['application/json'];
+    return sendProblem(reply, 415, 'unsupported_media_type', `send the body as ${accepted.join(', ')}, not ${type ? JSON.stringify(type.slice(0, 100)) : 'without a content type'}`);
   }
   if (isRedisDown(err)) {
     request.log.warn({ err: err.message }, 'redis unavailable');

@@ -57,6 +57,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   artifactRoute(WEIGHTS_FILE, 'application/octet-stream');
 
   app.post('/models/:id/predict', {
+    bodyLimit: app.services.config.PREDICT_BODY_LIMIT_BYTES,
+    config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT_BYTES' },
     schema: {
       tags: ['models'],
       summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
