@@ -10,6 +10,7 @@ import type { TrainingJobData } from '../src/queue/training-queue.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
 import { ModelStore } from '../src/storage/model-store.ts';
 import { initBackend } from '../src/training/backend.ts';
+import { planLimits } from '../src/training/plan.ts';
 import { runJob, type RunDeps } from '../src/training/run-job.ts';
 
 /**
@@ -35,6 +36,7 @@ async function connect(): Promise<RunDeps> {
     checkpoints: new CheckpointStore(config.DATA_DIR),
     backend,
     maxParams: config.MAX_MODEL_PARAMS,
+    limits: planLimits(config),
     checkpointEvery: config.CHECKPOINT_EVERY_EPOCHS,
     maxRunningPerTenant: config.TENANT_MAX_RUNNING_JOBS,
   };

@@ -36,15 +36,18 @@ export interface PlanLimits {
   maxEpochs?: number;
   maxBatchSize?: number;
   maxBatchMemoryBytes?: number;
+  /** Epochs × training rows: the samples one job would push through its model. */
+  maxTrainingSamples?: number;
 }
 
 /** The limits a service configuration sets. */
-export const planLimits = (c: { MAX_MODEL_PARAMS: number; MAX_MODEL_LAYERS: number; MAX_EPOCHS: number; MAX_BATCH_SIZE: number; MAX_BATCH_MEMORY_BYTES: number }): PlanLimits => ({
+export const planLimits = (c: { MAX_MODEL_PARAMS: number; MAX_MODEL_LAYERS: number; MAX_EPOCHS: number; MAX_BATCH_SIZE: number; MAX_BATCH_MEMORY_BYTES: number; MAX_TRAINING_SAMPLES: number }): PlanLimits => ({
   maxParams: c.MAX_MODEL_PARAMS,
   maxLayers: c.MAX_MODEL_LAYERS,
   maxEpochs: c.MAX_EPOCHS,
   maxBatchSize: c.MAX_BATCH_SIZE,
   maxBatchMemoryBytes: c.MAX_BATCH_MEMORY_BYTES,
+  maxTrainingSamples: c.MAX_TRAINING_SAMPLES,
 });
 
 export const FIT_DEFAULTS = { epochs: 1, batchSize: 32, validationSplit: 0, shuffle: true };
@@ -69,6 +72,7 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
   const errors = [...transformErrors(data, transforms.inputs, transforms.labels), ...dataErrors(data, fit, evaluate)];
   if (errors.length > 0) throw new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
   checkFitLimits(fit, caps);
+  checkTrainingSamples(fit.epochs, data.trainCount, caps.maxTrainingSamples);
 
   const inputShape = modelInputShape(transforms);
   const { model: tfModel, plan } = buildWithEstimates(model, inputShape, caps);
@@ -91,6 +95,14 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
 function checkFitLimits(fit: TrainingPlan['fit'], caps: PlanLimits) {
   overCap('/fit/epochs', 'epochs', fit.epochs, caps.maxEpochs);
   overCap('/fit/batchSize', 'batch size', fit.batchSize, caps.maxBatchSize);
+}
+
+/** Epochs × rows bounds the work of one job however small its batches: a cheap check before anything is built. */
+function checkTrainingSamples(epochs: number, rows: number, cap: number | undefined) {
+  if (cap === undefined || epochs * rows <= cap) return;
+  const n = (v: number) => v.toLocaleString('en');
+  const message = `epochs × training rows is ${n(epochs)} × ${n(rows)} = ${n(epochs * rows)} samples; the limit is ${n(cap)} (MAX_TRAINING_SAMPLES)`;
+  throw new AppError(422, 'over_limit', message, [{ path: '/fit/epochs', message }]);
 }
 
 function overCap(path: string, what: string, value: number, cap: number | undefined, unit = '') {

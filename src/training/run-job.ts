@@ -5,7 +5,7 @@ import type { JobRequest } from '../schemas/job-request.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
-import { planJob, type TrainingPlan } from './plan.ts';
+import { planJob, type PlanLimits, type TrainingPlan } from './plan.ts';
 import { Supervisor } from './supervision.ts';
 import { train, type TrainingResult, type TrainingSink } from './train.ts';
 import { disposeModel } from './dispose.ts';
@@ -19,6 +19,12 @@ export interface RunDeps {
   checkpoints: CheckpointStore;
   backend: string;
   maxParams: number;
+  /**
+   * Every cap the API checks at submit (planLimits(config)), checked again here against this
+   * worker's own config: a job queued under looser limits, or written to Redis by anything but
+   * the API, fails with the limit's code instead of exhausting the worker. Without it, only maxParams.
+   */
+  limits?: PlanLimits;
   /** Checkpoint every this many epochs. */
   checkpointEvery: number;
   /** Jobs one tenant may have running at once (TENANT_MAX_RUNNING_JOBS; 0: no limit). */
@@ -56,7 +62,7 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
 
   const request = record.request as JobRequest;
   try {
-    const plan = planJob(request, deps.maxParams, await deps.datasets?.catalog(request.data));
+    const plan = planJob(request, deps.limits ?? deps.maxParams, await deps.datasets?.catalog(request.data));
     const supervisor = new Supervisor(jobId, deps.control, checkpoints, {
       checkpointEvery: deps.checkpointEvery,
       deadline: request.fit?.maxDurationSeconds ? Date.parse(record.startedAt ?? now) + request.fit.maxDurationSeconds * 1000 : undefined,
