@@ -12,6 +12,8 @@ export interface UploadOptions {
   /** Default label column. */
   label?: string;
   delimiter?: string;
+  /** JSON uploads: deepest nesting of arrays and objects (MAX_JSON_DEPTH). */
+  maxJsonDepth?: number;
 }
 
 export type DatasetContent = Omit<DatasetMeta, 'id' | 'bytes' | 'createdAt'>;
@@ -36,7 +38,7 @@ export function limited(source: Readable, limit: Transform): Readable {
 
 /** Parses one tabular upload (CSV or JSON) into column files in `dir`. */
 export async function ingestTable(format: 'csv' | 'json', source: Readable, dir: string, options: UploadOptions): Promise<DatasetContent> {
-  const { rows, columns } = format === 'csv' ? await readCsv(source, dir, { delimiter: options.delimiter }) : await readJson(source, dir);
+  const { rows, columns } = format === 'csv' ? await readCsv(source, dir, { delimiter: options.delimiter }) : await readJson(source, dir, options.maxJsonDepth);
   const defaultLabel = columns.some((c) => c.name === 'y') && columns.length === 2 && columns[0].name === 'x' ? 'y' : columns[columns.length - 1].name;
   return content(options.name ?? `${format}-dataset`, format, rows, columns, options.label ?? defaultLabel);
 }

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import parserStream from 'stream-json';
 import Assembler from 'stream-json/assembler.js';
+import { FORBIDDEN_KEYS, forbiddenKeyMessage, tooDeepMessage } from '../json-guard.ts';
 import { ColumnFile } from './column-file.ts';
 import type { ColumnInfo } from './dataset-meta.ts';
 import { TableBuilder, type Cell } from './table-builder.ts';
@@ -12,17 +13,29 @@ type Token = { name: string; value?: unknown };
  * Streams a JSON upload into column files: either `{"x": [...], "y": [...]}` (samples as
  * numbers or nested arrays; labels as numbers, arrays or class names) or an array of flat
  * records `[{"col": value, ...}]`. Only one sample is ever assembled in memory at a time.
+ * Prototype keys (`__proto__`, ...) and nesting deeper than `maxDepth` are refused as they
+ * stream by, before any object is assembled from them.
  */
-export async function readJson(source: Readable, dir: string): Promise<{ rows: number; columns: ColumnInfo[] }> {
+export async function readJson(source: Readable, dir: string, maxDepth = 64): Promise<{ rows: number; columns: ColumnInfo[] }> {
   const tokens = source.pipe(parserStream({ streamValues: false, packValues: true }));
   source.on('error', (err) => tokens.destroy(err));
   let sink: ElementSink | undefined;
   try {
     const iterator = (tokens as AsyncIterable<Token>)[Symbol.asyncIterator]();
+    /** The sample or record being read, for error paths. */
+    let where = '';
+    let depth = 0;
     const next = async () => {
       const r = await iterator.next();
       if (r.done) throw invalidDataset('/', 'the JSON document ended early');
-      return r.value;
+      const token = r.value;
+      if (token.name === 'startArray' || token.name === 'startObject') {
+        if (++depth > maxDepth) throw invalidDataset(where || '/', tooDeepMessage(maxDepth));
+      } else if (token.name === 'endArray' || token.name === 'endObject') depth--;
+      else if (token.name === 'keyValue' && FORBIDDEN_KEYS.has(token.value as string)) {
+        throw invalidDataset(`${where}/${token.value as string}`, forbiddenKeyMessage(token.value as string));
+      }
+      return token;
     };
     /** Assembles the value that starts with `first` (one sample or record). */
     const assemble = async (first: Token): Promise<unknown> => {
@@ -32,8 +45,9 @@ export async function readJson(source: Readable, dir: string): Promise<{ rows: n
       return asm.current;
     };
     /** Feeds every element of the array whose `startArray` was just read to `each`. */
-    const eachElement = async (each: (value: unknown, index: number) => Promise<void>) => {
+    const eachElement = async (base: string, each: (value: unknown, index: number) => Promise<void>) => {
       for (let i = 0; ; i++) {
+        where = `${base}/${i}`;
         const token = await next();
         if (token.name === 'endArray') return;
         await each(await assemble(token), i);
@@ -44,19 +58,20 @@ export async function readJson(source: Readable, dir: string): Promise<{ rows: n
     if (first.name === 'startArray') {
       const records = new RecordSink(dir);
       sink = records;
-      await eachElement((value, i) => records.add(value, i));
+      await eachElement('', (value, i) => records.add(value, i));
     } else if (first.name === 'startObject') {
       const x = new TensorSink('x', dir, false);
       const y = new TensorSink('y', dir, true);
       sink = { abort: async () => (await x.abort(), await y.abort()) } as ElementSink;
       for (;;) {
+        where = '';
         const token = await next();
         if (token.name === 'endObject') break;
         const key = token.value as string;
         if (key !== 'x' && key !== 'y') throw invalidDataset(`/${key}`, 'is not a known field: a JSON dataset is {"x": [...], "y": [...]} or an array of records');
         if ((await next()).name !== 'startArray') throw invalidDataset(`/${key}`, 'must be an array with one entry per sample');
         const target = key === 'x' ? x : y;
-        await eachElement((value, i) => target.add(value, i));
+        await eachElement(`/${key}`, (value, i) => target.add(value, i));
       }
       if (x.rows === 0 || y.rows === 0) throw invalidDataset(x.rows === 0 ? '/x' : '/y', 'is missing or empty');
       if (x.rows !== y.rows) throw invalidDataset('/y', `has ${y.rows} labels for ${x.rows} samples in /x`);

@@ -1,3 +1,4 @@
+import { isForbiddenKey } from '../json-guard.ts';
 import { ColumnFile } from './column-file.ts';
 import type { ColumnInfo } from './dataset-meta.ts';
 import { invalidDataset, MAX_STRING_VALUES, parseNumber } from './upload-errors.ts';
@@ -23,6 +24,8 @@ export class TableBuilder {
     header.forEach((name, i) => {
       if (name === '') throw invalidDataset(`/columns/${i}`, 'the header has an empty column name');
       if (seen.has(name)) throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} appears twice in the header`);
+      // Column names become keys of records at predict and of the stored category lists.
+      if (isForbiddenKey(name)) throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} is reserved; rename the column`);
       seen.add(name);
     });
     if (header.length === 0) throw invalidDataset('/columns', 'the header names no columns');

@@ -64,6 +64,9 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
           if (value.length !== 1) throw invalidDataset('/delimiter', 'must be one character');
           options.delimiter = value;
         } else if (part.fieldname === 'name' || part.fieldname === 'label') {
+          // The same rules as the query string's name and label.
+          if (value.length === 0 || value.length > 200) throw invalidDataset(`/${part.fieldname}`, 'must be 1 to 200 characters');
+          if (part.fieldname === 'name' && /[\u0000-\u001f\u007f]/.test(value)) throw invalidDataset('/name', 'must not contain control characters');
           options[part.fieldname as 'name' | 'label'] = value;
         } else {
           throw invalidDataset(`/${part.fieldname}`, 'is not a known field (name, format, label, delimiter, and the file)');
@@ -97,7 +100,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Type.Ref('Dataset'), 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 413: ProblemRef, 415: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request, reply) => {
-    const options: UploadOptions = { ...request.query };
+    const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH };
     try {
       await checkStorageQuota(app.services, request.tenant.id);
     } catch (err) {
