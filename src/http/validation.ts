@@ -6,7 +6,8 @@ import type { FieldError } from '../errors.ts';
  * Bodies are validated strictly: no type coercion ("5" is not 5), unknown fields are errors,
  * not silently dropped. Query strings and params arrive as text, so they are coerced.
  */
-const common = { allErrors: true, useDefaults: true, strict: false, removeAdditional: false } as const;
+// verbose: errors carry their schema, so a pattern failure can say what the pattern means (its description).
+const common = { allErrors: true, useDefaults: true, strict: false, removeAdditional: false, verbose: true } as const;
 const bodyAjv = new Ajv({ ...common, coerceTypes: false });
 const textAjv = new Ajv({ ...common, coerceTypes: true });
 for (const ajv of [bodyAjv, textAjv]) ajv.addFormat('date-time', true);
@@ -28,6 +29,8 @@ export function fieldErrors(errors: ErrorObject[], part: string): FieldError[] {
     } else if (e.keyword === 'required') {
       path += `/${(e.params as { missingProperty: string }).missingProperty}`;
       message = 'is required';
+    } else if (e.keyword === 'pattern' && typeof e.parentSchema?.description === 'string') {
+      message = `must be ${e.parentSchema.description}`;
     }
     const key = `${path} ${message}`;
     if (!seen.has(key)) out.push({ path: path || '/', message });

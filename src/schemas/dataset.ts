@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Nullable, PageQuery } from './common.ts';
+import { Name, Nullable, PageQuery } from './common.ts';
 
 const ClassCount = Type.Object({ name: Type.String(), count: Type.Integer() });
 
@@ -46,9 +46,9 @@ export type DatasetListQuery = Static<typeof DatasetListQuery>;
 
 export const UploadQuery = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(Name()),
     format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json'), Type.Literal('idx')], { description: 'default: from the content type or file name' })),
-    label: Type.Optional(Type.String({ minLength: 1, description: 'default label column; default: the last CSV column, `y`, or the IDX labels' })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'default label column; default: the last CSV column, `y`, or the IDX labels' })),
     delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1, description: 'CSV delimiter; default ","' })),
   },
   { additionalProperties: false },

@@ -1,10 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Shape } from './common.ts';
+import { Name, Shape } from './common.ts';
 import { InputDef, LAYER_TYPES } from './layers.ts';
 
 export const LayerSpec = Type.Unsafe<{ type: string; [option: string]: unknown }>(
   Type.Object(
-    { type: Type.String({ description: `layer type: ${LAYER_TYPES.join(', ')}` }) },
+    { type: Type.String({ maxLength: 100, description: `layer type: ${LAYER_TYPES.join(', ')}` }) },
     { additionalProperties: true, description: 'a layer; its other fields depend on `type` and are checked per type' },
   ),
 );
@@ -18,8 +18,8 @@ export const ModelSpec = Type.Object(
   {
     layers: Type.Optional(Type.Array(LayerSpec, { minItems: 1, maxItems: 500 })),
     inputs: Type.Optional(Type.Array(InputDef, { minItems: 1, maxItems: 1, description: 'graph models: the model input (name, shape)' })),
-    outputs: Type.Optional(Type.Array(Type.String(), { minItems: 1, maxItems: 1, description: 'graph models: the layer whose output is the model output' })),
-    className: Type.Optional(Type.String({ description: 'Keras document: Sequential or Functional' })),
+    outputs: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 1, description: 'graph models: the layer whose output is the model output' })),
+    className: Type.Optional(Type.String({ maxLength: 100, description: 'Keras document: Sequential or Functional' })),
     config: Type.Optional(Type.Unknown({ description: 'Keras document: the model config' })),
   },
   { additionalProperties: true },
@@ -28,7 +28,7 @@ export type ModelSpec = Static<typeof ModelSpec>;
 
 const OptimizerOptions = Type.Object(
   {
-    type: Type.String({ description: 'sgd, momentum, rmsprop, adam, adamax, adagrad, adadelta' }),
+    type: Type.String({ maxLength: 100, description: 'sgd, momentum, rmsprop, adam, adamax, adagrad, adadelta' }),
     learningRate: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     momentum: Type.Optional(Type.Number({ minimum: 0 })),
     useNesterov: Type.Optional(Type.Boolean()),
@@ -49,9 +49,9 @@ const OptimizerOptions = Type.Object(
 
 export const CompileSpec = Type.Object(
   {
-    optimizer: Type.Optional(Type.Union([Type.String(), OptimizerOptions], { description: 'a name, or {type, learningRate, ...}; default rmsprop, as in Keras' })),
-    loss: Type.Optional(Type.String({ description: 'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted); required unless the Keras model document has a compile_config' })),
-    metrics: Type.Optional(Type.Array(Type.String(), { maxItems: 10 })),
+    optimizer: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), OptimizerOptions], { description: 'a name, or {type, learningRate, ...}; default rmsprop, as in Keras' })),
+    loss: Type.Optional(Type.String({ maxLength: 100, description: 'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted); required unless the Keras model document has a compile_config' })),
+    metrics: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: 10 })),
   },
   { additionalProperties: false },
 );
@@ -81,9 +81,9 @@ export const DataSpec = Type.Object(
   {
     dataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'a built-in dataset name (mnist) or the id of an uploaded dataset (POST /v1/datasets)' })),
     features: Type.Optional(
-      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, maxItems: 10_000, description: 'feature columns of an uploaded dataset; default: every numeric column but the label' }),
+      Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 10_000, description: 'feature columns of an uploaded dataset; default: every numeric column but the label' }),
     ),
-    label: Type.Optional(Type.String({ minLength: 1, description: 'label column of an uploaded dataset; default: the one chosen at upload' })),
+    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'label column of an uploaded dataset; default: the one chosen at upload' })),
     testDataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'an uploaded dataset with the same columns, used as the test split' })),
     testSplit: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'a shuffled (fit.seed, default 0) fraction of an uploaded dataset held out as the test split' })),
     stratify: Type.Optional(Type.Boolean({ description: 'validation and test splits keep the class proportions of the labels' })),
@@ -109,8 +109,8 @@ export type DataSpec = Static<typeof DataSpec>;
 
 export const CallbackSpec = Type.Object(
   {
-    type: Type.String({ description: 'earlyStopping, reduceLROnPlateau or modelCheckpoint (keep the best epoch; Keras spellings accepted)' }),
-    monitor: Type.Optional(Type.String({ description: 'a logged metric: loss, acc, val_loss, val_acc, ... (default val_loss)' })),
+    type: Type.String({ maxLength: 100, description: 'earlyStopping, reduceLROnPlateau or modelCheckpoint (keep the best epoch; Keras spellings accepted)' }),
+    monitor: Type.Optional(Type.String({ maxLength: 100, description: 'a logged metric: loss, acc, val_loss, val_acc, ... (default val_loss)' })),
     mode: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('min'), Type.Literal('max')])),
     minDelta: Type.Optional(Type.Number({ minimum: 0 })),
     patience: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
@@ -143,7 +143,7 @@ export type FitSpec = Static<typeof FitSpec>;
 
 export const JobRequest = Type.Object(
   {
-    name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+    name: Type.Optional(Name()),
     model: ModelSpec,
     compile: Type.Optional(CompileSpec),
     data: DataSpec,

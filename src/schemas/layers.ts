@@ -21,11 +21,11 @@ const common = {
   trainable: Type.Optional(Type.Boolean()),
   dtype: Type.Optional(Type.Literal('float32')),
   inputs: Type.Optional(
-    Type.Array(Type.String(), { minItems: 1, maxItems: 32, description: 'graph models: names of the layers (or inputs) this layer takes' }),
+    Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 32, description: 'graph models: names of the layers (or inputs) this layer takes' }),
   ),
 };
 
-const activation = Type.String({ description: 'relu, softmax, sigmoid, tanh, ... (Keras spellings accepted)' });
+const activation = Type.String({ maxLength: 100, description: 'relu, softmax, sigmoid, tanh, ... (Keras spellings accepted)' });
 const initializer = Type.Unknown({ description: 'a name (glorotUniform, heNormal, ...) or {type|className, ...config}' });
 const regularizer = Type.Unknown({ description: 'l1, l2, l1l2, {l1, l2} or a Keras {className, config}' });
 const constraint = Type.Unknown({ description: 'maxNorm, minMaxNorm, nonNeg, unitNorm, or {type|className, ...config}' });
@@ -100,7 +100,7 @@ const norm = {
 };
 
 /** A wrapped layer (bidirectional, timeDistributed): checked recursively by the parser. */
-const wrapped = Type.Object({ type: Type.String() }, { additionalProperties: true, description: 'the wrapped layer, e.g. {type: "lstm", units: 32}' });
+const wrapped = Type.Object({ type: Type.String({ maxLength: 100 }) }, { additionalProperties: true, description: 'the wrapped layer, e.g. {type: "lstm", units: 32}' });
 
 const layer = (props: TProperties) => Type.Object({ ...props, ...common }, { additionalProperties: false });
 
