@@ -147,13 +147,13 @@ describe('models a Keras user can paste', () => {
       doc.config.layers.splice(2, 0, layer);
       return { model: doc, data: mnist([784]) };
     };
-    let body = await refusal(withLayer({ module: 'keras.layers', class_name: 'Lambda', config: { name: 'scale_it', function: { class_name: '__lambda__', config: { code: '4wEAAAAA' } } } }), 400);
+    let body = await refusal(withLayer({ module: 'keras.layers', class_name: 'Lambda', config: { name: 'scale_it', function: { class_name: '__lambda__', config: { code: '4wEAAAAA' } } } }), 422);
     assert.match(body.detail, /"scale_it" \(Lambda\).*never runs code/);
-    body = await refusal(withLayer({ module: 'my_project.layers', class_name: 'Attention2', config: { name: 'attn' }, registered_name: 'Attention2' }), 400);
+    body = await refusal(withLayer({ module: 'my_project.layers', class_name: 'Attention2', config: { name: 'attn' }, registered_name: 'Attention2' }), 422);
     assert.match(body.detail, /"attn" \(Attention2\) comes from module "my_project.layers"/);
-    body = await refusal(withLayer({ module: 'keras.layers', class_name: 'MyBlock', config: { name: 'blk' }, registered_name: 'Custom>MyBlock' }), 400);
+    body = await refusal(withLayer({ module: 'keras.layers', class_name: 'MyBlock', config: { name: 'blk' }, registered_name: 'Custom>MyBlock' }), 422);
     assert.match(body.detail, /custom registered class/);
-    body = await refusal(withLayer({ module: 'keras.layers', class_name: 'ConvLSTM3D', config: { name: 'c3' } }), 400);
+    body = await refusal(withLayer({ module: 'keras.layers', class_name: 'ConvLSTM3D', config: { name: 'c3' } }), 422);
     assert.match(body.detail, /"c3" \(ConvLSTM3D\) is not a supported layer/);
 
     body = await refusal({ model: { layers: [{ type: 'dense', units: 8192, inputShape: [784] }, { type: 'dense', units: 10 }] }, compile, data: mnist([784]) }, 422);

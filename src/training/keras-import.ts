@@ -44,6 +44,28 @@ const IGNORABLE: Record<string, (v: unknown) => boolean> = {
 
 const DROPPED = new Set(['module', 'registeredName', 'buildConfig', 'sharedObjectId', 'dtype']);
 
+/**
+ * Refusals by policy rather than by mistake: code (Lambda, Python functions), classes from
+ * outside Keras, custom registered classes, classes we do not have. They make the document a
+ * 422 `layer_not_allowed` (it is well-formed; we will not run it), other errors a 400.
+ */
+const REFUSALS = new WeakSet<FieldError>();
+const refuse = (errors: FieldError[], path: string, message: string) => {
+  const error = { path, message };
+  REFUSALS.add(error);
+  errors.push(error);
+};
+
+/** A Keras-serialized Python function or lambda, or an object from a module outside Keras. */
+function foreignCode(value: unknown): string | undefined {
+  if (!isDict(value)) return undefined;
+  if (value.className === 'function' || value.className === '__lambda__' || value.registeredName === 'function') {
+    return `a Python function (${JSON.stringify(String(value.config ?? value.className)).slice(0, 80)})`;
+  }
+  if (typeof value.module === 'string' && !value.module.startsWith('keras')) return `an object from module ${JSON.stringify(value.module.slice(0, 80))}`;
+  return undefined;
+}
+
 const fail = (path: string, message: string): never => {
   throw new AppError(400, 'invalid_model', `the model definition is not valid: ${path} ${message}`, [{ path, message }]);
 };
@@ -82,7 +104,11 @@ export function fromKeras(model: ModelSpec, base: string): RawModel {
     if (outs.length > 1) errors.push({ path: `${base}/config/outputLayers`, message: 'models with more than one output are not supported' });
     outputs = outs.slice(0, 1);
   }
-  if (errors.length > 0) throw new AppError(400, 'invalid_model', `the model definition is not valid: ${errors[0].path} ${errors[0].message}`, errors);
+  if (errors.length > 0) {
+    const refused = errors.filter((e) => REFUSALS.has(e));
+    if (refused.length > 0) throw new AppError(422, 'layer_not_allowed', `the model document is refused: ${refused[0].path} ${refused[0].message}`, refused);
+    throw new AppError(400, 'invalid_model', `the model definition is not valid: ${errors[0].path} ${errors[0].message}`, errors);
+  }
   const compile = doc.compileConfig ? compileFromKeras(doc.compileConfig, `${base}/compileConfig`, warnings) : undefined;
   return { layers, outputs, compile, warnings, graph };
 }
@@ -94,18 +120,23 @@ function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings
   const cfg = isDict(entry.config) ? entry.config : {};
   const label = `layer ${JSON.stringify(cfg.name ?? entry.name ?? cls)} (${cls})`;
   if (typeof entry.module === 'string' && !entry.module.startsWith('keras')) {
-    return void errors.push({ path: `${path}/module`, message: `${label} comes from module ${JSON.stringify(entry.module)}: custom layers are not supported` });
+    return void refuse(errors, `${path}/module`, `${label} comes from module ${JSON.stringify(entry.module)}: custom layers are not supported`);
   }
   if (typeof entry.registeredName === 'string' && entry.registeredName.includes('>')) {
-    return void errors.push({ path: `${path}/registeredName`, message: `${label} is a custom registered class (${entry.registeredName}): custom layers are not supported` });
+    return void refuse(errors, `${path}/registeredName`, `${label} is a custom registered class (${entry.registeredName}): custom layers are not supported`);
   }
   if (cls === 'Lambda' || cls === 'TFOpLambda' || cls === 'SlicingOpLambda') {
-    return void errors.push({ path: `${path}/className`, message: `${label} holds Python code; this service never runs code from a model document` });
+    return void refuse(errors, `${path}/className`, `${label} holds Python code; this service never runs code from a model document`);
   }
   const type = cls === 'InputLayer' ? 'inputLayer' : layerType(cls);
-  if (!type) return void errors.push({ path: `${path}/className`, message: `${label} is not a supported layer; supported: ${LAYER_TYPES.join(', ')}` });
+  if (!type) return void refuse(errors, `${path}/className`, `${label} is not a supported layer; supported: ${LAYER_TYPES.join(', ')}`);
   const layer: Dict = { type };
   for (const [key, value] of Object.entries(cfg)) {
+    const code = key === 'layer' ? undefined : foreignCode(value);
+    if (code) {
+      refuse(errors, `${path}/config/${key}`, `${label}: ${key} is ${code}; this service never runs code from a model document, only built-in Keras names`);
+      continue;
+    }
     if (DROPPED.has(key)) {
       if (key === 'dtype') checkDtype(value, label, warnings);
       continue;
