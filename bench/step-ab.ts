@@ -14,6 +14,7 @@ import { initBackend } from '../src/training/backend.ts';
 import { compileModel, parseCompile } from '../src/training/compile.ts';
 import { setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
 import { setMatMulSwaps } from '../src/training/wasm-matmul.ts';
+import { shareWasmIdentity, unshareWasmIdentity } from '../src/training/wasm-identity.ts';
 import { loadavg } from 'node:os';
 import { median } from './stats.ts';
 
@@ -28,6 +29,7 @@ const n = batches * batchSize * 4;
 const SWITCHES: Record<string, (on: boolean) => void> = {
   optimizer: setFusedOptimizerUpdates,
   swap: setMatMulSwaps,
+  identity: (on) => (on ? shareWasmIdentity() : unshareWasmIdentity()),
 };
 
 function apply(variant: string) {

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { routeTransposedMatMuls } from './wasm-matmul.ts';
+import { shareWasmIdentity } from './wasm-identity.ts';
 import { withWasmThreads } from './wasm-threads.ts';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -48,6 +49,9 @@ async function tryBackend(name: BackendName, threads: number): Promise<boolean> 
   const set = () => tf.setBackend(name);
   if (!(await (name === 'wasm' ? withWasmThreads(threads, set) : set()))) return false;
   await tf.ready();
-  if (name === 'wasm') routeTransposedMatMuls();
+  if (name === 'wasm') {
+    routeTransposedMatMuls();
+    shareWasmIdentity();
+  }
   return true;
 }
