@@ -15,6 +15,7 @@ import { compileModel, parseCompile } from '../src/training/compile.ts';
 import { setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
 import { setMatMulSwaps } from '../src/training/wasm-matmul.ts';
 import { shareWasmIdentity, unshareWasmIdentity } from '../src/training/wasm-identity.ts';
+import { fastWasmGather, stockWasmGather } from '../src/training/wasm-gather.ts';
 import { loadavg } from 'node:os';
 import { median } from './stats.ts';
 
@@ -30,6 +31,7 @@ const SWITCHES: Record<string, (on: boolean) => void> = {
   optimizer: setFusedOptimizerUpdates,
   swap: setMatMulSwaps,
   identity: (on) => (on ? shareWasmIdentity() : unshareWasmIdentity()),
+  gather: (on) => (on ? fastWasmGather() : stockWasmGather()),
 };
 
 function apply(variant: string) {

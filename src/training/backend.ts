@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { routeTransposedMatMuls } from './wasm-matmul.ts';
 import { shareWasmIdentity } from './wasm-identity.ts';
+import { fastWasmGather } from './wasm-gather.ts';
 import { withWasmThreads } from './wasm-threads.ts';
 
 export type BackendChoice = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
@@ -52,6 +53,7 @@ async function tryBackend(name: BackendName, threads: number): Promise<boolean> 
   if (name === 'wasm') {
     routeTransposedMatMuls();
     shareWasmIdentity();
+    fastWasmGather();
   }
   return true;
 }
