@@ -2,20 +2,29 @@
  * Where one training step of the MNIST network spends its time, kernel by kernel:
  *   npx tsx bench/profile-step.ts        (TFJS_THREADS=2 for the multi-threaded build,
  *                                         BENCH_STOCK_MATMUL=1 for the stock matmul kernels,
- *                                         BENCH_STOCK_OPTIMIZER=1 for tfjs's own RMSProp updates)
+ *                                         BENCH_STOCK_OPTIMIZER=1 for tfjs's own RMSProp updates,
+ *                                         BENCH_STOCK_STEP=1 for all of the step changes off:
+ *                                         optimizer, matmul swap, Identity, gather)
  * Prints fit time per batch over N digits (BENCH_TRAIN, default 6,000) and tf.profile's
  * kernel times for one trainOnBatch. A tool for finding the next slow pass, not a benchmark.
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
 import { initBackend } from '../src/training/backend.ts';
-import { unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
+import { setMatMulSwaps, unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
+import { unshareWasmIdentity } from '../src/training/wasm-identity.ts';
+import { stockWasmGather } from '../src/training/wasm-gather.ts';
 import { fuseOptimizerUpdates, setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
 import { wasmThreadsInUse } from '../src/training/wasm-threads.ts';
 
 const backend = await initBackend((process.env.TFJS_BACKEND as 'wasm' | 'cpu' | undefined) ?? 'wasm', Number(process.env.TFJS_THREADS ?? 1));
 if (process.env.BENCH_STOCK_MATMUL === '1') unrouteTransposedMatMuls();
-if (process.env.BENCH_STOCK_OPTIMIZER === '1') setFusedOptimizerUpdates(false);
+if (process.env.BENCH_STOCK_OPTIMIZER === '1' || process.env.BENCH_STOCK_STEP === '1') setFusedOptimizerUpdates(false);
+if (process.env.BENCH_STOCK_STEP === '1') {
+  setMatMulSwaps(false);
+  unshareWasmIdentity();
+  stockWasmGather();
+}
 const n = Number(process.env.BENCH_TRAIN ?? 6000);
 const data = await loadMnist({ train: n, test: 1 });
 const x = tf.tidy(() => tf.tensor(Float32Array.from(data.train.x), [n, 784]).div(255));
