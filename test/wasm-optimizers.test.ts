@@ -90,12 +90,12 @@ for (const backendName of ['wasm', 'cpu'] as const) {
     }
 
     if (backendName === 'wasm') {
-      test('the JS loops (wasm without the SIMD module, e.g. the threaded build) compute the same', async () => {
-        for (const make of [OPTIMIZERS.rmsprop, OPTIMIZERS['rmsprop momentum'], OPTIMIZERS.adam]) {
-          const loops = await trainSteps(make, true, undefined, false);
+      test('wasm without the SIMD module (the threaded build) keeps the stock updates', async () => {
+        for (const make of [OPTIMIZERS.rmsprop, OPTIMIZERS.adam]) {
+          const noSimd = await trainSteps(make, true, undefined, false);
           const stock = await trainSteps(make, false);
-          assertSame(loops, stock, 'JS loops');
-          assert.ok(loops.kernels.some((k) => k.startsWith('TrainingFused')));
+          assertSame(noSimd, stock, 'no SIMD');
+          assert.ok(!noSimd.kernels.some((k) => k.startsWith('TrainingFused')));
         }
       });
     }
