@@ -32,6 +32,15 @@ const seenPoints = (page: Page) => page.evaluate(() => (window as unknown as { s
 const points = (page: Page) => page.locator('#epoch-charts').getAttribute('data-points').then(Number);
 
 /** Each value is the one before plus one: the chart gained exactly one point per epoch event. */
+/** Submits the small MNIST job (EPOCHS epochs) from the page's editor; returns its id from the job page's URL. */
+async function submitFromEditor(page: Page, name: string): Promise<string> {
+  const job = smallMnistJob({ name, fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true } });
+  await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
+  await page.getByRole('button', { name: 'Submit job' }).click();
+  await page.waitForURL(/#\/jobs\/[^/]+$/);
+  return decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+}
+
 function assertOneAtATime(seen: number[]) {
   for (let i = 1; i < seen.length; i++) assert.equal(seen[i], seen[i - 1] + 1, `points went ${seen.join(' -> ')}`);
 }
@@ -61,11 +70,7 @@ describe('dashboard in a browser', () => {
     await page.goto(`${service.url}/`);
     await page.locator('#job-request[data-ready="true"]').waitFor();
     assert.match(await page.locator('#job-request').inputValue(), /"dataset": "mnist"/, 'the editor starts with the MNIST recipe');
-    const job = smallMnistJob({ name: 'browser-mnist', fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true } });
-    await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
-    await page.getByRole('button', { name: 'Submit job' }).click();
-    await page.waitForURL(/#\/jobs\/[^/]+$/);
-    const jobId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+    const jobId = await submitFromEditor(page, 'browser-mnist');
 
     await page.locator('#epoch-charts').waitFor();
     await watchPoints(page);
@@ -180,11 +185,7 @@ describe('dashboard in a browser, with API keys', () => {
     assert.equal(await page.locator('#forget-key').isVisible(), true);
     assert.equal(await page.evaluate(() => window.sessionStorage.getItem('tts-api-key')), KEY);
 
-    const job = smallMnistJob({ name: 'browser-keyed', fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true } });
-    await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
-    await page.getByRole('button', { name: 'Submit job' }).click();
-    await page.waitForURL(/#\/jobs\/[^/]+$/);
-    const jobId = decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
+    const jobId = await submitFromEditor(page, 'browser-keyed');
 
     // The stream is dropped once the first epoch is drawn; the client resumes after the last event it saw, with the key.
     await page.locator('#epoch-charts').waitFor();

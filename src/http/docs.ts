@@ -8,7 +8,7 @@ import swaggerUi from '@fastify/swagger-ui';
  */
 export const docs = fp<{ protect: boolean }>(
   async (app, { protect }) => {
-    const onRequest = protect ? [app.authenticate] : [];
+    const onRequest = protect ? app.authenticate : undefined;
     await app.register(swagger, {
       // Shared schemas keep their $id (Problem, Job, Model) as their component name.
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
@@ -34,7 +34,7 @@ export const docs = fp<{ protect: boolean }>(
         },
       },
     });
-    await app.register(swaggerUi, { routePrefix: '/docs', uiHooks: { onRequest: protect ? app.authenticate : (_req, _reply, next) => next() } });
+    await app.register(swaggerUi, { routePrefix: '/docs', ...(onRequest ? { uiHooks: { onRequest } } : {}) });
     app.get('/openapi.json', { schema: { hide: true }, onRequest }, async () => app.swagger());
   },
   { name: 'docs', dependencies: ['auth'] },

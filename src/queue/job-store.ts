@@ -196,11 +196,6 @@ export class JobStore {
     return ((await this.redis.hget(this.keys.job(id), 'status')) as JobStatus | null) ?? undefined;
   }
 
-  /** How many jobs a tenant has in a status (quotas). */
-  async countFor(tenant: string, status: JobStatus): Promise<number> {
-    return this.redis.zcard(this.keys.tenantJobsByStatus(tenant, status));
-  }
-
   /** Newest first; `cursor` is the last id of the previous page; `tenant` limits it to one tenant's jobs. */
   async list(opts: { status?: JobStatus; tenant?: string; limit: number; cursor?: string }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
     const { tenant, status } = opts;

@@ -16,14 +16,13 @@ export const keys = (prefix: string) => ({
   dataset: (id: string) => `${prefix}:dataset:${id}`,
   /** Uploaded datasets; score 0 and UUIDv7 members, like `jobs`. */
   datasets: `${prefix}:datasets`,
-  /** Per-tenant indexes: the same members as the global ones, for listing and quotas. */
+  /**
+   * Per-tenant keys start here. Model and dataset indexes and the usage hash are named by
+   * `OwnedIndex` (its Lua derives them from this prefix and the tenant).
+   */
   tenantPrefix: `${prefix}:tenant:`,
   tenantJobs: (tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
   tenantJobsByStatus: (tenant: string, status: JobStatus) => `${prefix}:tenant:${tenant}:jobs:${status}`,
-  tenantModels: (tenant: string) => `${prefix}:tenant:${tenant}:models`,
-  tenantDatasets: (tenant: string) => `${prefix}:tenant:${tenant}:datasets`,
-  /** Hash of a tenant's usage: `bytes` stored in models and datasets. */
-  tenantUsage: (tenant: string) => `${prefix}:tenant:${tenant}:usage`,
   /** Every tenant that ever created a job (for sweeping expired jobs from tenant indexes). */
   tenants: `${prefix}:tenants`,
 });

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-
-let stock: tf.KernelConfig | undefined;
+import { replaceWasmKernel, restoreWasmKernel } from './wasm-kernel-swap.ts';
 
 type WasmBackend = tf.KernelBackend & {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
@@ -15,43 +14,30 @@ type WasmBackend = tf.KernelBackend & {
  * range throw the stock kernel's error.
  */
 export function fastWasmGather(): void {
-  if (stock) return;
-  const original = tf.getKernel('GatherV2', 'wasm');
-  if (!original) return;
-  stock = original;
-  tf.unregisterKernel('GatherV2', 'wasm');
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
-      const { axis, batchDims } = args.attrs as { axis: number; batchDims?: number };
-      if (batchDims || x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32' || x.shape.length === 0) return original.kernelFunc(args);
-      if (tf.util.parseAxisParam(axis, x.shape)[0] !== 0) return original.kernelFunc(args);
-      const backend = args.backend as WasmBackend;
-      const rows = x.shape[0];
-      const rowSize = tf.util.sizeFromShape(x.shape.slice(1));
-      const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
-      // Views only after the allocation: growing the heap detaches earlier ones.
-      const idx = backend.typedArrayFromHeap(indices) as Int32Array;
-      const from = backend.typedArrayFromHeap(x);
-      const to = backend.typedArrayFromHeap(out);
-      for (let i = 0; i < idx.length; i++) {
-        const r = idx[i];
-        if (!(r >= 0 && r < rows)) {
-          backend.disposeData(out.dataId);
-          throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
-        }
-        to.set(from.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize);
+  replaceWasmKernel('GatherV2', (original) => (args) => {
+    const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
+    const { axis, batchDims } = args.attrs as { axis: number; batchDims?: number };
+    if (batchDims || x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32' || x.shape.length === 0) return original(args);
+    if (tf.util.parseAxisParam(axis, x.shape)[0] !== 0) return original(args);
+    const backend = args.backend as WasmBackend;
+    const rows = x.shape[0];
+    const rowSize = tf.util.sizeFromShape(x.shape.slice(1));
+    const out = backend.makeOutput([...indices.shape, ...x.shape.slice(1)], x.dtype);
+    // Views only after the allocation: growing the heap detaches earlier ones.
+    const idx = backend.typedArrayFromHeap(indices) as Int32Array;
+    const from = backend.typedArrayFromHeap(x);
+    const to = backend.typedArrayFromHeap(out);
+    for (let i = 0; i < idx.length; i++) {
+      const r = idx[i];
+      if (!(r >= 0 && r < rows)) {
+        backend.disposeData(out.dataId);
+        throw new Error(`GatherV2: the index value ${r} is not in [0, ${rows - 1}]`);
       }
-      return out;
-    },
+      to.set(from.subarray(r * rowSize, (r + 1) * rowSize), i * rowSize);
+    }
+    return out;
   });
 }
 
 /** Puts the stock kernel back (for comparisons). */
-export function stockWasmGather(): void {
-  if (!stock) return;
-  tf.unregisterKernel('GatherV2', 'wasm');
-  tf.registerKernel(stock);
-  stock = undefined;
-}
+export const stockWasmGather = () => restoreWasmKernel('GatherV2');

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-
-let stock: tf.KernelConfig | undefined;
+import type * as tf from '@tensorflow/tfjs';
+import { replaceWasmKernel, restoreWasmKernel } from './wasm-kernel-swap.ts';
 
 /**
  * The wasm backend's Identity (what `clone` runs) copies the data. The gradient tape clones
@@ -10,26 +9,13 @@ let stock: tf.KernelConfig | undefined;
  * cpu backend's Identity and wasm's own Reshape do.
  */
 export function shareWasmIdentity(): void {
-  if (stock) return;
-  const original = tf.getKernel('Identity', 'wasm');
-  if (!original) return;
-  stock = original;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel({
-    ...original,
-    kernelFunc: (args) => {
-      const x = args.inputs.x as tf.TensorInfo;
-      if (x.dtype === 'string') return original.kernelFunc(args);
-      (args.backend as tf.KernelBackend).incRef(x.dataId);
-      return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
-    },
+  replaceWasmKernel('Identity', (original) => (args) => {
+    const x = args.inputs.x as tf.TensorInfo;
+    if (x.dtype === 'string') return original(args);
+    (args.backend as tf.KernelBackend).incRef(x.dataId);
+    return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
   });
 }
 
 /** Puts the copying kernel back (for comparisons). */
-export function unshareWasmIdentity(): void {
-  if (!stock) return;
-  tf.unregisterKernel('Identity', 'wasm');
-  tf.registerKernel(stock);
-  stock = undefined;
-}
+export const unshareWasmIdentity = () => restoreWasmKernel('Identity');

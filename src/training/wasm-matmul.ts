@@ -1,9 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { replaceWasmKernel, restoreWasmKernel, wasmKernelReplaced, type KernelFunc } from './wasm-kernel-swap.ts';
 
-type KernelFunc = tf.KernelConfig['kernelFunc'];
 const ROUTED = ['BatchMatMul', '_FusedMatMul'];
-/** The stock kernels, kept so tests and the benchmark can compare against them. */
-const stock = new Map<string, tf.KernelConfig>();
 
 /**
  * The wasm backend multiplies plain matrices ~15x faster than transposed ones
@@ -12,28 +10,17 @@ const stock = new Map<string, tf.KernelConfig>();
  * and then take the fast path: about 4x per training step, same numbers.
  */
 export function routeTransposedMatMuls(): void {
-  if (stock.size > 0) return;
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!transpose) return;
-  for (const name of ROUTED) {
-    const original = tf.getKernel(name, 'wasm');
-    if (!original) continue;
-    stock.set(name, original);
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel({ ...original, kernelFunc: plainMatMul(original.kernelFunc, transpose.kernelFunc, name === 'BatchMatMul') });
-  }
+  for (const name of ROUTED) replaceWasmKernel(name, (original) => plainMatMul(original, transpose.kernelFunc, name === 'BatchMatMul'));
 }
 
 /** Puts the stock kernels back (for comparisons); `routeTransposedMatMuls` re-routes. */
 export function unrouteTransposedMatMuls(): void {
-  for (const [name, original] of stock) {
-    tf.unregisterKernel(name, 'wasm');
-    tf.registerKernel(original);
-  }
-  stock.clear();
+  for (const name of ROUTED) restoreWasmKernel(name);
 }
 
-export const matMulsRouted = () => stock.size > 0;
+export const matMulsRouted = () => ROUTED.some(wasmKernelReplaced);
 
 let swapsEnabled = true;
 /** Switches the training-time operand swap (below) off and on, for comparisons. */
