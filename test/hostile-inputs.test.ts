@@ -278,6 +278,14 @@ describe('hostile inputs', () => {
       assert.match(failed.error.message, message);
       assert.equal(failed.modelId, null);
       assert.equal(failed.attempts, 1, 'a deterministic refusal is not retried');
+      // The job record says failed a moment before BullMQ moves the job out of active;
+      // the next test's nothing-was-written snapshot counts active jobs.
+      const queue = service.app.services.queue();
+      for (let i = 0; (await queue.getJobState(accepted.body.id)) === 'active'; i++) {
+        assert.ok(i < 200, 'the failed job stays active in the queue');
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      assert.equal(await queue.getJobState(accepted.body.id), 'failed');
     });
   }
 
