@@ -1,11 +1,13 @@
 import fp from 'fastify-plugin';
 import rateLimit from '@fastify/rate-limit';
 import { AppError } from '../errors.ts';
+import { sharedRateStore } from './rate-limit-store.ts';
 
 /**
  * RATE_LIMIT_PER_MINUTE requests per tenant per minute, counted in Redis so every API
  * process shares one budget. Runs after `authenticate` (route hooks follow instance hooks),
  * so the key is the tenant. If Redis is away the limit is skipped: the routes answer 503 then.
+ * The store (rate-limit-store.ts) adds to the shared count in batches, not per request.
  */
 export const tenantRateLimit = fp(
   async (app) => {
@@ -14,8 +16,7 @@ export const tenantRateLimit = fp(
     await app.register(rateLimit, {
       max: config.RATE_LIMIT_PER_MINUTE,
       timeWindow: 60_000,
-      redis,
-      nameSpace: `${config.REDIS_PREFIX}:ratelimit:`,
+      store: sharedRateStore(redis, `${config.REDIS_PREFIX}:ratelimit:`),
       skipOnError: true,
       keyGenerator: (request) => `tenant:${request.tenant?.id ?? request.ip}`,
       errorResponseBuilder: (request, context) =>
