@@ -15,14 +15,19 @@ const seconds = Number(process.env.LOAD_SECONDS ?? 5);
 const warmupMs = Number(process.env.LOAD_WARMUP_MS ?? 1000);
 const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 
-function once(): Promise<{ status: number; bytes: number }> {
+function once(): Promise<{ status: number; bytes: number; text?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
       (res) => {
         let bytes = 0;
-        res.on('data', (c: Buffer) => (bytes += c.length));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+        // Only a failed answer's text is kept, for the report.
+        let text = '';
+        res.on('data', (c: Buffer) => {
+          bytes += c.length;
+          if (res.statusCode !== 200 && text.length < 300) text += c.toString();
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes, text }));
         res.on('error', reject);
       },
     );
@@ -33,6 +38,9 @@ function once(): Promise<{ status: number; bytes: number }> {
 
 const latencies: number[] = [];
 let errors = 0;
+/** Every request, warm-up included: the server's CPU time is divided by this. */
+let sent = 0;
+let firstError: string | undefined;
 let responseBytes = 0;
 const start = performance.now();
 const measureFrom = start + warmupMs;
@@ -41,10 +49,14 @@ await Promise.all(
   Array.from({ length: concurrency }, async () => {
     while (performance.now() < end) {
       const t = performance.now();
-      const { status, bytes } = await once().catch(() => ({ status: 0, bytes: 0 }));
+      const { status, bytes, text } = await once().catch((err: Error) => ({ status: 0, bytes: 0, text: err.message }));
       const done = performance.now();
+      sent++;
       if (t < measureFrom) continue;
-      if (status !== 200) errors++;
+      if (status !== 200) {
+        errors++;
+        firstError ??= `${status} ${text?.slice(0, 300)}`;
+      }
       latencies.push(done - t);
       responseBytes = bytes;
     }
@@ -53,7 +65,9 @@ await Promise.all(
 latencies.sort((a, b) => a - b);
 const line = JSON.stringify({
   requests: latencies.length,
+  sent,
   errors,
+  firstError,
   rps: latencies.length / seconds,
   p50: percentile(latencies, 50),
   p90: percentile(latencies, 90),
