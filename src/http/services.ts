@@ -36,9 +36,7 @@ export const services = fp<{ config: Config }>(
     const models = new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
     const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
     const inference = await startInference({
-      // tfjs-node's native addon is not safe to load in a second thread (tensorflow/tfjs#3463,
-      // #2079); its kernels use their own thread pool anyway, so its passes stay short.
-      thread: config.PREDICT_THREAD && backend !== 'tensorflow',
+      thread: config.PREDICT_THREAD,
       backend: config.TFJS_BACKEND,
       cacheSize: config.MODEL_CACHE_SIZE,
       warn: (message) => app.log.warn(message),
