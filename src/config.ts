@@ -64,8 +64,6 @@ export const ConfigSchema = Type.Object({
   DATASET_MEMORY_LIMIT_BYTES: Type.Integer({ minimum: 0, default: 256 * 1024 * 1024 }),
   /** How many loaded models the API keeps in memory for predict. */
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, default: 8 }),
-  /** Run predict's forward passes in a worker thread, off the API's event loop (false: on it). */
-  PREDICT_THREAD: Type.Boolean({ default: true }),
   /** Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies. */
   SSE_HEARTBEAT_MS: Type.Integer({ minimum: 100, maximum: 60_000, default: 10_000 }),
   /** Save a training checkpoint (weights + optimizer state) every this many epochs. */

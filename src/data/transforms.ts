@@ -143,11 +143,6 @@ export function labelsTensor(y: NumericArray, count: number, data: DataDescripti
  * exactly one sample's values. Anything else is a 400 that states the expected shape.
  */
 export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor {
-  return featuresTensor(instanceValues(instances, t), instances.length, t);
-}
-
-/** The raw feature values of predict instances (before scaling and statistics), checked as `instancesTensor` says. */
-export function instanceValues(instances: unknown[], t: Transforms): Float32Array {
   const per = sizeOf(t.featureShape);
   const values = new Float32Array(instances.length * per);
   const errors: FieldError[] = [];
@@ -168,7 +163,7 @@ export function instanceValues(instances: unknown[], t: Transforms): Float32Arra
     }
   });
   if (errors.length > 0) throw new AppError(400, 'invalid_instances', `${errors[0].path} ${errors[0].message}`, errors.slice(0, 10));
-  return values;
+  return featuresTensor(values, instances.length, t);
 }
 
 /** A record `{column: value}` of tabular data becomes its feature values in column order. */

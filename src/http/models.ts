@@ -64,7 +64,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
       params: IdParams,
       body: PredictRequest,
-      response: { 200: PredictResponse, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 413: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      response: { 200: PredictResponse, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 413: ProblemRef, 429: ProblemRef },
     },
   }, async (request) => {
     // The predictor checks the owner on its cached metadata: no extra Redis read per request.

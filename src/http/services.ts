@@ -8,7 +8,6 @@ import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import { initBackend, type BackendName } from '../training/backend.ts';
 import { Predictor } from '../training/predictor.ts';
-import { startInference } from '../training/inference.ts';
 
 export interface Services {
   config: Config;
@@ -34,14 +33,8 @@ export const services = fp<{ config: Config }>(
     const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
     redis.on('error', (err) => app.log.debug({ err: err.message }, 'redis connection error'));
     const models = new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
+    const predictor = new Predictor(models, config.MODEL_CACHE_SIZE);
     const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
-    const inference = await startInference({
-      thread: config.PREDICT_THREAD,
-      backend: config.TFJS_BACKEND,
-      cacheSize: config.MODEL_CACHE_SIZE,
-      warn: (message) => app.log.warn(message),
-    });
-    const predictor = new Predictor(models, inference, config.MODEL_CACHE_SIZE);
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {
       config,
@@ -54,7 +47,7 @@ export const services = fp<{ config: Config }>(
       queue: () => (queue ??= createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS })),
     });
     app.addHook('onClose', async () => {
-      await predictor.close();
+      predictor.clear();
       await queue?.close();
       redis.disconnect();
     });

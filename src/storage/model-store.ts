@@ -102,7 +102,16 @@ export class ModelStore {
 
   /** An IOHandler that loads a stored model from disk. */
   reader(id: string): tf.io.IOHandler {
-    return modelDirReader(this.dir(id));
+    const dir = this.dir(id);
+    return {
+      load: async () => {
+        const modelJson = JSON.parse(await readFile(path.join(dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
+        return tf.io.getModelArtifactsForJSON(modelJson, async () => {
+          const buffer = await readFile(path.join(dir, WEIGHTS_FILE));
+          return [modelJson.weightsManifest.flatMap((g) => g.weights), buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)];
+        });
+      },
+    };
   }
 
   async get(id: string): Promise<ModelMeta | undefined> {
@@ -127,17 +136,4 @@ export class ModelStore {
     await rm(this.dir(id), { recursive: true, force: true });
     return removed !== undefined;
   }
-}
-
-/** Loads a stored model from its directory (`ModelStore.dir`), e.g. in the inference thread. */
-export function modelDirReader(dir: string): tf.io.IOHandler {
-  return {
-    load: async () => {
-      const modelJson = JSON.parse(await readFile(path.join(dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
-      return tf.io.getModelArtifactsForJSON(modelJson, async () => {
-        const buffer = await readFile(path.join(dir, WEIGHTS_FILE));
-        return [modelJson.weightsManifest.flatMap((g) => g.weights), buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)];
-      });
-    },
-  };
 }

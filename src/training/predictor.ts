@@ -1,31 +1,33 @@
 import * as tf from '@tensorflow/tfjs';
 import { LRUCache } from 'lru-cache';
 import { notFound } from '../errors.ts';
-import { instanceValues, type Transforms } from '../data/transforms.ts';
+import { featuresTensor, instancesTensor, type Transforms } from '../data/transforms.ts';
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
-import type { PassOutput } from './forward-pass.ts';
-import type { Inference } from './inference.ts';
+
+interface Loaded {
+  meta: ModelMeta;
+  model: tf.LayersModel;
+}
 
 export interface Prediction {
   predictions: unknown[];
-  classes?: unknown[];
+  classes?: number[];
   /** Class names, for models trained on text labels. */
   labels?: string[];
 }
 
-/** One request waiting for a forward pass of its model. */
+/** One request waiting for the next forward pass of its model. */
 interface Waiting {
-  /** The instances' raw values, checked. */
-  values: Float32Array;
+  /** The instances as numbers (the common case), or as a tensor made by the general path. */
+  input: Float32Array | tf.Tensor;
   count: number;
   resolve: (p: Prediction) => void;
   reject: (err: unknown) => void;
 }
 
 interface Batch {
-  id: string;
-  meta: ModelMeta;
+  loaded: Loaded;
   waiting: Waiting[];
   instances: number;
 }
@@ -34,151 +36,124 @@ interface Batch {
 const MAX_BATCH_INSTANCES = 1024;
 
 /**
- * Serves predictions from stored models. Each request's instances are checked and converted
- * on arrival (a bad one fails alone); requests for the same model then wait in a batch, and
- * one forward pass (one matmul per layer instead of one per request) answers the whole batch.
- * One pass runs at a time (in the inference thread, see inference.ts): requests arriving
- * while it runs form the next batch, so batches grow with the load and a lone request waits
- * for nothing but one event-loop turn. Model metadata (owner, transforms) stays cached, so
- * predict costs no Redis read.
+ * Serves predictions from stored models. Loaded models stay in an LRU cache (disposed when
+ * evicted), and concurrent first requests share one load. Concurrent requests for the same
+ * model are micro-batched: each request's instances are checked and converted on arrival,
+ * and everything that arrived during one turn of the event loop goes through the model as
+ * one forward pass (one matmul per layer instead of one per request), then is split again.
+ * A lone request waits for nothing but that turn.
  */
 export class Predictor {
-  private readonly metas: LRUCache<string, Promise<ModelMeta>>;
-  /** Batches in the order they run; the last one of each model still takes requests. */
-  private readonly queue: Batch[] = [];
-  private readonly open = new Map<string, Batch>();
-  private running = false;
-  private scheduled = false;
-  private counts = { passes: 0, instances: 0 };
+  private readonly cache: LRUCache<string, Promise<Loaded>>;
+  private readonly batches = new Map<string, Batch>();
 
   constructor(
     private readonly models: ModelStore,
-    private readonly inference: Inference,
     size: number,
   ) {
-    this.metas = new LRUCache({ max: size });
+    this.cache = new LRUCache({
+      max: size,
+      dispose: (loading) => void loading.then((l) => l.model.dispose(), () => undefined),
+    });
   }
 
   /** @param visible whether the caller may use this model (tenancy); a model it may not use is a 404, like a missing one. */
   async predict(id: string, instances: unknown[], visible: (meta: ModelMeta) => boolean = () => true): Promise<Prediction> {
-    const meta = await this.meta(id);
-    if (!visible(meta)) throw notFound('model', id);
+    const loaded = await this.load(id);
+    if (!visible(loaded.meta)) throw notFound('model', id);
     // Bad instances fail this request alone, before it joins a batch.
-    const values = flatInstances(instances, meta.transforms) ?? instanceValues(instances, meta.transforms);
+    const input = flatInstances(instances, loaded.meta.transforms) ?? instancesTensor(instances, loaded.meta.transforms);
     return new Promise<Prediction>((resolve, reject) => {
-      let batch = this.open.get(id);
-      if (!batch || batch.meta !== meta || batch.instances >= MAX_BATCH_INSTANCES) {
-        batch = { id, meta, waiting: [], instances: 0 };
-        this.open.set(id, batch);
-        this.queue.push(batch);
+      let batch = this.batches.get(id);
+      if (batch && batch.loaded !== loaded) {
+        this.flush(id, batch); // the model was reloaded meanwhile
+        batch = undefined;
       }
-      batch.waiting.push({ values, count: instances.length, resolve, reject });
+      if (!batch) {
+        const fresh: Batch = { loaded, waiting: [], instances: 0 };
+        this.batches.set(id, fresh);
+        setImmediate(() => this.flush(id, fresh));
+        batch = fresh;
+      }
+      batch.waiting.push({ input, count: instances.length, resolve, reject });
       batch.instances += instances.length;
-      this.schedule();
+      if (batch.instances >= MAX_BATCH_INSTANCES) this.flush(id, batch);
     });
   }
 
-  /** Forward passes run and instances predicted so far. */
-  stats() {
-    return { ...this.counts, where: this.inference.where };
+  /** One forward pass for every request in the batch; each gets its own slice of the outputs. */
+  private flush(id: string, batch: Batch) {
+    if (this.batches.get(id) !== batch) return; // already run
+    this.batches.delete(id);
+    const { meta, model } = batch.loaded;
+    const inputs = batch.waiting.map((w) => w.input);
+    const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
+    try {
+      const input = batchInput(batch, temporaries);
+      // predictOnBatch: one pass; predict() would re-split the batch into chunks of 32.
+      const output = model.predictOnBatch(input) as tf.Tensor;
+      temporaries.push(output);
+      const best = classIndices(meta, output);
+      if (best) temporaries.push(best);
+      const predictions = output.arraySync() as unknown[];
+      const classes = best?.arraySync() as number[] | undefined;
+      let offset = 0;
+      for (const w of batch.waiting) {
+        const end = offset + w.count;
+        w.resolve(classes ? named(meta, { predictions: predictions.slice(offset, end), classes: classes.slice(offset, end) }) : { predictions: predictions.slice(offset, end) });
+        offset = end;
+      }
+    } catch (err) {
+      for (const w of batch.waiting) w.reject(err);
+    } finally {
+      tf.dispose(temporaries);
+    }
   }
 
-  /** Drops a model from the caches, e.g. when it is deleted. */
+  /** Drops a model from the cache, e.g. when it is deleted. */
   evict(id: string) {
-    this.metas.delete(id);
-    this.inference.evict(id);
+    this.cache.delete(id);
   }
 
-  async close() {
-    this.metas.clear();
-    await this.inference.close();
+  clear() {
+    this.cache.clear();
   }
 
-  /** Runs the next batch after this event-loop turn, so requests arriving in it join. */
-  private schedule() {
-    if (this.running || this.scheduled) return;
-    this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.runNext();
-    });
-  }
-
-  private runNext() {
-    const batch = this.queue.shift();
-    if (!batch) return;
-    if (this.open.get(batch.id) === batch) this.open.delete(batch.id);
-    this.running = true;
-    this.counts.passes++;
-    this.counts.instances += batch.instances;
-    const values = batch.waiting.length === 1 ? batch.waiting[0].values : joined(batch);
-    this.inference
-      .run(batch.id, this.models.dir(batch.id), values, batch.instances, batch.meta.transforms)
-      .then(
-        (output) => answer(batch, output),
-        (err) => batch.waiting.forEach((w) => w.reject(err)),
-      )
-      .finally(() => {
-        this.running = false;
-        // Requests that came in during the pass are the next batch; run it at once.
-        this.runNext();
-      });
-  }
-
-  private meta(id: string): Promise<ModelMeta> {
-    let loading = this.metas.get(id);
+  private load(id: string): Promise<Loaded> {
+    let loading = this.cache.get(id);
     if (!loading) {
-      loading = this.models.get(id).then((meta) => {
+      loading = (async () => {
+        const meta = await this.models.get(id);
         if (!meta) throw notFound('model', id);
-        return meta;
-      });
-      this.metas.set(id, loading);
-      loading.catch(() => this.metas.delete(id));
+        return { meta, model: await tf.loadLayersModel(this.models.reader(id)) };
+      })();
+      this.cache.set(id, loading);
+      loading.catch(() => this.cache.delete(id));
     }
     return loading;
   }
 }
 
-function joined(batch: Batch): Float32Array {
-  const values = new Float32Array(batch.instances * sizeOf(batch.meta.transforms.featureShape));
-  let offset = 0;
-  for (const w of batch.waiting) {
-    values.set(w.values, offset);
-    offset += w.values.length;
+/** The batch's instances as one model input: one upload and one transform pass when all came as numbers. */
+function batchInput(batch: Batch, temporaries: tf.Tensor[]): tf.Tensor {
+  const { transforms } = batch.loaded.meta;
+  const inputs = batch.waiting.map((w) => w.input);
+  let input: tf.Tensor;
+  if (inputs.every((i) => i instanceof Float32Array)) {
+    const values = inputs.length === 1 ? inputs[0] : new Float32Array(batch.instances * sizeOf(transforms.featureShape));
+    if (values !== inputs[0]) inputs.reduce((offset, part) => (values.set(part, offset), offset + part.length), 0);
+    input = featuresTensor(values, batch.instances, transforms);
+  } else {
+    const tensors = batch.waiting.map((w) => (w.input instanceof tf.Tensor ? w.input : featuresTensor(w.input, w.count, transforms)));
+    temporaries.push(...tensors.filter((t) => !inputs.includes(t)));
+    input = tensors.length === 1 ? tensors[0] : tf.concat(tensors);
   }
-  return values;
-}
-
-/** Splits one pass's outputs among the requests of its batch. */
-function answer(batch: Batch, output: PassOutput) {
-  const { meta } = batch;
-  const perInstance = output.shape.slice(1);
-  const size = sizeOf(perInstance);
-  const rows = (start: number, count: number) =>
-    Array.from({ length: count }, (_, i) => {
-      const row = output.values.subarray((start + i) * size, (start + i + 1) * size);
-      return perInstance.length === 0 ? row[0] : tf.util.toNestedArray(perInstance, row);
-    });
-  const classes = classIndices(meta, output);
-  // One class per instance, or per position of a sequence output ([n, steps, classes]).
-  const classShape = output.shape.slice(1, -1);
-  const perClass = sizeOf(classShape);
-  let start = 0;
-  for (const w of batch.waiting) {
-    const prediction: Prediction = { predictions: rows(start, w.count) };
-    if (classes) {
-      prediction.classes = Array.from({ length: w.count }, (_, i) => {
-        const part = classes.subarray((start + i) * perClass, (start + i + 1) * perClass);
-        return classShape.length === 0 ? part[0] : tf.util.toNestedArray(classShape, part);
-      });
-    }
-    w.resolve(named(meta, prediction));
-    start += w.count;
-  }
+  if (!temporaries.includes(input)) temporaries.push(input);
+  return input;
 }
 
 /**
- * The fast path of `instanceValues` for what predict mostly gets: each instance a flat array
+ * The fast path of `instancesTensor` for what predict mostly gets: each instance a flat array
  * of finite numbers of the right length. Anything else (nested arrays, records, bad values)
  * returns undefined and takes the general path, which also words the errors.
  */
@@ -205,27 +180,15 @@ function isClassifier(meta: ModelMeta): boolean {
 /** Binary crossentropy with one output is a binary classifier: class 1 when the output is >= 0.5. */
 const isBinary = (meta: ModelMeta) => meta.compile.loss === 'binaryCrossentropy' && meta.summary.outputShape.length === 2 && meta.summary.outputShape[1] === 1;
 
-/**
- * The predicted class per instance (per position, for sequence outputs), for classifiers:
- * the index of the highest output along the last axis (the first of equals, as tf.argMax),
- * or for a binary classifier 1 when its output is >= 0.5.
- */
-function classIndices(meta: ModelMeta, output: PassOutput): Int32Array | undefined {
-  const { values, shape } = output;
-  if (isBinary(meta)) return Int32Array.from(values, (v) => (v >= 0.5 ? 1 : 0));
-  if (!isClassifier(meta)) return undefined;
-  const width = shape.at(-1)!;
-  const classes = new Int32Array(values.length / width);
-  for (let r = 0; r < classes.length; r++) {
-    let best = 0;
-    for (let j = 1; j < width; j++) if (values[r * width + j] > values[r * width + best]) best = j;
-    classes[r] = best;
-  }
-  return classes;
+/** The predicted class index per instance, for classifiers. */
+function classIndices(meta: ModelMeta, output: tf.Tensor): tf.Tensor | undefined {
+  if (isClassifier(meta)) return output.argMax(-1);
+  if (isBinary(meta)) return tf.tidy(() => output.reshape([-1]).greaterEqual(0.5).toInt());
+  return undefined;
 }
 
 /** Adds the class names when the model was trained on text labels. */
 function named(meta: ModelMeta, prediction: Prediction): Prediction {
   const names = meta.transforms.classNames;
-  return names && prediction.classes ? { ...prediction, labels: (prediction.classes as number[]).map((c) => names[c] ?? String(c)) } : prediction;
+  return names && prediction.classes ? { ...prediction, labels: prediction.classes.map((c) => names[c] ?? String(c)) } : prediction;
 }
