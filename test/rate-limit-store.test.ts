@@ -48,8 +48,9 @@ describe('the shared rate-limit store', () => {
 
   test('far from the limit, Redis hears of requests a lease at a time, not once per request', async () => {
     const a = open();
-    const monitor = await new Redis(REDIS_URL).monitor();
-    connections.push(monitor);
+    const client = new Redis(REDIS_URL);
+    const monitor = await client.monitor();
+    connections.push(client, monitor);
     let commands = 0;
     monitor.on('monitor', (_time: string, args: string[]) => {
       // MONITOR also lists the commands the script runs inside; count the script calls.
