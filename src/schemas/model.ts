@@ -105,6 +105,14 @@ export type PredictRequest = Static<typeof PredictRequest>;
 
 export const PredictResponse = Type.Object({
   predictions: Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance" }),
-  classes: Type.Optional(Type.Array(Type.Integer(), { description: 'for classifiers: the index of the highest output (binary: 1 when the output is >= 0.5)' })),
-  labels: Type.Optional(Type.Array(Type.String(), { description: 'for classifiers trained on text labels: the predicted class name of each instance' })),
+  classes: Type.Optional(
+    Type.Array(Type.Union([Type.Integer(), Type.Array(Type.Unknown())]), {
+      description: 'for classifiers: the index of the highest output (binary: 1 when the output is >= 0.5); for sequence outputs ([steps, classes]) an array of them per instance',
+    }),
+  ),
+  labels: Type.Optional(
+    Type.Array(Type.Union([Type.String(), Type.Array(Type.Unknown())]), {
+      description: 'for classifiers trained on text labels: the predicted class name of each instance (an array of them for sequence outputs)',
+    }),
+  ),
 });

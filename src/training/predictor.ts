@@ -12,9 +12,10 @@ interface Loaded {
 
 export interface Prediction {
   predictions: unknown[];
-  classes?: number[];
-  /** Class names, for models trained on text labels. */
-  labels?: string[];
+  /** Class indices: one per instance, or nested per step for sequence outputs. */
+  classes?: unknown[];
+  /** Class names, for models trained on text labels, shaped like `classes`. */
+  labels?: unknown[];
 }
 
 /** One request waiting for the next forward pass of its model. */
@@ -96,7 +97,7 @@ export class Predictor {
       const best = classIndices(meta, output);
       if (best) temporaries.push(best);
       const predictions = output.arraySync() as unknown[];
-      const classes = best?.arraySync() as number[] | undefined;
+      const classes = best?.arraySync() as unknown[] | undefined;
       let offset = 0;
       for (const w of batch.waiting) {
         const end = offset + w.count;
@@ -190,5 +191,6 @@ function classIndices(meta: ModelMeta, output: tf.Tensor): tf.Tensor | undefined
 /** Adds the class names when the model was trained on text labels. */
 function named(meta: ModelMeta, prediction: Prediction): Prediction {
   const names = meta.transforms.classNames;
-  return names && prediction.classes ? { ...prediction, labels: prediction.classes.map((c) => names[c] ?? String(c)) } : prediction;
+  const name = (c: unknown): unknown => (Array.isArray(c) ? c.map(name) : (names?.[c as number] ?? String(c)));
+  return names && prediction.classes ? { ...prediction, labels: prediction.classes.map(name) } : prediction;
 }
