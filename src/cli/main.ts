@@ -173,16 +173,20 @@ program
   .option('--json', 'print the API answer')
   .action(async (id: string, file: string, opts: { json?: boolean }) => {
     const instances = await readInstances(file);
-    const answer = await client().post<{ predictions: unknown[]; classes?: number[]; labels?: string[] }>(
+    // Classes and labels nest per step for sequence classifiers.
+    const answer = await client().post<{ predictions: unknown[]; classes?: (number | number[])[]; labels?: (string | string[])[] }>(
       `/v1/models/${encodeURIComponent(id)}/predict`, { instances });
     if (opts.json) return json(answer);
     const head = answer.classes ? ['#', 'CLASS', ...(answer.labels ? ['LABEL'] : []), 'P', 'OUTPUT'] : ['#', 'OUTPUT'];
+    const flat = (v: unknown) => [v].flat(Infinity as 1);
     print(table(head, answer.predictions.map((p, i) => {
-      const output = Array.isArray(p) ? p.map(formatNumber).join(' ') : formatNumber(p);
+      const output = flat(p).map(formatNumber).join(' ');
       if (!answer.classes) return [i, output];
       const best = answer.classes[i];
+      const label = answer.labels ? [flat(answer.labels[i]).join(' ')] : [];
+      if (Array.isArray(best)) return [i, best.join(' '), ...label, '', output];
       const prob = Array.isArray(p) ? p[best] : p;
-      return [i, best, ...(answer.labels ? [answer.labels[i]] : []), formatNumber(prob), output];
+      return [i, best, ...label, formatNumber(prob), output];
     })));
   });
 
