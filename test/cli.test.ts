@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { cuttingProxy } from './cutting-proxy.ts';
+import type { Config } from '../src/config.ts';
 import { smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
 
 const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/tts.js');
@@ -23,27 +24,33 @@ function tts(args: string[], env: Record<string, string> = {}) {
   });
 }
 
-describe('tts CLI against the real service', () => {
-  let service: TestService;
-  let dir: string;
-  let proxy: ReturnType<typeof cuttingProxy>;
-  let proxyUrl: string;
-
+/**
+ * For one describe block: the service (with `config`, if given), a scratch directory, and a
+ * proxy in front of the service that can cut event streams. Read it inside tests.
+ */
+function cliFixture(config?: () => Promise<Config>) {
+  const f = {} as { service: TestService; dir: string; proxy: ReturnType<typeof cuttingProxy>; proxyUrl: string };
   before(async () => {
-    service = await startService();
-    dir = await mkdtemp(path.join(tmpdir(), 'tts-cli-'));
-    proxy = cuttingProxy(service.url);
-    proxyUrl = await proxy.listen();
+    f.service = await startService(config ? { config: await config() } : {});
+    f.dir = await mkdtemp(path.join(tmpdir(), 'tts-cli-'));
+    f.proxy = cuttingProxy(f.service.url);
+    f.proxyUrl = await f.proxy.listen();
   });
   after(async () => {
-    await proxy?.close();
-    await service?.close();
-    await rm(dir, { recursive: true, force: true });
+    await f.proxy?.close();
+    await f.service?.close();
+    if (f.dir) await rm(f.dir, { recursive: true, force: true });
   });
+  return f;
+}
+
+describe('tts CLI against the real service', () => {
+  const fixture = cliFixture();
 
   let modelId: string;
 
   test('submit follows the job to completion, printing every epoch, resuming a dropped stream; predict prints predictions', async () => {
+    const { service, dir, proxy, proxyUrl } = fixture;
     const file = path.join(dir, 'job.json');
     await writeFile(file, JSON.stringify(smallMnistJob({ name: 'cli-mnist', fit: { epochs: 3, batchSize: 64, validationSplit: 0.25, shuffle: true } })));
     const run = await tts(['--url', proxyUrl, '--key', 'secret', 'submit', file]);
@@ -81,6 +88,7 @@ describe('tts CLI against the real service', () => {
   });
 
   test('jobs, models, model, upload and datasets show what the API has', async () => {
+    const { service, dir } = fixture;
     const jobs = await tts(['--url', service.url, 'jobs']);
     assert.equal(jobs.code, 0, jobs.stderr);
     assert.match(jobs.stdout, /cli-mnist\s+completed\s+3\/3/);
@@ -101,6 +109,7 @@ describe('tts CLI against the real service', () => {
   });
 
   test('a job that fails exits non-zero with its error', async () => {
+    const { service, dir } = fixture;
     const x = Array.from({ length: 64 }, (_, i) => [i / 64, (i % 8) / 8]);
     const exploding = {
       name: 'cli-explodes',
@@ -120,24 +129,10 @@ describe('tts CLI against the real service', () => {
 
 describe('tts CLI against a service with API keys', () => {
   const KEY = 'cli-tenant-key-0123456789abcdef';
-  let service: TestService;
-  let dir: string;
-  let proxy: ReturnType<typeof cuttingProxy>;
-  let proxyUrl: string;
-
-  before(async () => {
-    service = await startService({ config: await testConfig({ API_KEYS: `${KEY}:cli-tenant` }) });
-    dir = await mkdtemp(path.join(tmpdir(), 'tts-cli-keys-'));
-    proxy = cuttingProxy(service.url);
-    proxyUrl = await proxy.listen();
-  });
-  after(async () => {
-    await proxy?.close();
-    await service?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const fixture = cliFixture(() => testConfig({ API_KEYS: `${KEY}:cli-tenant` }));
 
   test('with the key (TTS_API_KEY or --key) submit and follow work, the resumed stream too; without it or with a wrong one, one clear line and exit 1', async () => {
+    const { service, dir, proxy, proxyUrl } = fixture;
     const file = path.join(dir, 'job.json');
     await writeFile(file, JSON.stringify(smallMnistJob({ name: 'cli-keyed', fit: { epochs: 3, batchSize: 64, validationSplit: 0, shuffle: true } })));
 
