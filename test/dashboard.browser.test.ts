@@ -34,7 +34,10 @@ const points = (page: Page) => page.locator('#epoch-charts').getAttribute('data-
 /** Each value is the one before plus one: the chart gained exactly one point per epoch event. */
 /** Submits the small MNIST job (EPOCHS epochs) from the page's editor; returns its id from the job page's URL. */
 async function submitFromEditor(page: Page, name: string): Promise<string> {
-  const job = smallMnistJob({ name, fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true } });
+  // Long enough (about a second per epoch) that the page is reloaded mid-run: with 512 digits
+  // at batch 16 the faster training sometimes finished before the reload.
+  const base = smallMnistJob();
+  const job = smallMnistJob({ name, data: { ...base.data, limit: { train: 2048, test: 128 } }, fit: { epochs: EPOCHS, batchSize: 8, validationSplit: 0.2, shuffle: true } });
   await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
   await page.getByRole('button', { name: 'Submit job' }).click();
   await page.waitForURL(/#\/jobs\/[^/]+$/);
