@@ -31,7 +31,6 @@ const watchPoints = (page: Page) =>
 const seenPoints = (page: Page) => page.evaluate(() => (window as unknown as { seenPoints: number[] }).seenPoints);
 const points = (page: Page) => page.locator('#epoch-charts').getAttribute('data-points').then(Number);
 
-/** Each value is the one before plus one: the chart gained exactly one point per epoch event. */
 /** Submits the small MNIST job (EPOCHS epochs) from the page's editor; returns its id from the job page's URL. */
 async function submitFromEditor(page: Page, name: string): Promise<string> {
   // Long enough (about a second per epoch) that the page is reloaded mid-run: with 512 digits
@@ -44,6 +43,7 @@ async function submitFromEditor(page: Page, name: string): Promise<string> {
   return decodeURIComponent(new URL(page.url()).hash.split('/')[2]);
 }
 
+/** Each value is the one before plus one: the chart gained exactly one point per epoch event. */
 function assertOneAtATime(seen: number[]) {
   for (let i = 1; i < seen.length; i++) assert.equal(seen[i], seen[i - 1] + 1, `points went ${seen.join(' -> ')}`);
 }

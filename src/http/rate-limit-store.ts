@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 /** At most this many requests are counted ahead in one lease. */
 export const MAX_LEASE = 100;
 /** A lease not used up within this time is dropped (its counts stay spent). */
-export const LEASE_MS = 1_000;
+const LEASE_MS = 1_000;
 
 /**
  * Adds `ARGV[1]` to the window's count and answers the count and the window's remaining
@@ -26,10 +26,8 @@ type Callback = Parameters<FastifyRateLimitStore['incr']>[1];
 interface Lease {
   /** The count the next request gets. */
   next: number;
-  /** The last count of the lease. */
+  /** The last count of the lease: the shared count as Redis last answered it (all processes, leases included). */
   last: number;
-  /** The shared count as Redis last answered it (all processes, leases included). */
-  counted: number;
   /** When the lease (and no later than the window) ends, on this process's clock. */
   endsAt: number;
   windowEndsAt: number;
@@ -76,8 +74,8 @@ export function sharedRateStore(redis: Redis, prefix: string) {
         lease.taking.then(() => this.incr(key, cb, timeWindow, max), (err: Error) => cb(err));
         return;
       }
-      this.take(key, lease && now < lease.windowEndsAt ? lease.counted : 0, timeWindow, max).then(
-        (counted) => cb(null, counted),
+      this.take(key, lease && now < lease.windowEndsAt ? lease.last : 0, timeWindow, max).then(
+        (answer) => cb(null, answer),
         (err: Error) => cb(err), // Redis is away: the plugin lets the request through (skipOnError) and the route answers 503
       );
     }
@@ -88,16 +86,15 @@ export function sharedRateStore(redis: Redis, prefix: string) {
      */
     private async take(key: string, known: number, timeWindow: number, max: number): Promise<{ current: number; ttl: number }> {
       const size = Math.min(MAX_LEASE, Math.max(1, Math.floor((max - known) / 10)));
-      const lease: Lease = this.leases.get(key) ?? { next: 1, last: 0, counted: 0, endsAt: 0, windowEndsAt: 0 };
+      const lease: Lease = this.leases.get(key) ?? { next: 1, last: 0, endsAt: 0, windowEndsAt: 0 };
       this.leases.set(key, lease);
       const taking = counting.rateCount(this.keyPrefix + key, size, timeWindow);
       lease.taking = taking;
       try {
         const [counted, ttl] = await taking;
         const now = Date.now();
-        Object.assign(lease, { next: counted - size + 2, last: counted, counted, windowEndsAt: now + ttl, endsAt: now + Math.min(ttl, LEASE_MS) });
-        this.forgetEnded();
-        this.leases.set(key, lease);
+        Object.assign(lease, { next: counted - size + 2, last: counted, windowEndsAt: now + ttl, endsAt: now + Math.min(ttl, LEASE_MS) });
+        this.forgetEnded(); // keeps this lease: it is still `taking`
         return { current: counted - size + 1, ttl };
       } finally {
         lease.taking = undefined;

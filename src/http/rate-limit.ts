@@ -7,7 +7,7 @@ import { sharedRateStore } from './rate-limit-store.ts';
  * RATE_LIMIT_PER_MINUTE requests per tenant per minute, counted in Redis so every API
  * process shares one budget. Runs after `authenticate` (route hooks follow instance hooks),
  * so the key is the tenant. If Redis is away the limit is skipped: the routes answer 503 then.
- * The store (rate-limit-store.ts) adds to the shared count in batches, not per request.
+ * The store (rate-limit-store.ts) takes counts from the shared one in leases, not per request.
  */
 export const tenantRateLimit = fp(
   async (app) => {

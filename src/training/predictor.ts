@@ -191,6 +191,7 @@ function classIndices(meta: ModelMeta, output: tf.Tensor): tf.Tensor | undefined
 /** Adds the class names when the model was trained on text labels. */
 function named(meta: ModelMeta, prediction: Prediction): Prediction {
   const names = meta.transforms.classNames;
-  const name = (c: unknown): unknown => (Array.isArray(c) ? c.map(name) : (names?.[c as number] ?? String(c)));
-  return names && prediction.classes ? { ...prediction, labels: prediction.classes.map(name) } : prediction;
+  if (!names || !prediction.classes) return prediction;
+  const name = (c: unknown): unknown => (Array.isArray(c) ? c.map(name) : (names[c as number] ?? String(c)));
+  return { ...prediction, labels: prediction.classes.map(name) };
 }
