@@ -107,7 +107,9 @@ describe('training end to end', () => {
   });
 
   test('a live stream sends keep-alive comments and live epochs', async () => {
-    const submitted = await postJson(`${service.url}/v1/jobs`, { ...smallMnistJob(), fit: { epochs: 3, batchSize: 32, validationSplit: 0, shuffle: true } });
+    // Long enough (768 small steps, ~1 s) to span several 200 ms heartbeats however fast the machine.
+    const job = smallMnistJob();
+    const submitted = await postJson(`${service.url}/v1/jobs`, { ...job, data: { ...job.data, limit: { train: 4096, test: 128 } }, fit: { epochs: 3, batchSize: 16, validationSplit: 0, shuffle: true } });
     const live = await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`);
     assert.deepEqual(live.events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch), [1, 2, 3]);
     assert.equal(live.events.at(-1)!.event, 'end');

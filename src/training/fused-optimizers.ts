@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { onBackendMemory, type WasmBackend } from './wasm-module.ts';
 
 /**
  * tfjs's RMSProp and Adam update each variable with 10-15 elementwise kernels, every one
@@ -83,47 +84,18 @@ function adamLoop(v: Float32Array, m: Float32Array, s: Float32Array, g: Float32A
 }
 
 /**
- * The same two loops as a WebAssembly SIMD module (src/training/fused-optimizers.wat,
- * assembled with wabt's `wat2wasm --enable-simd`) that imports the wasm backend's own memory,
+ * The same two loops as a WebAssembly SIMD module (fused-optimizers.wat; see wasm-module.ts)
+ * that imports the wasm backend's own memory,
  * so it runs on the tensors in place: f32x4 ops, float32 like the stock kernels (no FMA). A
  * JS loop computes in doubles, and its scalar division and square root cost more than the
  * stock kernels' 15 SIMD passes (11.7 vs 7.4 ms for the MNIST network), so wasm without the
  * module (the threaded build's shared memory) keeps the stock updates; on the cpu backend,
  * whose kernels are JS loops too, the loop pays.
  */
-const SIMD_WASM = 'AGFzbQEAAAABJAJgDX9/f39/f39/fX19fX0AYBB/f39/f39/f319fX19fX19AAIPAQNlbnYGbWVtb3J5AgAAAwMCAAEHEgIHcm1zcHJvcAAABGFkYW0AAQq7BQLGAgMDfwh7A30gCP0TIRMgCf0TIRQgCv0TIRUgC/0TIRYgDP0TIRcgB0F8cSEOAkADQCANIA5PDQEgDUECdCEPIAMgD2r9AAIAIRAgASAPav0AAgAgE/3mASAQIBD95gEgFP3mAf3kASERIAIgD2r9AAIAIBX95gEgECAW/eYBIBEgF/3kAf3jAf3nAf3kASESIAUgD2ogEf0LAgAgBiAPaiAS/QsCACAEIA9qIAAgD2r9AAIAIBL95QH9CwIAIA1BBGohDQwACwsCQANAIA0gB08NASANQQJ0IQ8gAyAPaioCACEYIAEgD2oqAgAgCJQgGCAYlCAJlJIhGSACIA9qKgIAIAqUIBggC5QgGSAMkpGVkiEaIAUgD2ogGTgCACAGIA9qIBo4AgAgBCAPaiAAIA9qKgIAIBqTOAIAIA1BAWohDQwACwsL8AIDA38LewN9IAj9EyEWIAn9EyEXIAr9EyEYIAv9EyEZIAz9EyEaIA39EyEbIA79EyEcIA/9EyEdIAdBfHEhEQJAA0AgECARTw0BIBBBAnQhEiADIBJq/QACACETIAEgEmr9AAIAIBb95gEgEyAX/eYB/eQBIRQgAiASav0AAgAgGP3mASATIBP95gEgGf3mAf3kASEVIAUgEmogFP0LAgAgBiASaiAV/QsCACAEIBJqIBQgGv3nASAVIBv95wH94wEgHP3kAf3nASAd/eYBIAAgEmr9AAIA/eQB/QsCACAQQQRqIRAMAAsLAkADQCAQIAdPDQEgEEECdCESIAMgEmoqAgAhHiABIBJqKgIAIAiUIB4gCZSSIR8gAiASaioCACAKlCAeIB6UIAuUkiEgIAUgEmogHzgCACAGIBJqICA4AgAgBCASaiAfIAyVICAgDZWRIA6SlSAPlCAAIBJqKgIAkjgCACAQQQFqIRAMAAsLCw==';
 type SimdExports = Record<'rmsprop' | 'adam', (...args: number[]) => void>;
-/** The WebAssembly global (this project's TypeScript lib settings do not declare it). */
-const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
-interface WasmApi {
-  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer | SharedArrayBuffer };
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: unknown };
-}
-let simd: { memory: unknown; exports: SimdExports } | undefined;
-
-function simdFor(backend: WasmBackend): SimdExports | undefined {
-  const memory = backend.wasm?.asm?.memory;
-  // The threaded build's memory is shared: this module does not declare it so, and keeps to the JS loop there.
-  if (!(memory instanceof WA.Memory) || !(memory.buffer instanceof ArrayBuffer)) return undefined;
-  if (simd?.memory !== memory) {
-    try {
-      const instance = new WA.Instance(new WA.Module(Buffer.from(SIMD_WASM, 'base64')), { env: { memory } });
-      simd = { memory, exports: instance.exports as SimdExports };
-    } catch {
-      return undefined;
-    }
-  }
-  return simd?.exports;
-}
+const simdFor = (backend: WasmBackend) => onBackendMemory<SimdExports>('fused-optimizers', backend);
 
 type Loop = (...args: [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Scalars]) => void;
-type WasmBackend = tf.KernelBackend & {
-  wasm?: { asm?: { memory?: unknown } };
-  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
-  getMemoryOffset(dataId: object): number;
-};
 type CpuBackend = tf.KernelBackend & { makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo };
 
 /** Inputs: the variable, its two slots, the gradient; outputs: the three new values. */
@@ -142,8 +114,9 @@ function kernel(name: string, backendName: string, loop: Loop, simdName: keyof S
         const pointers = [...ins, ...outs].map((t) => wasm.getMemoryOffset(t.dataId));
         fast[simdName](...pointers, tf.util.sizeFromShape(shape), ...scalars);
       } else {
-        const [v, a, b, g] = ins.map((t) => wasm.typedArrayFromHeap(t));
-        const [ov, oa, ob] = outs.map((t) => wasm.typedArrayFromHeap(t));
+        // float32 only (the kernel is registered for float32 variables).
+        const [v, a, b, g] = ins.map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
+        const [ov, oa, ob] = outs.map((t) => wasm.typedArrayFromHeap(t) as Float32Array);
         loop(v, a, b, g, ov, oa, ob, scalars);
       }
       return outs;

@@ -1,10 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { replaceWasmKernel, restoreWasmKernel } from './wasm-kernel-swap.ts';
+import type { WasmBackend } from './wasm-module.ts';
 
-type WasmBackend = tf.KernelBackend & {
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
-};
 
 /**
  * `fit` slices every batch out of the whole training set with a gather along axis 0, and

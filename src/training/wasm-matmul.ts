@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { replaceWasmKernel, restoreWasmKernel, wasmKernelReplaced, type KernelFunc } from './wasm-kernel-swap.ts';
+import { sparseMatMul } from './wasm-sparse-matmul.ts';
 
 const ROUTED = ['BatchMatMul', '_FusedMatMul'];
 
@@ -46,6 +47,9 @@ function plainMatMul(matMul: KernelFunc, transpose: KernelFunc, swappable: boole
   return ({ inputs, backend, attrs }) => {
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
     if (!transposeA && !transposeB) {
+      const { a, b, bias } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
+      const sparse = sparseMatMul(backend as tf.KernelBackend, a, b, bias, (attrs as { activation?: string }).activation);
+      if (sparse) return sparse;
       if (!swappable || !swapsEnabled || !swapPays(inputs.a as tf.TensorInfo, inputs.b as tf.TensorInfo)) return matMul({ inputs, backend, attrs });
       const t = (x: tf.TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as tf.TensorInfo;
       const aT = t(inputs.a as tf.TensorInfo);
