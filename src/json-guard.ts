@@ -33,18 +33,25 @@ interface Cursor {
   key: string;
 }
 
-/** The first forbidden key or over-deep value in `root` (a parsed JSON document), if any. */
+/** The JSON pointer of `last` below the keys on the stack (the root's own key left out). */
+const pathTo = (stack: Cursor[], last: string) => pointer([...stack.slice(1).map((c) => c.key), last]);
+
+/** Pushes an object or array to walk, or answers the problem if that is one level too deep. */
+function enter(stack: Cursor[], value: object, key: string, maxDepth: number): JsonProblem | undefined {
+  if (stack.length >= maxDepth) return { code: 'too_deep', path: pathTo(stack, key), message: tooDeepMessage(maxDepth) };
+  stack.push({ value: value as Cursor['value'], keys: Array.isArray(value) ? undefined : Object.keys(value), next: 0, key });
+  return undefined;
+}
+
+/**
+ * The first forbidden key or over-deep value in `root` (a parsed JSON document), if any.
+ * Runs on every JSON body (a predict request's hundreds of numbers too), so it makes no
+ * closures and skips primitives in one tight loop.
+ */
 export function findJsonProblem(root: unknown, maxDepth: number): JsonProblem | undefined {
   if (root === null || typeof root !== 'object') return undefined;
   const stack: Cursor[] = [];
-  const path = (last: string) => pointer([...stack.slice(1).map((c) => c.key), last]);
-  const enter = (value: object, key: string): JsonProblem | undefined => {
-    if (stack.length >= maxDepth) return { code: 'too_deep', path: path(key), message: tooDeepMessage(maxDepth) };
-    const keys = Array.isArray(value) ? undefined : Object.keys(value);
-    stack.push({ value: value as Cursor['value'], keys, next: 0, key });
-    return undefined;
-  };
-  enter(root, '');
+  enter(stack, root, '', maxDepth);
   while (stack.length > 0) {
     const top = stack[stack.length - 1];
     let child: object | undefined;
@@ -63,7 +70,7 @@ export function findJsonProblem(root: unknown, maxDepth: number): JsonProblem | 
       const record = top.value as Record<string, unknown>;
       while (top.next < top.keys.length) {
         const key = top.keys[top.next++];
-        if (FORBIDDEN_KEYS.has(key)) return { code: 'forbidden_key', path: path(key), message: forbiddenKeyMessage(key) };
+        if (FORBIDDEN_KEYS.has(key)) return { code: 'forbidden_key', path: pathTo(stack, key), message: forbiddenKeyMessage(key) };
         const item = record[key];
         if (item !== null && typeof item === 'object') {
           child = item;
@@ -76,7 +83,7 @@ export function findJsonProblem(root: unknown, maxDepth: number): JsonProblem | 
       stack.pop();
       continue;
     }
-    const problem = enter(child, childKey);
+    const problem = enter(stack, child, childKey, maxDepth);
     if (problem) return problem;
   }
   return undefined;
