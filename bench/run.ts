@@ -9,6 +9,7 @@
  *   flags (or BENCH_* env): --runs=N --epochs=N --train=N (digits) --only=train|predict
  *     --modes=inproc,service[,inproc-2t,inproc-stock]  (Nt: TFJS_THREADS=N; stock: 1 thread, stock matmuls)
  *     --predict-seconds=N --concurrency=N
+ *     --predict-targets=predict,bare[,predict-dense]  (predict-dense: the sparse matmul path off)
  * TFJS_BACKEND / TFJS_THREADS apply to every mode except the forced ones.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -21,6 +22,7 @@ import Fastify from 'fastify';
 import { buildApp } from '../src/app.ts';
 import type { JobRequest } from '../src/schemas/job-request.ts';
 import { startWorker } from '../workers/worker.ts';
+import { setSparseMatMul } from '../src/training/wasm-sparse-matmul.ts';
 import { cleanup, getJson, postJson, readEvents, testConfig, waitForJob } from '../test/helpers.ts';
 import { descendants, emit, median, peakRssMb, resetPeakRss, round, table } from './stats.ts';
 
@@ -40,6 +42,16 @@ const only = opt('only', 'all');
 const modes = opt('modes', 'inproc,service').split(',');
 const predictSeconds = Number(opt('predict-seconds', quick ? '2' : '5'));
 const concurrency = Number(opt('concurrency', '16'));
+const predictTargets = opt('predict-targets', 'predict,bare').split(',') as PredictTarget[];
+type PredictTarget = 'predict' | 'bare' | 'predict-dense';
+const TARGET_NAMES: Record<PredictTarget, string> = {
+  predict: 'POST /v1/models/:id/predict',
+  'predict-dense': 'predict, sparse matmul off',
+  bare: 'bare Fastify route',
+};
+if (!predictTargets.includes('bare') || predictTargets.some((t) => !(t in TARGET_NAMES))) {
+  throw new Error(`--predict-targets takes ${Object.keys(TARGET_NAMES).join(', ')} and needs bare (the reference); got ${predictTargets.join(',')}`);
+}
 
 const recipe = JSON.parse(readFileSync(path.join(here, '../examples/mnist.json'), 'utf8')) as JobRequest;
 const request: JobRequest = {
@@ -242,21 +254,27 @@ async function benchPredict(service: Service, modelId: string) {
   ];
   try {
     for (const c of cases) {
-      const measured: Record<string, Awaited<ReturnType<typeof load>>[]> = { predict: [], bare: [] };
+      const measured = Object.fromEntries(predictTargets.map((t) => [t, [] as Awaited<ReturnType<typeof load>>[]]));
       for (let run = 1; run <= runs; run++) {
-        const order = run % 2 ? (['predict', 'bare'] as const) : (['bare', 'predict'] as const);
+        // Each round starts with the next target, so none always runs first.
+        const order = predictTargets.map((_, i) => predictTargets[(i + run - 1) % predictTargets.length]);
         for (const target of order) {
-          const r = await load(target === 'predict' ? predictUrl : bare.url, c.file, c.connections);
+          const stats = service.app.services.predictor.stats();
+          setSparseMatMul(target !== 'predict-dense');
+          const r = await load(target === 'bare' ? bare.url : predictUrl, c.file, c.connections).finally(() => setSparseMatMul(true));
           if (r.errors > 0) throw new Error(`${c.name} against ${target}: ${r.errors} of ${r.requests} requests failed, e.g. ${r.firstError}`);
+          const after = service.app.services.predictor.stats();
+          // How the micro-batching went: instances per forward pass, requests moved to the next pass.
+          const passes = target === 'bare' ? {} : { instancesPerPass: round((after.instances - stats.instances) / Math.max(1, after.passes - stats.passes), 1), carried: after.carried - stats.carried };
           measured[target].push(r);
-          emit({ kind: 'predict', case: c.name, target, run, connections: c.connections, ...r, loadAverage: loadAverage() });
+          emit({ kind: 'predict', case: c.name, target, run, connections: c.connections, ...r, ...passes, loadAverage: loadAverage() });
         }
       }
       const med = (target: string, key: 'rps' | 'p50' | 'p99' | 'cpuUsPerRequest') => median(measured[target].map((r) => r[key]));
-      for (const target of ['predict', 'bare']) {
+      for (const target of predictTargets) {
         rows.push({
           case: c.name,
-          target: target === 'bare' ? 'bare Fastify route' : 'POST /v1/models/:id/predict',
+          target: TARGET_NAMES[target],
           connections: c.connections,
           'req/s': round(med(target, 'rps'), 0),
           'instances/s': round(med(target, 'rps') * c.instances, 0),
@@ -267,10 +285,12 @@ async function benchPredict(service: Service, modelId: string) {
           'body bytes': measured[target][0].requestBytes,
         });
       }
-      const ratio = round(med('predict', 'rps') / med('bare', 'rps'));
-      const cpuRatio = round(med('predict', 'cpuUsPerRequest') / med('bare', 'cpuUsPerRequest'));
-      emit({ kind: 'predict-summary', case: c.name, rpsRatio: ratio, serverCpuRatio: cpuRatio, predictP99: round(med('predict', 'p99'), 2), bareP99: round(med('bare', 'p99'), 2) });
-      rows.push({ case: c.name, target: `ratio predict/bare: ${ratio} req/s, ${cpuRatio} server CPU per request` });
+      for (const target of predictTargets.filter((t) => t !== 'bare')) {
+        const ratio = round(med(target, 'rps') / med('bare', 'rps'));
+        const cpuRatio = round(med(target, 'cpuUsPerRequest') / med('bare', 'cpuUsPerRequest'));
+        emit({ kind: 'predict-summary', case: c.name, target, rpsRatio: ratio, serverCpuRatio: cpuRatio, predictP99: round(med(target, 'p99'), 2), bareP99: round(med('bare', 'p99'), 2) });
+        rows.push({ case: c.name, target: `ratio ${target}/bare: ${ratio} req/s, ${cpuRatio} server CPU per request` });
+      }
     }
   } finally {
     await bare.app.close();

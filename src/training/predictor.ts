@@ -5,10 +5,12 @@ import { featuresTensor, instancesTensor, type Transforms } from '../data/transf
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { currentBackend } from './backend.ts';
+import { denseStack, type Forward } from './dense-stack.ts';
 
 interface Loaded {
   meta: ModelMeta;
   model: tf.LayersModel;
+  forward: Forward;
 }
 
 export interface Prediction {
@@ -96,11 +98,12 @@ export class Predictor {
     this.carryOver(id, batch);
     this.counts.passes++;
     this.counts.instances += batch.instances;
-    const { meta, model } = batch.loaded;
+    const { meta, forward } = batch.loaded;
     const inputs = batch.waiting.map((w) => w.input);
     const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
     try {
-      const output = forward(model, batchInput(batch, temporaries));
+      const input = batchInput(batch, temporaries);
+      const output = tf.tidy(() => forward(input));
       temporaries.push(output);
       const answers = splitOutputs(meta, output, batch.waiting);
       batch.waiting.forEach((w, i) => w.resolve(answers[i]));
@@ -161,7 +164,8 @@ export class Predictor {
       loading = (async () => {
         const meta = await this.models.get(id);
         if (!meta) throw notFound('model', id);
-        return { meta, model: await tf.loadLayersModel(this.models.reader(id)) };
+        const model = await tf.loadLayersModel(this.models.reader(id));
+        return { meta, model, forward: forwardOf(model) };
       })();
       this.cache.set(id, loading);
       loading.catch(() => this.cache.delete(id));
@@ -217,15 +221,19 @@ function isClassifier(meta: ModelMeta): boolean {
 const isBinary = (meta: ModelMeta) => meta.compile.loss === 'binaryCrossentropy' && meta.summary.outputShape.length === 2 && meta.summary.outputShape[1] === 1;
 
 /**
- * The model's output for a batch. `call` runs its layer graph directly; `predictOnBatch`
- * would first copy the batch into slices and go through generic execution (~11 µs more a pass).
+ * The model's forward pass: Dense stacks as their bare kernel calls (dense-stack.ts), other
+ * models through `call`, which runs the layer graph directly (`predictOnBatch` would first copy
+ * the batch into slices and go through generic execution: ~11 µs more a pass).
  */
-function forward(model: tf.LayersModel, input: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const out = model.call(input, { training: false });
-    if (Array.isArray(out) && out.length !== 1) throw new Error(`a model with ${out.length} outputs cannot be served`);
-    return Array.isArray(out) ? out[0] : out;
-  });
+function forwardOf(model: tf.LayersModel): Forward {
+  return (
+    denseStack(model) ??
+    ((input) => {
+      const out = model.call(input, { training: false });
+      if (Array.isArray(out) && out.length !== 1) throw new Error(`a model with ${out.length} outputs cannot be served`);
+      return Array.isArray(out) ? out[0] : out;
+    })
+  );
 }
 
 /**
