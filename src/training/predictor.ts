@@ -6,11 +6,14 @@ import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { currentBackend } from './backend.ts';
 import { denseStack, type Forward } from './dense-stack.ts';
+import { sparseMatMulRuns } from './wasm-sparse-matmul.ts';
 
 interface Loaded {
   meta: ModelMeta;
   model: tf.LayersModel;
   forward: Forward;
+  /** Whether this model's last pass multiplied its input on the sparse path (see `carryOver`). */
+  sparse?: boolean;
 }
 
 export interface Prediction {
@@ -50,7 +53,7 @@ const WASM_MATMUL_ROWS = 4;
  * and everything that arrived during one turn of the event loop goes through the model as
  * one forward pass (one matmul per layer instead of one per request), then is split again.
  * A lone request waits for nothing but that turn; on wasm, up to 3 single-instance requests
- * of a busy turn may move to the next turn's pass (see `carryOver`).
+ * of a busy turn with dense inputs may move to the next turn's pass (see `carryOver`).
  */
 export class Predictor {
   private readonly cache: LRUCache<string, Promise<Loaded>>;
@@ -103,7 +106,9 @@ export class Predictor {
     const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
     try {
       const input = batchInput(batch, temporaries);
+      const sparseRuns = sparseMatMulRuns();
       const output = tf.tidy(() => forward(input));
+      batch.loaded.sparse = sparseMatMulRuns() !== sparseRuns;
       temporaries.push(output);
       const answers = splitOutputs(meta, output, batch.waiting);
       batch.waiting.forEach((w, i) => w.resolve(answers[i]));
@@ -120,9 +125,11 @@ export class Predictor {
    * and 236 µs for anything from 9 to 12. So when a busy batch ends in a part block, its last
    * single-instance requests wait for the next turn's pass instead, at the front of it, at
    * most once each. A batch of fewer than 4 instances always runs: no lone request waits.
+   * Inputs that took the sparse path last time (wasm-sparse-matmul.ts, row by row) gain
+   * nothing from it, so they are not held.
    */
   private carryOver(id: string, batch: Batch) {
-    const tile = currentBackend() === 'wasm' ? WASM_MATMUL_ROWS : 1;
+    const tile = currentBackend() === 'wasm' && !batch.loaded.sparse ? WASM_MATMUL_ROWS : 1;
     let spare = batch.instances % tile;
     if (batch.instances < tile || spare === 0) return;
     const carried: Waiting[] = [];
