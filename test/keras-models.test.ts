@@ -44,7 +44,8 @@ describe('models a Keras user can paste', () => {
   };
 
   test('a Keras 3 export with a compile_config trains as-is, with its optimizer, loss and metrics', async () => {
-    const job = await submit({ model: fixture('keras3-mlp.json'), data: mnist([784]), fit: { epochs: 1, batch_size: 64 }, evaluate: true });
+    // 2,048 digits (32 steps): with 512 (8 steps) test accuracy ranged down to 0.48 against the 0.5 bar.
+    const job = await submit({ model: fixture('keras3-mlp.json'), data: { ...mnist([784]), limit: { train: 2048, test: 128 } }, fit: { epochs: 1, batch_size: 64 }, evaluate: true });
     assert.equal(job.status, 'completed', JSON.stringify(job.error));
     const model = (await getJson(`${service.url}/v1/models/${job.modelId}`)).body;
     assert.equal(model.compile.optimizer.type, 'adam');
