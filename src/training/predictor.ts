@@ -6,6 +6,7 @@ import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { currentBackend } from './backend.ts';
 import { denseStack, type Forward } from './dense-stack.ts';
+import { splitOutputs, type Prediction } from './prediction-output.ts';
 import { sparseMatMulRuns } from './wasm-sparse-matmul.ts';
 
 interface Loaded {
@@ -14,14 +15,6 @@ interface Loaded {
   forward: Forward;
   /** Whether this model's last pass multiplied its input on the sparse path (see `carryOver`). */
   sparse?: boolean;
-}
-
-export interface Prediction {
-  predictions: unknown[];
-  /** Class indices: one per instance, or nested per step for sequence outputs. */
-  classes?: unknown[];
-  /** Class names, for models trained on text labels, shaped like `classes`. */
-  labels?: unknown[];
 }
 
 /** One request waiting for the next forward pass of its model. */
@@ -110,7 +103,7 @@ export class Predictor {
       const output = tf.tidy(() => forward(input));
       batch.loaded.sparse = sparseMatMulRuns() !== sparseRuns;
       temporaries.push(output);
-      const answers = splitOutputs(meta, output, batch.waiting);
+      const answers = splitOutputs(meta, output, batch.waiting.map((w) => w.count));
       batch.waiting.forEach((w, i) => w.resolve(answers[i]));
     } catch (err) {
       for (const w of batch.waiting) w.reject(err);
@@ -219,14 +212,6 @@ function flatInstances(instances: unknown[], t: Transforms): Float32Array | unde
   return values;
 }
 
-/** A softmax/sigmoid-free multi-output model can still be a classifier; the loss says so. */
-function isClassifier(meta: ModelMeta): boolean {
-  return ['categoricalCrossentropy', 'sparseCategoricalCrossentropy'].includes(meta.compile.loss) && (meta.summary.outputShape.at(-1) ?? 0) > 1;
-}
-
-/** Binary crossentropy with one output is a binary classifier: class 1 when the output is >= 0.5. */
-const isBinary = (meta: ModelMeta) => meta.compile.loss === 'binaryCrossentropy' && meta.summary.outputShape.length === 2 && meta.summary.outputShape[1] === 1;
-
 /**
  * The model's forward pass: Dense stacks as their bare kernel calls (dense-stack.ts), other
  * models through `call`, which runs the layer graph directly (`predictOnBatch` would first copy
@@ -241,57 +226,4 @@ function forwardOf(model: tf.LayersModel): Forward {
       return Array.isArray(out) ? out[0] : out;
     })
   );
-}
-
-/**
- * Each request's predictions (and classes, labels) from one read of the batch's outputs.
- * Classes are found here rather than by another kernel and read: argmax takes the first of
- * equal maxima, as tf.argMax does.
- */
-function splitOutputs(meta: ModelMeta, output: tf.Tensor, waiting: Waiting[]): Prediction[] {
-  const values = output.dataSync() as ArrayLike<number>;
-  const inner = output.shape.slice(1);
-  const per = sizeOf(inner);
-  const kind = isClassifier(meta) ? 'argmax' : isBinary(meta) ? 'threshold' : undefined;
-  let offset = 0;
-  return waiting.map((w) => {
-    const predictions: unknown[] = [];
-    const classes: unknown[] = [];
-    for (let i = 0; i < w.count; i++, offset += per) {
-      predictions.push(nested(values, offset, inner));
-      if (kind === 'argmax') classes.push(argmaxes(values, offset, inner));
-      else if (kind === 'threshold') classes.push(values[offset] >= 0.5 ? 1 : 0);
-    }
-    return kind ? named(meta, { predictions, classes }) : { predictions };
-  });
-}
-
-/** Values from `offset` as nested arrays of `shape` (a scalar for an empty shape). */
-function nested(values: ArrayLike<number>, offset: number, shape: number[]): unknown {
-  if (shape.length === 0) return values[offset];
-  const [n, ...rest] = shape;
-  const step = sizeOf(rest);
-  const out = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = rest.length === 0 ? values[offset + i] : nested(values, offset + i * step, rest);
-  return out;
-}
-
-/** The index of the largest value along the last axis, nested like the axes before it. */
-function argmaxes(values: ArrayLike<number>, offset: number, shape: number[]): unknown {
-  if (shape.length > 1) {
-    const [n, ...rest] = shape;
-    const step = sizeOf(rest);
-    return Array.from({ length: n }, (_, i) => argmaxes(values, offset + i * step, rest));
-  }
-  let best = 0;
-  for (let j = 1; j < shape[0]; j++) if (values[offset + j] > values[offset + best]) best = j;
-  return best;
-}
-
-/** Adds the class names when the model was trained on text labels. */
-function named(meta: ModelMeta, prediction: Prediction): Prediction {
-  const names = meta.transforms.classNames;
-  if (!names || !prediction.classes) return prediction;
-  const name = (c: unknown): unknown => (Array.isArray(c) ? c.map(name) : (names[c as number] ?? String(c)));
-  return { ...prediction, labels: prediction.classes.map(name) };
 }
