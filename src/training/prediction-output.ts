@@ -1,4 +1,4 @@
-import type * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs';
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta } from '../storage/model-store.ts';
 
@@ -25,7 +25,7 @@ const isBinary = (meta: ModelMeta) => meta.compile.loss === 'binaryCrossentropy'
  * equal maxima, as tf.argMax does.
  */
 export function splitOutputs(meta: ModelMeta, output: tf.Tensor, counts: number[]): Prediction[] {
-  const values = output.dataSync() as ArrayLike<number>;
+  const values = output.dataSync() as Float32Array;
   const inner = output.shape.slice(1);
   const per = sizeOf(inner);
   const kind = isClassifier(meta) ? 'argmax' : isBinary(meta) ? 'threshold' : undefined;
@@ -34,34 +34,24 @@ export function splitOutputs(meta: ModelMeta, output: tf.Tensor, counts: number[
     const predictions: unknown[] = [];
     const classes: unknown[] = [];
     for (let i = 0; i < count; i++, offset += per) {
-      predictions.push(nested(values, offset, inner));
-      if (kind === 'argmax') classes.push(argmaxes(values, offset, inner));
-      else if (kind === 'threshold') classes.push(values[offset] >= 0.5 ? 1 : 0);
+      const instance = values.subarray(offset, offset + per);
+      predictions.push(tf.util.toNestedArray(inner, instance));
+      if (kind === 'argmax') classes.push(argmaxes(instance, inner));
+      else if (kind === 'threshold') classes.push(instance[0] >= 0.5 ? 1 : 0);
     }
     return kind ? named(meta, { predictions, classes }) : { predictions };
   });
 }
 
-/** Values from `offset` as nested arrays of `shape` (a scalar for an empty shape). */
-function nested(values: ArrayLike<number>, offset: number, shape: number[]): unknown {
-  if (shape.length === 0) return values[offset];
-  const [n, ...rest] = shape;
-  const step = sizeOf(rest);
-  const out = new Array(n);
-  for (let i = 0; i < n; i++) out[i] = rest.length === 0 ? values[offset + i] : nested(values, offset + i * step, rest);
-  return out;
-}
-
-/** The index of the largest value along the last axis, nested like the axes before it. */
-function argmaxes(values: ArrayLike<number>, offset: number, shape: number[]): unknown {
-  if (shape.length > 1) {
-    const [n, ...rest] = shape;
-    const step = sizeOf(rest);
-    return Array.from({ length: n }, (_, i) => argmaxes(values, offset + i * step, rest));
+/** The index of the largest value along the last axis of one instance, nested like the axes before it. */
+function argmaxes(instance: Float32Array, shape: number[]): unknown {
+  const width = shape.at(-1)!;
+  const best = new Int32Array(instance.length / width);
+  for (let row = 0; row < best.length; row++) {
+    const at = row * width;
+    for (let j = 1; j < width; j++) if (instance[at + j] > instance[at + best[row]]) best[row] = j;
   }
-  let best = 0;
-  for (let j = 1; j < shape[0]; j++) if (values[offset + j] > values[offset + best]) best = j;
-  return best;
+  return tf.util.toNestedArray(shape.slice(0, -1), best);
 }
 
 /** Adds the class names when the model was trained on text labels. */

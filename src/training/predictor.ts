@@ -123,21 +123,18 @@ export class Predictor {
    */
   private carryOver(id: string, batch: Batch) {
     const tile = currentBackend() === 'wasm' && !batch.loaded.sparse ? WASM_MATMUL_ROWS : 1;
-    let spare = batch.instances % tile;
+    const spare = batch.instances % tile;
     if (batch.instances < tile || spare === 0) return;
     const carried: Waiting[] = [];
-    while (spare > 0) {
+    while (carried.length < spare) {
       const last = batch.waiting.at(-1)!;
       if (last.carried || last.count !== 1) break;
+      last.carried = true;
       carried.unshift(batch.waiting.pop()!);
-      spare--;
     }
     if (carried.length === 0) return;
-    const next: Batch = { loaded: batch.loaded, waiting: carried, instances: 0 };
-    for (const w of carried) {
-      w.carried = true;
-      next.instances += w.count;
-    }
+    // Single-instance requests only: as many instances as requests.
+    const next: Batch = { loaded: batch.loaded, waiting: carried, instances: carried.length };
     this.counts.carried += carried.length;
     batch.instances -= next.instances;
     this.batches.set(id, next);
