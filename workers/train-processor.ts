@@ -10,6 +10,7 @@ import type { TrainingJobData } from '../src/queue/training-queue.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
 import { ModelStore } from '../src/storage/model-store.ts';
 import { initBackend } from '../src/training/backend.ts';
+import { isBackendFault } from '../src/training/backend-guard.ts';
 import { planLimits } from '../src/training/plan.ts';
 import { runJob, type RunDeps } from '../src/training/run-job.ts';
 
@@ -48,6 +49,8 @@ const TENANT_BUSY_DELAY_MS = 2_000;
 export default async function processTrainingJob(job: SandboxedJob<TrainingJobData>, token?: string) {
   deps ??= connect();
   try {
+    // This attempt holds the job's lock, so whoever wrote its checkpoints before is gone: clear what they left half-done.
+    await (await deps).checkpoints.recover(job.data.jobId);
     const outcome = await runJob(await deps, job.data.jobId);
     if (outcome.status === 'yielded') {
       // Shutdown: back to the queue without spending an attempt; the checkpoint stays.
@@ -66,6 +69,9 @@ export default async function processTrainingJob(job: SandboxedJob<TrainingJobDa
   } catch (err) {
     // Deterministic failures are already recorded on the job; retrying cannot help.
     if (err instanceof AppError) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+    // A trap inside the backend leaves this child's heap untrustworthy for the next job: the
+    // child ends, BullMQ counts the attempt as a crash and retries it in a fresh child.
+    if (isBackendFault(err)) process.exit(1);
     throw err;
   }
 }

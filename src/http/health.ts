@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { backendState } from '../training/backend-guard.ts';
 
 const READY_TIMEOUT_MS = 1_000;
 
@@ -19,7 +20,7 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['health'],
       security: [],
-      summary: 'Readiness: Redis answers and a backend is loaded',
+      summary: 'Readiness: Redis answers and a backend is loaded (not being replaced after a fault)',
       response: {
         200: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),
         503: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),
@@ -30,7 +31,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       redis.ping().then(() => true, () => false),
       new Promise<boolean>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, false).unref()),
     ]);
-    if (!up) reply.code(503).header('Retry-After', '5');
-    return { ready: up, redis: up ? 'up' : 'unreachable', backend };
+    const compute = backendState() === 'ok' ? backend : 'replacing';
+    const ready = up && compute === backend;
+    if (!ready) reply.code(503).header('Retry-After', up ? '1' : '5');
+    return { ready, redis: up ? 'up' : 'unreachable', backend: compute };
   });
 };

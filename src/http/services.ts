@@ -8,6 +8,7 @@ import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import { initBackend, type BackendName } from '../training/backend.ts';
 import { Predictor } from '../training/predictor.ts';
+import { DryRuns } from '../training/dry-run.ts';
 
 export interface Services {
   config: Config;
@@ -16,6 +17,8 @@ export interface Services {
   models: ModelStore;
   datasets: DatasetStore;
   predictor: Predictor;
+  /** Model builds for validate and submit, in a thread with time and memory limits. */
+  dryRuns: DryRuns;
   backend: BackendName;
   /** Created on first use, so building the app (e.g. to print the OpenAPI spec) needs no Redis. */
   queue(): Queue<TrainingJobData>;
@@ -30,11 +33,39 @@ declare module 'fastify' {
 /** The shared services every route plugin uses, opened once and closed with the app. */
 export const services = fp<{ config: Config }>(
   async (app, { config }) => {
-    const redis = new Redis(config.REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: true });
+    // In an outage requests must answer 503 at once, not wait for Redis: a command that cannot
+    // be sent fails at once (no offline queue), one without an answer after
+    // REDIS_COMMAND_TIMEOUT_MS fails and the silent connection is dropped for a new one, and a
+    // command whose answer was lost with the connection is neither retried nor resent later
+    // (its request has answered 503 meanwhile).
+    const redis = new Redis(config.REDIS_URL, {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+      socketTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
+    });
     redis.on('error', (err) => app.log.debug({ err: err.message }, 'redis connection error'));
+    // Without an offline queue the connection must be up before the first request. Redis being
+    // away does not stop the start: /readyz says so, and the client keeps reconnecting.
+    app.addHook('onReady', async () => {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        redis.connect().catch(() => undefined),
+        new Promise((resolve) => (timer = setTimeout(resolve, config.REDIS_COMMAND_TIMEOUT_MS).unref())),
+      ]);
+      clearTimeout(timer);
+    });
     const models = new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
-    const predictor = new Predictor(models, config.MODEL_CACHE_SIZE);
+    const predictor = new Predictor(models, {
+      cacheSize: config.MODEL_CACHE_SIZE,
+      maxAnswerBytes: config.PREDICT_MAX_ANSWER_BYTES,
+      maxPassBytes: config.PREDICT_MAX_PASS_BYTES,
+      maxPassFlops: config.PREDICT_MAX_PASS_FLOPS,
+    });
     const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
+    const dryRuns = new DryRuns({ threads: config.DRY_RUN_THREADS, timeoutMs: config.DRY_RUN_TIMEOUT_MS, memoryMb: config.DRY_RUN_MEMORY_MB, maxWaiting: config.DRY_RUN_QUEUE });
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {
       config,
@@ -43,11 +74,19 @@ export const services = fp<{ config: Config }>(
       models,
       datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
       predictor,
+      dryRuns,
       backend,
-      queue: () => (queue ??= createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS })),
+      queue: () => {
+        if (queue) return queue;
+        queue = createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });
+        // Its commands fail like ours in an outage (the route answers 503); no stack traces on stderr.
+        queue.on('error', (err) => app.log.debug({ err: err.message }, 'queue connection error'));
+        return queue;
+      },
     });
     app.addHook('onClose', async () => {
       predictor.clear();
+      await dryRuns.close();
       await queue?.close();
       redis.disconnect();
     });

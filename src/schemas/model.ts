@@ -32,6 +32,8 @@ export const ValidationReport = Type.Object({
     flopsPerSample: Type.Number({ description: 'forward pass of one sample' }),
     trainFlopsPerSample: Type.Number({ description: 'one training step on one sample (about 3x forward)' }),
     memoryPerBatchBytes: Type.Number({ description: 'weights, gradients, optimizer state and activations of one training batch' }),
+    trainFlopsPerBatch: Type.Number({ description: 'one training step on a whole batch (bounded by MAX_BATCH_FLOPS)' }),
+    sequentialStepsPerBatch: Type.Integer({ description: 'recurrent time steps one training step runs one after another (bounded by MAX_SEQUENTIAL_STEPS)' }),
     batchSize: Type.Integer(),
   }),
   warnings: Type.Array(Type.String(), { description: 'what a practitioner would point out; never blocks the job' }),

@@ -17,6 +17,8 @@ type Shape = (number | null)[];
 export interface Limits {
   maxParams?: number;
   maxLayers?: number;
+  /** A dry run: weights are allocated for their shapes only, as zeros (see `tfjsOptions`). */
+  shapesOnly?: boolean;
 }
 
 /** The model's layers, created (no weights yet) with their shapes and size estimates. */
@@ -81,11 +83,11 @@ export function createLayers(def: ModelDef, inputShape: number[], limits: Limits
     const inputs = (l.inputs ?? [previous]).map((n) => shapes.get(n)!);
     const input = MERGE_LAYERS.has(l.type) ? inputs : inputs[0];
     try {
-      const args: Record<string, unknown> = { ...tfjsOptions(l.args), name: l.name };
+      const args: Record<string, unknown> = { ...tfjsOptions(l.args, limits.shapesOnly), name: l.name };
       delete args.inputShape;
       if (i === 0 && !def.graph) args.inputShape = inputShape;
       if (l.type === 'gaussianNoise' || l.type === 'gaussianDropout') delete args.seed;
-      if (l.wrapped) args.layer = factory(l.wrapped.type)(tfjsOptions(l.wrapped.args) as never);
+      if (l.wrapped) args.layer = factory(l.wrapped.type)(tfjsOptions(l.wrapped.args, limits.shapesOnly) as never);
       const layer = factory(l.type)(args as never);
       const output = layer.computeOutputShape(input as never) as Shape;
       if (output.some((d, j) => j > 0 && d !== null && !(d > 0))) throw new Error(`the output shape would be [${output.slice(1)}]`);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FieldError } from '../errors.ts';
+import { own } from '../json-guard.ts';
 import { activationName } from './keras-names.ts';
 
 /**
@@ -89,7 +90,7 @@ const ACTIVATION_KEYS = ['activation', 'recurrentActivation'];
 export function normalizeOptions(args: Record<string, unknown>, path: string, errors: FieldError[]) {
   for (const [key, value] of Object.entries(args)) {
     if (value === undefined) continue;
-    const kind = OPTION_KINDS[key];
+    const kind = own(OPTION_KINDS, key);
     const at = `${path}/${key}`;
     if (kind === 'initializer') args[key] = parseInitializer(value, at, errors);
     else if (kind === 'regularizer') args[key] = parseRegularizer(value, at, errors);
@@ -102,13 +103,28 @@ export function normalizeOptions(args: Record<string, unknown>, path: string, er
   }
 }
 
-/** The tfjs objects for a layer's normalized options (a copy; the definition stays JSON). */
-export function tfjsOptions(args: Record<string, unknown>): Record<string, unknown> {
+/** Initializers that fill a weight without randomness or a decomposition: cheap at any size. */
+const CHEAP_INITIALIZERS = new Set(['zeros', 'ones', 'constant', 'identity']);
+
+/**
+ * The tfjs objects for a layer's normalized options (a copy; the definition stays JSON).
+ * `shapesOnly` is for dry runs, which need the weights' shapes and never their values: every
+ * initializer that draws random numbers or factorises (orthogonal is a QR decomposition,
+ * seconds for one 784 x 784 kernel) becomes zeros, including the defaults a layer would pick.
+ */
+export function tfjsOptions(args: Record<string, unknown>, shapesOnly = false): Record<string, unknown> {
   const out: Record<string, unknown> = { ...args };
+  if (shapesOnly) {
+    for (const key of Object.keys(OPTION_KINDS)) {
+      const named = args[key] as NamedOption | undefined;
+      if (own(OPTION_KINDS, key) === 'initializer' && !(named && CHEAP_INITIALIZERS.has(named.name))) out[key] = 'zeros';
+    }
+  }
   for (const [key, value] of Object.entries(args)) {
-    const kind = OPTION_KINDS[key];
+    const kind = own(OPTION_KINDS, key);
     if (!kind || value === undefined) continue;
     const { name, config } = value as NamedOption;
+    if (kind === 'initializer' && out[key] === 'zeros' && shapesOnly) continue;
     if (kind === 'initializer') out[key] = (tf.initializers as unknown as Record<string, (c: unknown) => unknown>)[name](config);
     else if (kind === 'regularizer') out[key] = tf.regularizers.l1l2(config as { l1?: number; l2?: number });
     else out[key] = (tf.constraints as unknown as Record<string, (c: unknown) => unknown>)[name](config);

@@ -1,4 +1,5 @@
 import type { LayerDef } from './model-spec.ts';
+import { own } from '../json-guard.ts';
 
 type Shape = (number | null)[];
 
@@ -11,6 +12,12 @@ export interface LayerEstimate {
   flops: number;
   /** Values per sample this layer keeps for the backward pass (its output, RNN states). */
   activations: number;
+  /**
+   * Recurrent layers: the time steps they run one after another (both directions of a
+   * bidirectional layer). Each step is a handful of small kernel calls whose fixed cost
+   * FLOPs do not show, and nothing can stop a batch between them.
+   */
+  sequentialSteps?: number;
 }
 
 const size = (shape: Shape) => shape.slice(1).reduce((a: number, d) => a * (d ?? 1), 1);
@@ -87,7 +94,9 @@ export function estimateLayer(def: LayerDef, inputs: Shape[], output: Shape): La
       flops = 2 * p * steps;
       break;
   }
-  return { name: def.name, type: def.type, params: p, flops, activations };
+  const recurrent = def.type === 'simpleRNN' || def.type === 'lstm' || def.type === 'gru' || def.type === 'bidirectional';
+  const sequentialSteps = recurrent ? steps * (def.type === 'bidirectional' ? 2 : 1) : undefined;
+  return { name: def.name, type: def.type, params: p, flops, activations, ...(sequentialSteps ? { sequentialSteps } : {}) };
 }
 
 /** Values an RNN keeps per time step for backprop: its gates and state. */
@@ -100,6 +109,10 @@ export interface CostEstimate {
   trainFlopsPerSample: number;
   /** Bytes one training step on a batch needs: weights, gradients, optimizer state, activations. */
   memoryPerBatchBytes: number;
+  /** One training step on a whole batch. */
+  trainFlopsPerBatch: number;
+  /** Recurrent time steps one training step runs one after another, summed over the layers. */
+  sequentialStepsPerBatch: number;
   batchSize: number;
 }
 
@@ -111,6 +124,7 @@ export function estimateCost(estimates: LayerEstimate[], inputValues: number, ba
   const weights = estimates.reduce((a, e) => a + e.params, 0);
   const activations = inputValues + estimates.reduce((a, e) => a + e.activations, 0);
   // float32 weights + gradients + optimizer slots; each activation is kept and gets a gradient.
-  const memoryPerBatchBytes = 4 * weights * (2 + (SLOTS[optimizer] ?? 2)) + 4 * 2 * activations * batchSize;
-  return { flopsPerSample, trainFlopsPerSample: 3 * flopsPerSample, memoryPerBatchBytes, batchSize };
+  const memoryPerBatchBytes = 4 * weights * (2 + (own(SLOTS, optimizer) ?? 2)) + 4 * 2 * activations * batchSize;
+  const sequentialStepsPerBatch = estimates.reduce((a, e) => a + (e.sequentialSteps ?? 0), 0);
+  return { flopsPerSample, trainFlopsPerSample: 3 * flopsPerSample, memoryPerBatchBytes, trainFlopsPerBatch: 3 * flopsPerSample * batchSize, sequentialStepsPerBatch, batchSize };
 }

@@ -1,13 +1,14 @@
 import { AppError, type FieldError } from '../errors.ts';
 import { describeData } from '../data/datasets.ts';
 import { modelInputShape, targetShape, transformErrors, type Transforms } from '../data/transforms.ts';
+import type { Config } from '../config.ts';
 import type { DatasetCatalog } from '../data/dataset-meta.ts';
 import type { DataDescription } from '../data/types.ts';
 import type { FitSpec, JobRequest } from '../schemas/job-request.ts';
 import { buildWithEstimates, summarize, type ModelSummary } from './build-model.ts';
 import { parseCallbacks, type CallbackSettings } from './callbacks.ts';
 import { compileModel, parseCompile, type CompileSettings } from './compile.ts';
-import { estimateCost, type CostEstimate } from './model-estimates.ts';
+import { estimateCost, type CostEstimate, type LayerEstimate } from './model-estimates.ts';
 import { modelWarnings } from './model-warnings.ts';
 import { parseModel, type ModelDef } from './model-spec.ts';
 import { disposeModel } from './dispose.ts';
@@ -38,16 +39,26 @@ export interface PlanLimits {
   maxBatchMemoryBytes?: number;
   /** Epochs × training rows: the samples one job would push through its model. */
   maxTrainingSamples?: number;
+  /**
+   * The work of one training step, which nothing interrupts: cancel, time limits and
+   * shutdown act between batches, so these bound how long they can take.
+   */
+  maxBatchFlops?: number;
+  maxSequentialSteps?: number;
+  /** A dry run (the API's): weights are made for their shapes only (see `tfjsOptions`). */
+  shapesOnly?: boolean;
 }
 
 /** The limits a service configuration sets. */
-export const planLimits = (c: { MAX_MODEL_PARAMS: number; MAX_MODEL_LAYERS: number; MAX_EPOCHS: number; MAX_BATCH_SIZE: number; MAX_BATCH_MEMORY_BYTES: number; MAX_TRAINING_SAMPLES: number }): PlanLimits => ({
+export const planLimits = (c: Pick<Config, 'MAX_MODEL_PARAMS' | 'MAX_MODEL_LAYERS' | 'MAX_EPOCHS' | 'MAX_BATCH_SIZE' | 'MAX_BATCH_MEMORY_BYTES' | 'MAX_TRAINING_SAMPLES' | 'MAX_BATCH_FLOPS' | 'MAX_SEQUENTIAL_STEPS'>): PlanLimits => ({
   maxParams: c.MAX_MODEL_PARAMS,
   maxLayers: c.MAX_MODEL_LAYERS,
   maxEpochs: c.MAX_EPOCHS,
   maxBatchSize: c.MAX_BATCH_SIZE,
   maxBatchMemoryBytes: c.MAX_BATCH_MEMORY_BYTES,
   maxTrainingSamples: c.MAX_TRAINING_SAMPLES,
+  maxBatchFlops: c.MAX_BATCH_FLOPS,
+  maxSequentialSteps: c.MAX_SEQUENTIAL_STEPS,
 });
 
 export const FIT_DEFAULTS = { epochs: 1, batchSize: 32, validationSplit: 0, shuffle: true };
@@ -84,11 +95,27 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
     const callbacks = parseCallbacks(callbackSpecs, logged, fit.validationSplit > 0);
     const estimates = estimateCost(plan.estimates, inputShape.reduce((a, b) => a * b, 1), fit.batchSize, compile.optimizer.type);
     overCap('/fit/batchSize', 'estimated memory per training batch', estimates.memoryPerBatchBytes, caps.maxBatchMemoryBytes, ' bytes');
+    checkBatchWork(estimates, plan.estimates, model, caps);
     const summary = summarize(tfModel);
     const warnings = [...model.warnings, ...modelWarnings(model, summary, compile)];
     return { model, compile, data, transforms, datasets, fit, callbacks, evaluate, summary, estimates, warnings };
   } finally {
     disposeModel(tfModel);
+  }
+}
+
+/** One training step is never interrupted, so its work is bounded: FLOPs, and recurrent steps run one by one. */
+function checkBatchWork(cost: CostEstimate, layers: LayerEstimate[], model: ModelDef, caps: PlanLimits) {
+  const n = (v: number) => v.toLocaleString('en');
+  if (caps.maxSequentialSteps !== undefined && cost.sequentialStepsPerBatch > caps.maxSequentialSteps) {
+    const longest = layers.reduce((a, e) => ((e.sequentialSteps ?? 0) > (a.sequentialSteps ?? 0) ? e : a));
+    const path = model.layers.find((l) => l.name === longest.name)?.path ?? '/model';
+    const message = `one training step would run ${n(cost.sequentialStepsPerBatch)} recurrent time steps one after another (${longest.name}: ${n(longest.sequentialSteps ?? 0)}); the limit is ${n(caps.maxSequentialSteps)} (MAX_SEQUENTIAL_STEPS): use shorter sequences`;
+    throw new AppError(422, 'over_limit', message, [{ path, message }]);
+  }
+  if (caps.maxBatchFlops !== undefined && cost.trainFlopsPerBatch > caps.maxBatchFlops) {
+    const message = `one training step would take about ${n(cost.trainFlopsPerBatch)} FLOPs (${n(cost.trainFlopsPerSample)} per sample × batch size ${n(cost.batchSize)}); the limit is ${n(caps.maxBatchFlops)} (MAX_BATCH_FLOPS): use a smaller batch or model`;
+    throw new AppError(422, 'over_limit', message, [{ path: '/fit/batchSize', message }]);
   }
 }
 

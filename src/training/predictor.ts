@@ -1,10 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { LRUCache } from 'lru-cache';
-import { notFound } from '../errors.ts';
+import { AppError, notFound } from '../errors.ts';
 import { featuresTensor, instancesTensor, type Transforms } from '../data/transforms.ts';
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { currentBackend } from './backend.ts';
+import { backendState, backendUnavailable, isBackendFault, onBackendDiscarded, replaceBackend } from './backend-guard.ts';
 import { denseStack, type Forward } from './dense-stack.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
 import { sparseMatMulRuns } from './wasm-sparse-matmul.ts';
@@ -13,6 +14,14 @@ interface Loaded {
   meta: ModelMeta;
   model: tf.LayersModel;
   forward: Forward;
+  /** Output values of one instance: what its answer holds. */
+  outputValues: number;
+  /** Bytes one instance holds during a pass: its input and every layer's output (see `passSize`). */
+  passBytes: number;
+  /** Forward-pass FLOPs of one instance (see `passSize`). */
+  passFlops: number;
+  /** Most instances one pass takes: within the pass's memory and FLOPs budgets. */
+  maxInstances: number;
   /** Whether this model's last pass multiplied its input on the sparse path (see `carryOver`). */
   sparse?: boolean;
 }
@@ -36,6 +45,22 @@ interface Batch {
 
 /** A forward pass takes at most this many instances; more start the next pass. */
 const MAX_BATCH_INSTANCES = 1024;
+/** Bytes of JSON one output value can take in an answer (`-0.10000000149011612,`). */
+const ANSWER_BYTES_PER_VALUE = 24;
+
+export interface PredictorLimits {
+  /** Loaded models kept in memory. */
+  cacheSize: number;
+  /** Largest answer, estimated before the pass from instances × output values (PREDICT_MAX_ANSWER_BYTES). */
+  maxAnswerBytes?: number;
+  /** Most bytes one pass may hold in the backend's memory, all requests of a batch together (PREDICT_MAX_PASS_BYTES). */
+  maxPassBytes?: number;
+  /**
+   * Most FLOPs of one pass (PREDICT_MAX_PASS_FLOPS). A pass runs on the event loop: bigger
+   * requests are split into passes with a turn of the loop between them.
+   */
+  maxPassFlops?: number;
+}
 /** Rows the wasm backend's matmul computes together (XNNPACK's f32 GEMM tile; see `carryOver`). */
 const WASM_MATMUL_ROWS = 4;
 
@@ -51,29 +76,69 @@ const WASM_MATMUL_ROWS = 4;
 export class Predictor {
   private readonly cache: LRUCache<string, Promise<Loaded>>;
   private readonly batches = new Map<string, Batch>();
-  private readonly counts = { passes: 0, instances: 0, carried: 0 };
+  private readonly counts = { passes: 0, instances: 0, carried: 0, loads: 0, faults: 0 };
+
+  private readonly limits: Required<PredictorLimits>;
+  /** Set while the backend is discarded: its tensors are gone with it and must not be disposed. */
+  private discarding = false;
 
   constructor(
     private readonly models: ModelStore,
-    size: number,
+    limits: PredictorLimits | number,
   ) {
+    const given = typeof limits === 'number' ? { cacheSize: limits } : limits;
+    this.limits = { maxAnswerBytes: Number.POSITIVE_INFINITY, maxPassBytes: Number.POSITIVE_INFINITY, maxPassFlops: Number.POSITIVE_INFINITY, ...given };
     this.cache = new LRUCache({
-      max: size,
-      dispose: (loading) => void loading.then((l) => l.model.dispose(), () => undefined),
+      max: this.limits.cacheSize,
+      dispose: (loading) => {
+        if (!this.discarding) void loading.then((l) => l.model.dispose(), () => undefined);
+      },
     });
+    this.stopListening = onBackendDiscarded(() => this.forgetAll());
+  }
+
+  private readonly stopListening: () => void;
+
+  /** The backend was discarded: every loaded model and waiting batch went with it. */
+  private forgetAll() {
+    this.discarding = true;
+    try {
+      this.cache.clear();
+    } finally {
+      this.discarding = false;
+    }
+    for (const [id, batch] of this.batches) {
+      this.batches.delete(id);
+      for (const w of batch.waiting) w.reject(backendUnavailable('the compute backend faulted during another request'));
+    }
   }
 
   /** @param visible whether the caller may use this model (tenancy); a model it may not use is a 404, like a missing one. */
   async predict(id: string, instances: unknown[], visible: (meta: ModelMeta) => boolean = () => true): Promise<Prediction> {
+    if (backendState() === 'replacing') throw backendUnavailable('the compute backend faulted during another request');
     const loaded = await this.load(id);
     if (!visible(loaded.meta)) throw notFound('model', id);
+    this.checkSize(loaded, instances.length);
+    if (instances.length <= loaded.maxInstances) return this.enqueue(id, loaded, instances);
+    // More than one pass may take: one pass at a time, each in a turn of the event loop of its own.
+    const parts: Prediction[] = [];
+    for (let start = 0; start < instances.length; start += loaded.maxInstances) {
+      parts.push(await this.enqueue(id, loaded, instances.slice(start, start + loaded.maxInstances)));
+    }
+    return joinPredictions(parts);
+  }
+
+  /** Joins the batch of the next pass (see the class comment). */
+  private enqueue(id: string, loaded: Loaded, instances: unknown[]): Promise<Prediction> {
     // Bad instances fail this request alone, before it joins a batch.
     const input = flatInstances(instances, loaded.meta.transforms) ?? instancesTensor(instances, loaded.meta.transforms);
     return new Promise<Prediction>((resolve, reject) => {
       let batch = this.batches.get(id);
-      if (batch && batch.loaded !== loaded) {
-        this.flush(id, batch); // the model was reloaded meanwhile
-        batch = undefined;
+      // A batch of a model since reloaded, or one this request would take past one pass's
+      // budget, runs now; this request starts the next. (Running it may leave carried requests.)
+      while (batch && (batch.loaded !== loaded || batch.instances + instances.length > loaded.maxInstances)) {
+        this.flush(id, batch);
+        batch = this.batches.get(id);
       }
       if (!batch) {
         const fresh: Batch = { loaded, waiting: [], instances: 0 };
@@ -83,7 +148,7 @@ export class Predictor {
       }
       batch.waiting.push({ input, count: instances.length, resolve, reject });
       batch.instances += instances.length;
-      if (batch.instances >= MAX_BATCH_INSTANCES) this.flush(id, batch);
+      if (batch.instances >= loaded.maxInstances) this.flush(id, batch);
     });
   }
 
@@ -106,9 +171,44 @@ export class Predictor {
       const answers = splitOutputs(meta, output, batch.waiting.map((w) => w.count));
       batch.waiting.forEach((w, i) => w.resolve(answers[i]));
     } catch (err) {
+      if (isBackendFault(err)) return this.faulted(batch.waiting);
       for (const w of batch.waiting) w.reject(err);
-    } finally {
-      tf.dispose(temporaries);
+    }
+    tf.dispose(temporaries);
+  }
+
+  /**
+   * A pass trapped inside the backend: its heap can no longer be trusted, by anyone. The
+   * batch's requests get a 503, and the backend is replaced (`forgetAll` drops every model
+   * and batch of the old one); the next requests load their models again on the new one.
+   */
+  private faulted(waiting: Waiting[]) {
+    for (const w of waiting) w.reject(backendUnavailable('the compute backend faulted during this request'));
+    this.counts.faults++;
+    void replaceBackend().catch((failed: unknown) => {
+      // Without a backend this process cannot serve; its supervisor (compose, systemd, k8s) restarts it.
+      console.error('the compute backend could not be replaced; exiting', failed);
+      process.exit(1);
+    });
+  }
+
+  /** Answer size and pass memory, from the model's shapes, before anything is converted or allocated. */
+  private checkSize(loaded: Loaded, instances: number) {
+    const n = (v: number) => v.toLocaleString('en');
+    const answer = instances * loaded.outputValues * ANSWER_BYTES_PER_VALUE;
+    if (answer > this.limits.maxAnswerBytes) {
+      const message = `${n(instances)} instances × ${n(loaded.outputValues)} output values each would make an answer of about ${n(answer)} bytes; the limit is ${n(this.limits.maxAnswerBytes)} (PREDICT_MAX_ANSWER_BYTES): send fewer instances per request`;
+      throw new AppError(413, 'answer_too_large', message, [{ path: '/instances', message }]);
+    }
+    // Requests are split into passes; only an instance that alone exceeds a pass's budget cannot be served.
+    const budget = [
+      ['bytes', loaded.passBytes, this.limits.maxPassBytes, 'PREDICT_MAX_PASS_BYTES'],
+      ['FLOPs', loaded.passFlops, this.limits.maxPassFlops, 'PREDICT_MAX_PASS_FLOPS'],
+    ] as const;
+    for (const [what, one, cap, setting] of budget) {
+      if (instances === 0 || one <= cap) continue;
+      const message = `one instance of this model takes ${n(one)} ${what} in a pass through it; the limit is ${n(cap)} (${setting})`;
+      throw new AppError(422, 'pass_too_large', message, [{ path: '/instances/0', message }]);
     }
   }
 
@@ -153,6 +253,7 @@ export class Predictor {
 
   clear() {
     this.cache.clear();
+    this.stopListening();
   }
 
   private load(id: string): Promise<Loaded> {
@@ -162,13 +263,42 @@ export class Predictor {
         const meta = await this.models.get(id);
         if (!meta) throw notFound('model', id);
         const model = await tf.loadLayersModel(this.models.reader(id));
-        return { meta, model, forward: forwardOf(model) };
+        this.counts.loads++;
+        return { meta, model, forward: forwardOf(model), ...passSize(model, meta.transforms, this.limits) };
       })();
       this.cache.set(id, loading);
       loading.catch(() => this.cache.delete(id));
     }
     return loading;
   }
+}
+
+/**
+ * What one instance costs in a pass, from the model's shapes: its answer's values, and the
+ * bytes it holds while the pass runs (float32 input and every layer's output, all kept until
+ * the pass ends; twice that for the kernels' own scratch space and the transforms).
+ */
+function passSize(model: tf.LayersModel, t: Transforms, limits: Required<PredictorLimits>) {
+  const values = (shape: tf.Shape) => shape.slice(1).reduce((a: number, d) => a * (d ?? 1), 1);
+  const shapes = (s: tf.Shape | tf.Shape[]) => (Array.isArray(s[0]) ? (s as tf.Shape[]) : [s as tf.Shape]);
+  const layerValues = model.layers.reduce((a, l) => a + shapes(l.outputShape).reduce((b, s) => b + values(s), 0), 0);
+  const inputValues = Math.max(values(model.inputs[0].shape), sizeOf(t.featureShape));
+  const passBytes = 2 * 4 * (inputValues + layerValues);
+  // Each weight is multiplied and added once per position its layer's output has (a Dense
+  // layer's one, a convolution's every pixel, a recurrent layer's every step, roughly).
+  const positions = (s: tf.Shape) => Math.max(1, values(s) / ((s.at(-1) as number | null) ?? 1));
+  const passFlops = model.layers.reduce((a, l) => a + 2 * l.countParams() * positions(shapes(l.outputShape)[0]), 0) + layerValues;
+  const fit = (cap: number, one: number) => Math.max(1, Math.floor(cap / one));
+  const maxInstances = Math.min(MAX_BATCH_INSTANCES, fit(limits.maxPassBytes, passBytes), fit(limits.maxPassFlops, passFlops));
+  return { outputValues: values(model.outputs[0].shape), passBytes, passFlops, maxInstances };
+}
+
+/** One request's answer from the answers of its passes, in order. */
+function joinPredictions(parts: Prediction[]): Prediction {
+  const joined: Prediction = { predictions: parts.flatMap((p) => p.predictions) };
+  if (parts[0].classes) joined.classes = parts.flatMap((p) => p.classes ?? []);
+  if (parts[0].labels) joined.labels = parts.flatMap((p) => p.labels ?? []);
+  return joined;
 }
 
 /** The batch's instances as one model input: one upload and one transform pass when all came as numbers. */

@@ -1,0 +1,46 @@
+import * as tf from '@tensorflow/tfjs';
+import { AppError, type FieldError } from '../errors.ts';
+import type { StoredDataset } from '../data/dataset-meta.ts';
+import type { JobRequest } from '../schemas/job-request.ts';
+import { planJob, type PlanLimits, type TrainingPlan } from './plan.ts';
+
+/**
+ * The dry run's thread (see dry-run.ts). It builds models on the plain-JS `cpu` backend, its
+ * own: nothing it allocates lives in the API's backend, which predict shares between tenants.
+ */
+const ready = tf.setBackend('cpu').then(() => tf.ready());
+
+export interface DryRunInput {
+  request: JobRequest;
+  limits: PlanLimits;
+  /** The job's uploaded datasets, as entries: a Map's extra fields do not cross threads. */
+  datasets?: { entries: [string, StoredDataset][]; memoryLimitBytes?: number };
+}
+
+/** What the API needs of a plan: the rest is made again by the worker that trains it. */
+export type DryRunResult = Pick<TrainingPlan, 'summary' | 'estimates' | 'warnings' | 'compile'> & { epochs: number };
+
+/** An AppError does not survive structured cloning as an AppError, so it crosses as data. */
+export type DryRunOutput =
+  | { ok: true; result: DryRunResult }
+  | { ok: false; error: { status: number; code: string; message: string; errors: FieldError[] } };
+
+/** Loads this module and tfjs in a new thread before a timed dry run is given to it. */
+export const WARM_UP = 'warm-up';
+
+export default async function dryRun(input: DryRunInput | typeof WARM_UP): Promise<DryRunOutput | undefined> {
+  await ready;
+  if (input === WARM_UP) return undefined;
+  const { request, limits, datasets } = input;
+  const catalog = datasets ? Object.assign(new Map(datasets.entries), { memoryLimitBytes: datasets.memoryLimitBytes }) : undefined;
+  try {
+    const plan = planJob(request, { ...limits, shapesOnly: true }, catalog);
+    const { summary, estimates, warnings, compile } = plan;
+    return { ok: true, result: { summary, estimates, warnings, compile, epochs: plan.fit.epochs } };
+  } catch (err) {
+    if (!(err instanceof AppError)) throw err;
+    return { ok: false, error: { status: err.status, code: err.code, message: err.message, errors: err.errors } };
+  } finally {
+    tf.disposeVariables();
+  }
+}
