@@ -1,8 +1,10 @@
 /**
  * Checks on parsed JSON from outside, before any other code walks it: object keys that could
  * reach a prototype (`__proto__`, `constructor`, `prototype`) are refused wherever they are,
- * and nesting is bounded so no recursive walker (Keras import, key normalizing, instance
- * flattening) can overflow the stack. Iterative, and its memory grows with the depth only.
+ * nesting is bounded so no recursive walker (Keras import, key normalizing, instance
+ * flattening) can overflow the stack, and numbers must be finite (`JSON.parse` turns `1e999`
+ * into Infinity, which every later check would take for a number and JSON would answer as
+ * `null`). Iterative, and its memory grows with the depth only.
  */
 
 /** Keys no request may use at any depth. */
@@ -16,12 +18,30 @@ export const forbiddenKeyMessage = (key: string) =>
 export const tooDeepMessage = (maxDepth: number) =>
   `nests arrays and objects deeper than ${maxDepth} levels; the limit is set by MAX_JSON_DEPTH`;
 
+/** The largest float32 magnitude: models compute in float32, where anything larger is Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+export const nonFiniteMessage = 'is a number beyond the range of a double (it parses as ±Infinity); numbers must be finite';
+
+export const beyondFloat32Message = (value: number) =>
+  `is ${value}, beyond the float32 range the model computes in (±${FLOAT32_MAX}); it would become Infinity`;
+
 export interface JsonProblem {
-  code: 'forbidden_key' | 'too_deep';
-  /** JSON pointer of the offending key, or of the first value below the allowed depth. */
+  code: 'forbidden_key' | 'too_deep' | 'non_finite_number' | 'beyond_float32';
+  /** JSON pointer of the offending key or number, or of the first value below the allowed depth. */
   path: string;
   message: string;
 }
+
+export interface JsonLimits {
+  maxDepth: number;
+  /** Numbers must also fit float32 (predict instances, which become a float32 tensor). */
+  float32?: boolean;
+}
+
+/** Any own property of a plain object, or undefined: for looking up names people chose (`toString` is not inherited). */
+export const own = <T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined =>
+  record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
 
 const pointer = (keys: string[]) => keys.map((k) => `/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`).join('') || '/';
 
@@ -43,13 +63,24 @@ function enter(stack: Cursor[], value: object, key: string, maxDepth: number): J
   return undefined;
 }
 
+/** A number out of range, or undefined; `limit` is Number.MAX_VALUE (finite numbers pass) or FLOAT32_MAX. Every other value passes. */
+function numberProblem(value: unknown, limit: number, stack: Cursor[], key: string): JsonProblem | undefined {
+  if (typeof value !== 'number' || (value <= limit && value >= -limit)) return undefined;
+  return Number.isFinite(value)
+    ? { code: 'beyond_float32', path: pathTo(stack, key), message: beyondFloat32Message(value) }
+    : { code: 'non_finite_number', path: pathTo(stack, key), message: nonFiniteMessage };
+}
+
 /**
- * The first forbidden key or over-deep value in `root` (a parsed JSON document), if any.
- * Runs on every JSON body (a predict request's hundreds of numbers too), so it makes no
- * closures and skips primitives in one tight loop.
+ * The first forbidden key, over-deep value or out-of-range number in `root` (a parsed JSON
+ * document), if any. Runs on every JSON body (a predict request's hundreds of numbers too),
+ * so it makes no closures and skips other primitives in one tight loop. `maxDepth` alone is
+ * `{maxDepth}`.
  */
-export function findJsonProblem(root: unknown, maxDepth: number): JsonProblem | undefined {
-  if (root === null || typeof root !== 'object') return undefined;
+export function findJsonProblem(root: unknown, limits: JsonLimits | number): JsonProblem | undefined {
+  const { maxDepth, float32 } = typeof limits === 'number' ? { maxDepth: limits, float32: false } : limits;
+  const limit = float32 ? FLOAT32_MAX : Number.MAX_VALUE;
+  if (root === null || typeof root !== 'object') return numberProblem(root, limit, [], '');
   const stack: Cursor[] = [];
   enter(stack, root, '', maxDepth);
   while (stack.length > 0) {
@@ -65,6 +96,7 @@ export function findJsonProblem(root: unknown, maxDepth: number): JsonProblem | 
           childKey = String(top.next - 1);
           break;
         }
+        if (typeof item === 'number' && !(item <= limit && item >= -limit)) return numberProblem(item, limit, stack, String(top.next - 1));
       }
     } else {
       const record = top.value as Record<string, unknown>;
@@ -77,6 +109,7 @@ export function findJsonProblem(root: unknown, maxDepth: number): JsonProblem | 
           childKey = key;
           break;
         }
+        if (typeof item === 'number' && !(item <= limit && item >= -limit)) return numberProblem(item, limit, stack, key);
       }
     }
     if (child === undefined) {

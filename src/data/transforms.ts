@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AppError, type FieldError } from '../errors.ts';
+import { own } from '../json-guard.ts';
 import type { InputTransforms, LabelTransforms } from '../schemas/job-request.ts';
 import { sizeOf, type DataDescription, type NumericArray } from './types.ts';
 
@@ -146,6 +147,7 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
   const per = sizeOf(t.featureShape);
   const values = new Float32Array(instances.length * per);
   const errors: FieldError[] = [];
+  const columnOf = valueColumns(t, per);
   instances.forEach((raw, i) => {
     const instance = encodeCategories(recordToRow(raw, t.features), t, i);
     const flat = [instance].flat(Infinity as 1) as unknown[];
@@ -156,7 +158,7 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
     for (let j = 0; j < per; j++) {
       const v = flat[j];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        errors.push({ path: `/instances/${i}`, message: `${t.features ? `column ${JSON.stringify(t.features[j])}` : `value ${j}`} is ${JSON.stringify(v) ?? 'missing'}, not a finite number` });
+        errors.push({ path: `/instances/${i}`, message: `${columnOf ? `column ${JSON.stringify(columnOf[j])}` : `value ${j}`} is ${JSON.stringify(v) ?? 'missing'}, not a finite number` });
         return;
       }
       values[i * per + j] = v;
@@ -166,11 +168,18 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
   return featuresTensor(values, instances.length, t);
 }
 
+/** The feature column of each of a sample's `per` values (a text column spans its one-hot group), if the features are known. */
+function valueColumns(t: Transforms, per: number): string[] | undefined {
+  const columns = t.features?.flatMap((name) => Array<string>(own(t.categories, name)?.length ?? 1).fill(name));
+  return columns?.length === per ? columns : undefined;
+}
+
 /** A record `{column: value}` of tabular data becomes its feature values in column order. */
 function recordToRow(instance: unknown, features: string[] | undefined): unknown {
   if (!features || typeof instance !== 'object' || instance === null || Array.isArray(instance)) return instance;
   const record = instance as Record<string, unknown>;
-  return features.map((name) => record[name]);
+  // Own keys only: a column named `toString` must not find Object.prototype.toString.
+  return features.map((name) => own(record, name));
 }
 
 /** A raw row with text values in text feature columns: those become one-hot groups. */
@@ -178,7 +187,7 @@ function encodeCategories(row: unknown, t: Transforms, i: number): unknown {
   const { features, categories } = t;
   if (!features || !categories || !Array.isArray(row) || row.length !== features.length) return row;
   return row.flatMap((value, j) => {
-    const classes = categories[features[j]];
+    const classes = own(categories, features[j]);
     if (!classes) return [value];
     const index = classes.indexOf(String(value));
     if (index < 0) {

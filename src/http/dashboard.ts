@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +16,8 @@ const eventSourceParserDir = path.dirname(createRequire(eventSourceEntry).resolv
 
 /**
  * The dashboard: plain HTML and ES modules from dashboard/, served as they are under /ui/,
- * with Chart.js, the EventSource client and the example job requests. `/` redirects to it. Hidden from the OpenAPI document.
+ * with Chart.js, the EventSource client and the example job requests. `/` redirects to it, and
+ * `/favicon.ico` answers the dashboard's icon (dashboard/favicon.svg). Hidden from the OpenAPI document.
  */
 export const dashboard: FastifyPluginAsync = async (app) => {
   // decorateReply: false on each: @fastify/swagger-ui registers @fastify/static too.
@@ -30,6 +32,11 @@ export const dashboard: FastifyPluginAsync = async (app) => {
     await app.register(fastifyStatic, { root: dir, prefix: `/ui/vendor/${name}/`, decorateReply: false, allowedPath: (pathname) => pathname === '/index.js' });
   }
   await app.register(fastifyStatic, { root: path.join(root, 'examples'), prefix: '/ui/examples/', decorateReply: false });
+  // Browsers ask for /favicon.ico whatever the page links: a 404 there is a console error on every page.
+  const favicon = readFileSync(path.join(root, 'dashboard', 'favicon.svg'));
+  app.get('/favicon.ico', { schema: { hide: true } }, (_request, reply) =>
+    reply.type('image/svg+xml').header('Cache-Control', 'public, max-age=86400').send(favicon),
+  );
   app.get('/', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui/'));
   app.get('/ui', { schema: { hide: true } }, (_request, reply) => reply.redirect('/ui/'));
 };

@@ -12,6 +12,18 @@ export const docs = fp<{ protect: boolean }>(
     await app.register(swagger, {
       // Shared schemas keep their $id (Problem, Job, Model) as their component name.
       refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+      // @fastify/swagger marks every body required; a route whose schema says `x-body-optional` takes none too.
+      transformObject: (documents) => {
+        const paths = ('openapiObject' in documents ? documents.openapiObject.paths : undefined) ?? {};
+        for (const item of Object.values(paths)) {
+          for (const operation of Object.values(item ?? {}) as { 'x-body-optional'?: boolean; requestBody?: { required?: boolean } }[]) {
+            if (!operation?.['x-body-optional']) continue;
+            if (operation.requestBody) operation.requestBody.required = false;
+            delete operation['x-body-optional'];
+          }
+        }
+        return 'openapiObject' in documents ? documents.openapiObject : documents.swaggerObject;
+      },
       openapi: {
         openapi: '3.1.0',
         info: {

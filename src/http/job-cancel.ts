@@ -4,7 +4,7 @@ import { conflict, notFound } from '../errors.ts';
 import { JobControl } from '../queue/job-control.ts';
 import { TERMINAL } from '../queue/keys.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
-import { canSee } from '../tenant.ts';
+import { CheckpointStore } from '../storage/checkpoint-store.ts';
 
 const CancelRequest = Type.Object(
   { keepModel: Type.Optional(Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' })) },
@@ -14,27 +14,37 @@ const CancelRequest = Type.Object(
 export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs, config } = app.services;
   const control = new JobControl(app.services.redis, config.REDIS_PREFIX);
+  const checkpoints = new CheckpointStore(config.DATA_DIR);
 
   app.post('/jobs/:id/cancel', {
+    // No body, an empty one and `{}` all mean the defaults.
+    config: { optionalBody: true },
+    preValidation: async (request) => {
+      request.body ??= {};
+    },
     schema: {
       tags: ['jobs'],
       summary: 'Cancel a queued or running job',
       description:
         'A queued job leaves the queue at once (200, status cancelled). A running job is asked to stop through Redis, ' +
         'whichever machine trains it; it stops within one batch and ends `cancelled` with its history so far (202; watch ' +
-        'the job or its events). A finished job is a 409.',
+        'the job or its events). A finished job is a 409. The body is optional: none, an empty one and `{}` all cancel ' +
+        'without keeping the model.',
       params: IdParams,
-      body: Type.Optional(CancelRequest),
-      response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 401: ProblemRef, 404: ProblemRef, 409: ProblemRef, 429: ProblemRef },
+      body: CancelRequest,
+      'x-body-optional': true,
+      response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 409: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request, reply) => {
     const { id } = request.params;
-    const record = await jobs.get(id, false);
-    if (!record || !canSee(request.tenant, record.tenant)) throw notFound('job', id);
+    const record = await jobs.getFor(id, request.tenant, false);
+    if (!record) throw notFound('job', id);
     if (TERMINAL.includes(record.status)) throw conflict(`job ${id} is already ${record.status}; only queued or running jobs can be cancelled`);
     if (await jobs.transition(id, ['queued'], 'cancelled')) {
       // A worker that grabbed it meanwhile finds it cancelled and skips it.
       await app.services.queue().remove(id).catch(() => undefined);
+      // A job queued again after a crash has a checkpoint: no worker will remove it now.
+      await checkpoints.remove(id);
       return reply.code(200).send({ ...(await jobs.get(id, false))!, queuePosition: null });
     }
     await control.requestCancel(id, request.body?.keepModel ?? false);

@@ -1,20 +1,40 @@
 import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import { LRUCache } from 'lru-cache';
 import { notFound } from '../errors.ts';
 import { IdParams, PageQuery, ProblemRef } from '../schemas/common.ts';
 import { ModelList, PredictRequest, PredictResponse } from '../schemas/model.ts';
 import { MODEL_FILE, WEIGHTS_FILE } from '../storage/model-store.ts';
 import { canSee, listScope, type Tenant } from '../tenant.ts';
+import { finiteOrThrow } from '../training/prediction-output.ts';
+
+/** Models known to belong to the tenant asking, so predict skips the index read; ownership never changes. */
+const KNOWN_OWNED = { max: 10_000, ttl: 60_000 };
 
 export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { models, predictor } = app.services;
+  const owned = new LRUCache<string, true>(KNOWN_OWNED);
 
-  /** The model, if it exists and the tenant may see it: another tenant's model is a 404, like a missing one. */
+  /**
+   * The model, if it exists and the tenant may see it: another tenant's model is a 404, like a
+   * missing one, and costs the same (its metadata is never read: see OwnedIndex.getFor).
+   */
   const existing = async (id: string, tenant: Tenant) => {
-    const meta = await models.get(id);
-    if (!meta || !canSee(tenant, meta.tenant)) throw notFound('model', id);
+    const meta = await models.getFor(id, tenant);
+    if (!meta) throw notFound('model', id);
     return meta;
+  };
+
+  /**
+   * Predict checks the owner on the tenant's index before the predictor loads anything:
+   * another tenant's model is never loaded into the shared cache (which would tell it exists
+   * and evict models others use). Only ids found to be the tenant's own are remembered.
+   */
+  const mayPredict = async (id: string, tenant: Tenant) => {
+    if (tenant.admin || owned.has(`${tenant.id}/${id}`)) return;
+    if (!(await models.visibleTo(id, tenant))) throw notFound('model', id);
+    owned.set(`${tenant.id}/${id}`, true);
   };
 
   app.get('/models', {
@@ -22,7 +42,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['models'],
       summary: 'List trained models, newest first',
       querystring: Type.Object(PageQuery, { additionalProperties: false }),
-      response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef },
+      response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => models.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor }));
 
@@ -31,7 +51,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['models'],
       summary: 'A model: layers, compile settings, transforms, metrics, the job it came from',
       params: IdParams,
-      response: { 200: Type.Ref('Model'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef },
+      response: { 200: Type.Ref('Model'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => existing(request.params.id, request.tenant));
 
@@ -41,7 +61,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
         tags: ['models'],
         summary: `The ${file} artifact; \`tf.loadLayersModel('<base>/v1/models/<id>/model.json')\` loads the model`,
         params: IdParams,
-        response: { 200: Type.Unknown({ description: type }), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef },
+        response: { 200: Type.Unknown({ description: type }), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
       },
     }, async (request, reply) => {
       const { id } = request.params;
@@ -58,17 +78,18 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post('/models/:id/predict', {
     bodyLimit: app.services.config.PREDICT_BODY_LIMIT_BYTES,
-    config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT_BYTES' },
+    // Instances become a float32 tensor: a number beyond float32 is a 422 naming it, not an Infinity.
+    config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT_BYTES', float32Body: true },
     schema: {
       tags: ['models'],
       summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
       params: IdParams,
       body: PredictRequest,
-      response: { 200: PredictResponse, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 413: ProblemRef, 429: ProblemRef },
+      response: { 200: PredictResponse, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
-    // The predictor checks the owner on its cached metadata: no extra Redis read per request.
-    return predictor.predict(request.params.id, request.body.instances, (meta) => canSee(request.tenant, meta.tenant));
+    await mayPredict(request.params.id, request.tenant);
+    return finiteOrThrow(await predictor.predict(request.params.id, request.body.instances, (meta) => canSee(request.tenant, meta.tenant)));
   });
 
   app.delete('/models/:id', {
@@ -76,13 +97,14 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       tags: ['models'],
       summary: 'Delete a model and its artifacts',
       params: IdParams,
-      response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef },
+      response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request, reply) => {
     const { id } = request.params;
     await existing(id, request.tenant);
     if (!(await models.delete(id))) throw notFound('model', id);
     predictor.evict(id);
+    owned.delete(`${request.tenant.id}/${id}`);
     return reply.code(204).send(null);
   });
 };

@@ -4,6 +4,33 @@ import { parseEntries, type JobEvent, type JobStore } from './job-store.ts';
 
 const PAGE = 500;
 const BLOCK_MS = 5_000;
+const MAX_ID_PART = 2n ** 64n - 1n;
+
+/** A Redis stream entry id `<ms>-<seq>` as two numbers, or undefined when `text` is not one (each part fits 64 bits, as Redis requires). */
+export function parseEventId(text: string): [bigint, bigint] | undefined {
+  const match = /^(\d{1,20})-(\d{1,20})$/.exec(text);
+  if (!match) return undefined;
+  const parts: [bigint, bigint] = [BigInt(match[1]), BigInt(match[2])];
+  return parts[0] <= MAX_ID_PART && parts[1] <= MAX_ID_PART ? parts : undefined;
+}
+
+const compareIds = (a: [bigint, bigint], b: [bigint, bigint]) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1);
+
+/**
+ * Where a reconnect after `afterId` stands: `follow` (events after it to send, or a live job
+ * to wait on), `finished` (the job has ended and its stream has nothing after it: the client
+ * has everything), or `unknown` (after the last event of a job still going: no id this stream
+ * ever sent, since ids only grow). The status is read before the last id: the `end` event is
+ * written with the terminal status, so a finished job's last id is final.
+ */
+export async function resumePoint(store: JobStore, jobId: string, afterId: [bigint, bigint]): Promise<'follow' | 'finished' | 'unknown'> {
+  const status = await store.status(jobId);
+  const [last] = await store.redis.xrevrange(store.keys.events(jobId), '+', '-', 'COUNT', 1);
+  const order = last ? compareIds(afterId, parseEventId(last[0])!) : 1;
+  if (order < 0) return 'follow';
+  if (!status || TERMINAL.includes(status)) return 'finished';
+  return order === 0 ? 'follow' : 'unknown';
+}
 
 /**
  * A job's events after `afterId` (all of them without it), then live ones as they are

@@ -1,5 +1,6 @@
 import { Type, type TObject, type TProperties } from '@sinclair/typebox';
-import { Shape } from './common.ts';
+import { own } from '../json-guard.ts';
+import { DisplayText, Shape } from './common.ts';
 
 /**
  * One schema per layer type (the key is the `type` a request uses, tfjs spelling; Keras
@@ -198,11 +199,11 @@ export const LAYER_ALIASES: Record<string, string> = {
 /** Our layer type for a name in any spelling (`Conv2D`, `conv2d`, `max_pooling2d`), or undefined. */
 export function layerType(name: string): string | undefined {
   const key = name.replace(/_/g, '').toLowerCase();
-  return LAYER_ALIASES[key] ?? LAYER_TYPES.find((t) => t.toLowerCase() === key);
+  return own(LAYER_ALIASES, key) ?? LAYER_TYPES.find((t) => t.toLowerCase() === key);
 }
 
 /** Shape of one sample given at the top of a graph model. */
 export const InputDef = Type.Object(
-  { name: Type.String({ minLength: 1, maxLength: 128 }), shape: Type.Optional(Shape) },
+  { name: DisplayText({ maxLength: 128 }), shape: Type.Optional(Shape) },
   { additionalProperties: false },
 );

@@ -1,5 +1,6 @@
 import { AppError, type FieldError } from '../errors.ts';
 import type { CompileSpec, ModelSpec } from '../schemas/job-request.ts';
+import { own } from '../json-guard.ts';
 import { LAYER_TYPES, layerType } from '../schemas/layers.ts';
 import { lossName, metricName, optimizerName } from './keras-names.ts';
 import type { RawLayer, RawModel } from './model-spec.ts';
@@ -142,7 +143,7 @@ function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings
       continue;
     }
     if (value === null) continue; // Keras writes null for "the default"
-    if (IGNORABLE[key]?.(value)) continue;
+    if (own(IGNORABLE, key)?.(value)) continue;
     if (key === 'dataFormat') {
       if (value === 'channels_first') errors.push({ path: `${path}/config/dataFormat`, message: `${label}: channels_first data is not supported` });
       continue;
@@ -228,7 +229,7 @@ function optimizerFromKeras(raw: unknown, path: string, warnings: string[]): Com
   const options: Dict = { type };
   for (const [key, value] of Object.entries(isDict(raw.config) ? raw.config : {})) {
     if (value === null || value === false || key === 'name') continue;
-    const ours = OPTIMIZER_KEYS[key];
+    const ours = own(OPTIMIZER_KEYS, key);
     if (ours && (typeof value === 'number' || typeof value === 'boolean')) options[ours] = value;
     else if (key === 'learningRate' && isDict(value)) {
       const initial = (value.config as Dict | undefined)?.initialLearningRate;

@@ -1,3 +1,5 @@
+import { own } from '../json-guard.ts';
+
 /**
  * Keras spells things in snake_case (`input_shape`, `categorical_crossentropy`), tfjs in
  * camelCase. Requests may use either; everything is turned into tfjs spelling on arrival.
@@ -45,7 +47,8 @@ const ALIASES: Record<string, string> = {
 /** `categorical_crossentropy` -> `categoricalCrossentropy`; `RMSprop` -> `rmsprop` via `match`. */
 function canonical(name: string, allowed: readonly string[], aliases: Record<string, string> = {}): string | undefined {
   const camel = snakeToCamel(name.trim());
-  const aliased = aliases[camel] ?? aliases[name] ?? camel;
+  // Own keys only: a loss called `toString` must not find Object.prototype.toString.
+  const aliased = own(aliases, camel) ?? own(aliases, name) ?? camel;
   return allowed.find((a) => a === aliased) ?? allowed.find((a) => a.toLowerCase() === aliased.toLowerCase());
 }
 

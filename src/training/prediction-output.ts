@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { sizeOf } from '../data/types.ts';
+import { AppError, type FieldError } from '../errors.ts';
 import type { ModelMeta } from '../storage/model-store.ts';
 
 /** What predict answers for one request. */
@@ -60,4 +61,30 @@ function named(meta: ModelMeta, prediction: Prediction): Prediction {
   if (!names || !prediction.classes) return prediction;
   const name = (c: unknown): unknown => (Array.isArray(c) ? c.map(name) : (names[c as number] ?? String(c)));
   return { ...prediction, labels: prediction.classes.map(name) };
+}
+
+/** The first NaN or ±Infinity in one instance's (nested) outputs, if any. */
+function nonFinite(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : value;
+  if (!Array.isArray(value)) return undefined;
+  for (const inner of value) {
+    const found = nonFinite(inner);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/**
+ * JSON has no NaN or Infinity (JSON.stringify writes `null`), so a prediction holding one is a
+ * 422 `non_finite_output` naming each such instance, never a 200 of nulls. Inputs far outside
+ * what the model learnt (or a `scale` that takes them past float32) overflow this way.
+ */
+export function finiteOrThrow(prediction: Prediction): Prediction {
+  const errors: FieldError[] = [];
+  prediction.predictions.forEach((p, i) => {
+    const found = nonFinite(p);
+    if (found !== undefined) errors.push({ path: `/instances/${i}`, message: `the model's output for it is ${found}, which JSON cannot carry; its values are likely far outside the training data's range` });
+  });
+  if (errors.length > 0) throw new AppError(422, 'non_finite_output', `${errors[0].path}: ${errors[0].message}`, errors);
+  return prediction;
 }
