@@ -46,10 +46,11 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
     done(null, payload);
   });
 
+  // Services first: authentication counts failures in Redis.
+  await app.register(services, { config });
   await app.register(auth, { keyring });
   await app.register(docs, { protect: keyring.size > 0 && !config.DOCS_PUBLIC });
   await app.register(fastifySSE, { heartbeatInterval: config.SSE_HEARTBEAT_MS });
-  await app.register(services, { config });
   await app.register(healthRoutes);
   // Every /v1 route: a tenant (or 401), then its rate limit, then the route.
   await app.register(async (v1) => {

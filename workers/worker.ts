@@ -6,7 +6,7 @@ import { configToEnv, loadConfig, type Config } from '../src/config.ts';
 import { JobControl } from '../src/queue/job-control.ts';
 import { JobStore } from '../src/queue/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
-import { TRAINING_QUEUE } from '../src/queue/keys.ts';
+import { TERMINAL, TRAINING_QUEUE } from '../src/queue/keys.ts';
 import type { TrainingJobData } from '../src/queue/training-queue.ts';
 
 /** The sandboxed processor sits beside this file, in TypeScript (tsx) or compiled form. */
@@ -57,8 +57,18 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
     log.warn({ jobId: job?.id, err: err.message }, 'training job failed');
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
-  // Finished jobs expire (JOB_RETENTION_SECONDS); their list entries are swept here.
-  const sweeper = setInterval(() => void jobs.sweepExpired().catch(() => undefined), SWEEP_INTERVAL_MS).unref();
+  // Finished jobs expire (JOB_RETENTION_SECONDS); their list entries are swept here, with
+  // checkpoint temp directories that dead writers of jobs that never came back left behind.
+  const sweepCheckpoints = () => checkpoints.sweep(undefined, async (id) => {
+    const status = await jobs.status(id);
+    return status === undefined || TERMINAL.includes(status);
+  });
+  const sweep = () => {
+    void jobs.sweepExpired().catch(() => undefined);
+    void sweepCheckpoints().catch(() => undefined);
+  };
+  void sweepCheckpoints().catch(() => undefined);
+  const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS).unref();
   await worker.waitUntilReady();
   log.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.REDIS_PREFIX }, 'worker ready');
   return {

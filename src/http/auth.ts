@@ -4,6 +4,7 @@ import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify
 import { AppError } from '../errors.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
 import type { Keyring } from './api-keys.ts';
+import { AuthFailures } from './auth-failures.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -19,10 +20,16 @@ declare module 'fastify' {
 const unauthorized = (reason: string) =>
   new AppError(401, 'unauthorized', `${reason}: send Authorization: Bearer <API key>`, [], { 'WWW-Authenticate': 'Bearer realm="tts"' });
 
+const tooManyFailures = (limit: number, seconds: number) =>
+  new AppError(429, 'too_many_auth_failures', `more than ${limit} failed authentications from this address in a minute (AUTH_FAILURES_PER_MINUTE); retry in ${seconds} s`, [], {
+    'Retry-After': String(seconds),
+  });
+
 /**
  * API keys. @fastify/bearer-auth parses the header; our `Keyring` maps the key to its tenant
  * in constant time. Every reply to a bad key is the same 401, whether the key was missing,
- * malformed or unknown. Request logs carry the tenant; keys never reach a log.
+ * malformed or unknown. Request logs carry the tenant; keys never reach a log. Failures are
+ * limited per client address (AuthFailures): over AUTH_FAILURES_PER_MINUTE, a 429.
  */
 export const auth = fp<{ keyring: Keyring }>(
   async (app, { keyring }) => {
@@ -39,6 +46,8 @@ export const auth = fp<{ keyring: Keyring }>(
       });
       return;
     }
+    const { config, redis } = app.services;
+    const failures = config.AUTH_FAILURES_PER_MINUTE > 0 ? new AuthFailures(redis, `${config.REDIS_PREFIX}:authfail:`, config.AUTH_FAILURES_PER_MINUTE) : undefined;
     await app.register(bearerAuth, {
       addHook: false,
       keys: [],
@@ -50,12 +59,27 @@ export const auth = fp<{ keyring: Keyring }>(
       },
     });
     app.decorate('authenticate', function (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
+      const address = request.ip;
+      const blockedFor = failures?.blockedFor(address) ?? 0;
       app.verifyBearerAuth!(request, reply, (err?: Error) => {
-        if (err) return done((err as { statusCode?: number }).statusCode === 401 ? unauthorized(err.message.replace(/\.$/, '')) : err);
+        if (err) {
+          if ((err as { statusCode?: number }).statusCode !== 401) return done(err);
+          const refused = unauthorized(err.message.replace(/\.$/, ''));
+          if (!failures) return done(refused);
+          if (blockedFor > 0) return done(tooManyFailures(failures.limit, blockedFor));
+          // Redis away: the failure goes uncounted and the 401 stands.
+          failures.failed(address).then((wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refused), () => done(refused));
+          return;
+        }
+        if (failures) {
+          // A blocked address gets the same 429 for a right key as for a wrong one, unless its tenant was already at work there.
+          if (blockedFor > 0 && !failures.isKnown(address, request.tenant.id)) return done(tooManyFailures(failures.limit, blockedFor));
+          failures.succeeded(address, request.tenant.id);
+        }
         actAs(request, reply, request.tenant);
         done();
       });
     });
   },
-  { name: 'auth' },
+  { name: 'auth', dependencies: ['services'] },
 );

@@ -42,7 +42,7 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
 function isRedisDown(err: Error): boolean {
   return (
     err.name === 'MaxRetriesPerRequestError' ||
-    /ECONNREFUSED|Connection is closed|Stream isn't writeable|ETIMEDOUT/.test(err.message ?? '')
+    /ECONNREFUSED|Connection is closed|Stream isn't writeable|ETIMEDOUT|Command timed out/.test(err.message ?? '')
   );
 }
 

@@ -1,7 +1,9 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
+import type { InlineDataInfo } from '../data/inline.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
-import { LOCAL_TENANT } from '../tenant.ts';
+import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
 import { JOB_STATUSES, TERMINAL, keys, type JobStatus, type Keys } from './keys.ts';
 
 export interface JobError {
@@ -27,7 +29,10 @@ export interface JobRecord {
   error: JobError | null;
   attempts: number;
   summary: unknown;
+  /** The request as submitted, less its inline arrays (see `inlineData`). */
   request?: unknown;
+  /** Inline arrays the request had: kept beside the job's checkpoints until it ends, never in Redis. */
+  inlineData?: InlineDataInfo;
 }
 
 export interface JobEvent {
@@ -36,8 +41,16 @@ export interface JobEvent {
   data: unknown;
 }
 
-const JSON_FIELDS = ['progress', 'history', 'evaluation', 'error', 'summary', 'request'] as const;
+const JSON_FIELDS = ['progress', 'history', 'evaluation', 'error', 'summary', 'request', 'inlineData'] as const;
 const LIST_FIELDS = ['id', 'name', 'tenant', 'status', 'createdAt', 'startedAt', 'finishedAt', 'progress', 'backend', 'history', 'evaluation', 'modelId', 'error', 'attempts'];
+/** Every field of a record but `request`, the largest. */
+const RECORD_FIELDS = [...LIST_FIELDS, 'summary', 'inlineData'];
+
+const JOB_FOR_TENANT = readFileSync(new URL('./job-for-tenant.lua', import.meta.url), 'utf8');
+
+interface JobRedis extends Redis {
+  jobForTenant(key: string, tenant: string, legacyTenant: string, ...fields: string[]): Promise<string[] | null>;
+}
 
 /**
  * Moves a job between statuses atomically, with its status-set membership, its fields and
@@ -119,6 +132,7 @@ export class JobStore {
     private readonly retentionSeconds = 0,
   ) {
     this.keys = keys(prefix);
+    if (!('jobForTenant' in redis)) redis.defineCommand('jobForTenant', { numberOfKeys: 1, lua: JOB_FOR_TENANT });
   }
 
   /**
@@ -126,7 +140,7 @@ export class JobStore {
    * QuotaError when the tenant already has `maxQueued` jobs waiting (0: no limit). `ahead` is
    * how many jobs the tenant had queued or running: the fair-share rank of this one.
    */
-  async create(input: { name?: string; tenant?: string; request: unknown; epochs: number; summary: unknown }, maxQueued = 0): Promise<{ record: JobRecord; ahead: number }> {
+  async create(input: { name?: string; tenant?: string; request: unknown; inlineData?: InlineDataInfo; epochs: number; summary: unknown }, maxQueued = 0): Promise<{ record: JobRecord; ahead: number }> {
     const id = uuidv7();
     const tenant = input.tenant ?? LOCAL_TENANT.id;
     const now = new Date().toISOString();
@@ -147,6 +161,7 @@ export class JobStore {
       attempts: 0,
       summary: input.summary,
       request: input.request,
+      ...(input.inlineData ? { inlineData: input.inlineData } : {}),
     };
     const ahead = (await this.redis.eval(
       CREATE,
@@ -178,11 +193,22 @@ export class JobStore {
   }
 
   async get(id: string, withRequest = true): Promise<JobRecord | undefined> {
-    const raw = await this.redis.hgetall(this.keys.job(id));
-    if (!raw.id) return undefined;
-    const record = deserialize(raw);
-    if (!withRequest) delete record.request;
-    return record;
+    return this.getFor(id, LOCAL_TENANT, withRequest);
+  }
+
+  /**
+   * The job if `tenant` may see it; undefined for another tenant's job as for a missing one.
+   * The owner is checked on the record's small `tenant` field before anything else is read
+   * (job-for-tenant.lua), so both cost the same and the request is read only for its owner.
+   */
+  async getFor(id: string, tenant: Tenant, withRequest = true): Promise<JobRecord | undefined> {
+    const fields = withRequest ? [] : RECORD_FIELDS;
+    const found = await (this.redis as JobRedis).jobForTenant(this.keys.job(id), tenant.admin ? '' : tenant.id, LOCAL_TENANT.id, ...fields);
+    if (!found) return undefined;
+    const raw: Record<string, string | null> = {};
+    if (withRequest) for (let i = 0; i < found.length; i += 2) raw[found[i]] = found[i + 1];
+    else fields.forEach((field, i) => (raw[field] = found[i]));
+    return deserialize(raw);
   }
 
   /** The job's tenant, or undefined when there is no such job (cheap, like `status`). */
@@ -352,5 +378,6 @@ function deserialize(raw: Record<string, string | null>): JobRecord {
     attempts: Number(raw.attempts ?? 0),
     summary: parse(raw.summary),
     ...(raw.request !== undefined ? { request: parse(raw.request) } : {}),
+    ...(raw.inlineData ? { inlineData: parse(raw.inlineData) } : {}),
   };
 }

@@ -9,6 +9,7 @@ import { keys, type Keys } from '../queue/keys.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import type { ModelSummary } from '../training/build-model.ts';
 import type { CompileSettings } from '../training/compile.ts';
+import type { Tenant } from '../tenant.ts';
 import { OwnedIndex } from './owned-index.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
@@ -116,6 +117,16 @@ export class ModelStore {
 
   async get(id: string): Promise<ModelMeta | undefined> {
     return ID.test(id) ? this.index.get(id) : undefined;
+  }
+
+  /** The metadata if `tenant` may see the model; another tenant's costs what a missing one does (see OwnedIndex). */
+  async getFor(id: string, tenant: Tenant): Promise<ModelMeta | undefined> {
+    return ID.test(id) ? this.index.getFor(id, tenant) : undefined;
+  }
+
+  /** Whether `tenant` may use the model: one small index read, before anything is loaded. */
+  async visibleTo(id: string, tenant: Tenant): Promise<boolean> {
+    return ID.test(id) && this.index.visibleTo(id, tenant);
   }
 
   /** Newest first; `tenant` limits it to one tenant's models. */

@@ -1,5 +1,12 @@
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
-import { LOCAL_TENANT } from '../tenant.ts';
+import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
+
+const OWNED_FOR_TENANT = readFileSync(new URL('./owned-for-tenant.lua', import.meta.url), 'utf8');
+
+interface OwnedRedis extends Redis {
+  ownedForTenant(meta: string, tenantIndex: string, id: string): Promise<string | null>;
+}
 
 /** What every stored resource's metadata carries for the index. */
 export interface Owned {
@@ -55,7 +62,9 @@ export class OwnedIndex<Meta extends Owned> {
   constructor(
     private readonly redis: Redis,
     private readonly keys: OwnedIndexKeys,
-  ) {}
+  ) {
+    if (!('ownedForTenant' in redis)) redis.defineCommand('ownedForTenant', { numberOfKeys: 2, lua: OWNED_FOR_TENANT });
+  }
 
   private tenantIndex = (tenant: string) => `${this.keys.tenantPrefix}${tenant}:${this.keys.kind}`;
   usageKey = (tenant: string) => `${this.keys.tenantPrefix}${tenant}:usage`;
@@ -80,15 +89,44 @@ export class OwnedIndex<Meta extends Owned> {
     return raw ? (JSON.parse(raw) as Meta) : undefined;
   }
 
-  /** Newest first; `cursor` is the last id of the previous page; `tenant` limits it to one tenant's. */
-  async list(opts: { tenant?: string; limit: number; cursor?: string }): Promise<{ items: Meta[]; nextCursor: string | null }> {
+  /**
+   * The metadata if `tenant` may see it; undefined for another tenant's as for a missing one.
+   * A tenant's own index is asked first (owned-for-tenant.lua), so both cost the same.
+   */
+  async getFor(id: string, tenant: Tenant): Promise<Meta | undefined> {
+    if (tenant.admin) return this.get(id);
+    const raw = await (this.redis as OwnedRedis).ownedForTenant(this.keys.meta(id), this.tenantIndex(tenant.id), id);
+    return raw ? (JSON.parse(raw) as Meta) : undefined;
+  }
+
+  /** Whether `tenant` owns the id (admins: whether it exists); one small index read, nothing else. */
+  async visibleTo(id: string, tenant: Tenant): Promise<boolean> {
+    if (tenant.admin) return (await this.redis.exists(this.keys.meta(id))) === 1;
+    return (await this.redis.zscore(this.tenantIndex(tenant.id), id)) !== null;
+  }
+
+  /**
+   * Newest first; `cursor` is the last id of the previous page; `tenant` limits it to one
+   * tenant's. With `maxBytes`, the page stops before the item whose stored metadata would take
+   * it over that many bytes (sizes are asked first, so nothing beyond is read or parsed); it
+   * always holds one item, and `nextCursor` goes on after the last.
+   */
+  async list(opts: { tenant?: string; limit: number; cursor?: string; maxBytes?: number }): Promise<{ items: Meta[]; nextCursor: string | null }> {
     const index = opts.tenant ? this.tenantIndex(opts.tenant) : this.keys.all;
     const max = opts.cursor ? `(${opts.cursor}` : '+';
     const ids = await this.redis.zrange(index, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
-    const page = ids.slice(0, opts.limit);
+    let page = ids.slice(0, opts.limit);
+    let more = ids.length > opts.limit;
+    if (opts.maxBytes !== undefined && page.length > 1) {
+      const sizes = await Promise.all(page.map((id) => this.redis.strlen(this.keys.meta(id))));
+      let total = sizes[0];
+      let fit = 1;
+      while (fit < page.length && total + sizes[fit] <= opts.maxBytes) total += sizes[fit++];
+      if (fit < page.length) [page, more] = [page.slice(0, fit), true];
+    }
     const raws = page.length > 0 ? await this.redis.mget(page.map((id) => this.keys.meta(id))) : [];
     const items = raws.filter((r): r is string => r !== null).map((r) => JSON.parse(r) as Meta);
-    return { items, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null };
+    return { items, nextCursor: more ? page[page.length - 1] : null };
   }
 
   /** Bytes a tenant stores in this and every other OwnedIndex (they share the usage hash). */
