@@ -59,3 +59,28 @@ function shapeOf(sample: unknown): number[] {
 }
 
 export const isIntegral = (values: NumericArray) => values.every((v) => Number.isInteger(v));
+
+/** The fields of a job's `data` that carry inline arrays. */
+const INLINE_FIELDS = ['x', 'y', 'xTest', 'yTest'] as const;
+
+/** What a job record says of inline data it keeps elsewhere (see CheckpointStore.saveInline). */
+export interface InlineDataInfo {
+  /** Samples per field, e.g. `{x: 2400, y: 2400}`. */
+  samples: Record<string, number>;
+  bytes: number;
+}
+
+/** Splits a request's inline arrays from the rest: the rest is what a job record keeps. */
+export function separateInline<R extends { data: object }>(request: R): { request: R; arrays?: Record<string, unknown[]>; samples?: Record<string, number> } {
+  const fields = request.data as Record<string, unknown>;
+  const present = INLINE_FIELDS.filter((f) => Array.isArray(fields[f]));
+  if (present.length === 0) return { request };
+  const data: Record<string, unknown> = { ...fields };
+  const arrays: Record<string, unknown[]> = {};
+  for (const f of present) {
+    arrays[f] = data[f] as unknown[];
+    delete data[f];
+  }
+  const samples = Object.fromEntries(present.map((f) => [f, arrays[f].length]));
+  return { request: { ...request, data }, arrays, samples };
+}

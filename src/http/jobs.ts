@@ -7,7 +7,9 @@ import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { JobList, JobListQuery } from '../schemas/job.ts';
 import { JobRequest } from '../schemas/job-request.ts';
 import { ValidationReport } from '../schemas/model.ts';
-import { planJob, planLimits } from '../training/plan.ts';
+import { planLimits } from '../training/plan.ts';
+import { separateInline } from '../data/inline.ts';
+import { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { canSee, listScope } from '../tenant.ts';
 import { kerasSpelling } from './keras-spelling.ts';
 import { checkStorageQuota } from './quotas.ts';
@@ -16,6 +18,7 @@ const problems = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: Probl
 
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs, config } = app.services;
+  const checkpoints = new CheckpointStore(config.DATA_DIR);
 
   const view = (record: JobRecord, positions: Map<string, number>) => ({
     ...record,
@@ -35,20 +38,26 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { tenant } = request;
-    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(tenant, owner)));
+    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(tenant, owner)));
     await checkStorageQuota(app.services, tenant.id);
+    // Inline arrays stay out of Redis: they are kept beside the job's checkpoints until it ends.
+    const { request: stored, arrays, samples } = separateInline(request.body);
+    const inlineJson = arrays && JSON.stringify(arrays);
     let created;
     try {
-      created = await jobs.create({ name: request.body.name, tenant: tenant.id, request: request.body, epochs: plan.fit.epochs, summary: plan.summary }, config.TENANT_MAX_QUEUED_JOBS);
+      const inlineData = samples && inlineJson ? { samples, bytes: Buffer.byteLength(inlineJson) } : undefined;
+      created = await jobs.create({ name: request.body.name, tenant: tenant.id, request: stored, inlineData, epochs: plan.epochs, summary: plan.summary }, config.TENANT_MAX_QUEUED_JOBS);
     } catch (err) {
       if (err instanceof QuotaError) throw new AppError(429, 'queue_quota', err.message, [], { 'Retry-After': '30' });
       throw err;
     }
     const { record, ahead } = created;
     try {
+      if (inlineJson) await checkpoints.saveInline(record.id, inlineJson);
       await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS, ahead);
     } catch (err) {
       await jobs.remove(record.id).catch(() => undefined);
+      await checkpoints.remove(record.id).catch(() => undefined);
       throw err;
     }
     const positions = await queuePositions(app.services.queue());
@@ -65,7 +74,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ValidationReport, ...problems },
     },
   }, async (request) => {
-    const plan = planJob(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(request.tenant, owner)));
+    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(request.tenant, owner)));
     return { valid: true as const, summary: plan.summary, estimates: plan.estimates, warnings: plan.warnings, compile: plan.compile };
   });
 
@@ -90,8 +99,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: Type.Ref('Job'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
-    const record = await jobs.get(request.params.id);
-    if (!record || !canSee(request.tenant, record.tenant)) throw notFound('job', request.params.id);
+    const record = await jobs.getFor(request.params.id, request.tenant);
+    if (!record) throw notFound('job', request.params.id);
     return view(record, await positionsIf([record]));
   });
 };

@@ -26,7 +26,13 @@ export const Job = Type.Object(
     error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
     attempts: Type.Integer(),
     summary: Type.Optional(ModelSummary),
-    request: Type.Optional(Type.Unknown({ description: 'the job request as accepted (Keras spellings normalized, defaults filled)' })),
+    request: Type.Optional(Type.Unknown({ description: 'the job request as accepted (Keras spellings normalized, defaults filled), less its inline arrays (see inlineData)' })),
+    inlineData: Type.Optional(
+      Type.Object(
+        { samples: Type.Record(Type.String(), Type.Integer(), { description: 'samples per field, e.g. {"x": 2400, "y": 2400}' }), bytes: Type.Integer() },
+        { description: 'the inline data.x/y/xTest/yTest the request carried: kept beside the job\'s checkpoints (not in Redis, not echoed in answers) until the job ends, then deleted' },
+      ),
+    ),
   },
   { $id: 'Job' },
 );

@@ -60,8 +60,8 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   if (started === 'tenant-busy') return { status: 'deferred' };
   if (started === 'refused') return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
 
-  const request = record.request as JobRequest;
   try {
+    const request = await withInlineData(record, checkpoints);
     const plan = planJob(request, deps.limits ?? deps.maxParams, await deps.datasets?.catalog(request.data));
     const supervisor = new Supervisor(jobId, deps.control, checkpoints, {
       checkpointEvery: deps.checkpointEvery,
@@ -81,6 +81,15 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
     }
     throw err;
   }
+}
+
+/** The job's request as submitted: its inline arrays, if it had any, come back from beside its checkpoints. */
+async function withInlineData(record: JobRecord, checkpoints: CheckpointStore): Promise<JobRequest> {
+  const request = record.request as JobRequest;
+  if (!record.inlineData) return request;
+  const arrays = await checkpoints.loadInline(record.id);
+  if (!arrays) throw new AppError(422, 'inline_data_missing', "the job's inline data is no longer stored (was the data folder cleared?); submit the job again");
+  return { ...request, data: { ...request.data, ...arrays } };
 }
 
 /**
