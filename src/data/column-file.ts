@@ -1,22 +1,27 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClassCount, ColumnDtype, ColumnInfo, ColumnType } from './dataset-meta.ts';
 
-const CHUNK_VALUES = 64 * 1024;
+/** Largest chunk a column buffers before it is written out. */
+export const MAX_CHUNK_VALUES = 64 * 1024;
+/** A column's first buffer; it doubles up to its chunk size, so a short upload or a wide one costs little. */
+const FIRST_BUFFER_VALUES = 256;
 /** A numeric scalar column with at most this many distinct whole numbers reports them as classes. */
 const MAX_NUMERIC_CLASSES = 50;
 
 /**
- * One column being written: values are buffered in a small chunk and appended to the file,
- * so a column of any length costs a constant amount of memory. Statistics (min/max/mean,
- * and class counts) are gathered on the way.
+ * One column being written: values are buffered in a chunk and appended to the file, so a
+ * column of any length costs a bounded amount of memory. The buffer starts small and grows
+ * to `chunkValues`, which a table sizes from a fixed budget divided among its columns. The
+ * file is opened only to append a chunk, so a wide table holds no file handles between
+ * flushes. Statistics (min/max/mean, and class counts) are gathered on the way.
  */
 export class ColumnFile {
-  private handle?: FileHandle;
   private buffer: Float32Array | Uint8Array;
   /** Chunks filled since the last flush (a reader may push a whole network chunk between flushes). */
   private full: (Float32Array | Uint8Array)[] = [];
   private used = 0;
+  private written = false;
   private sum = 0;
   private count = 0;
   private min = Infinity;
@@ -35,24 +40,32 @@ export class ColumnFile {
     readonly dtype: ColumnDtype,
     readonly file: string,
     private readonly dir: string,
+    private readonly chunkValues = MAX_CHUNK_VALUES,
   ) {
-    this.buffer = this.allocate();
+    this.buffer = this.allocate(Math.min(FIRST_BUFFER_VALUES, chunkValues));
     if (shape.length > 0) this.distinct = undefined;
   }
 
-  private allocate() {
-    return this.dtype === 'uint8' ? new Uint8Array(CHUNK_VALUES) : new Float32Array(CHUNK_VALUES);
+  private allocate(values: number) {
+    return this.dtype === 'uint8' ? new Uint8Array(values) : new Float32Array(values);
   }
 
-  private rotate() {
-    this.full.push(this.buffer);
-    this.buffer = this.allocate();
-    this.used = 0;
+  /** Makes room for one more value: grows the buffer, or sets a full chunk aside for the next flush. */
+  private room() {
+    if (this.buffer.length < this.chunkValues) {
+      const bigger = this.allocate(Math.min(this.buffer.length * 2, this.chunkValues));
+      bigger.set(this.buffer);
+      this.buffer = bigger;
+    } else {
+      this.full.push(this.buffer);
+      this.buffer = this.allocate(this.chunkValues);
+      this.used = 0;
+    }
   }
 
   /** Appends one numeric value; call `flushIfFull` between rows. */
   push(value: number) {
-    if (this.used === this.buffer.length) this.rotate();
+    if (this.used === this.buffer.length) this.room();
     this.buffer[this.used++] = value;
     this.count++;
     this.sum += value;
@@ -62,23 +75,22 @@ export class ColumnFile {
       if (Number.isInteger(value) && value >= 0) this.distinct.set(value, (this.distinct.get(value) ?? 0) + 1);
       if (!Number.isInteger(value) || value < 0 || this.distinct.size > MAX_NUMERIC_CLASSES) this.distinct = undefined;
     }
-    if (this.used === this.buffer.length) this.pending = true;
+    if (this.used === this.chunkValues) this.pending = true;
   }
 
-  /** Appends a string value as its code; returns false when the column has too many distinct values. */
-  pushString(value: string, maxDistinct: number): boolean {
+  /** Appends a string value as its code; `onNew` sees a value before it becomes a new class (and may refuse it by throwing). */
+  pushString(value: string, onNew: (value: string, classes: number) => void) {
     let code = this.codes.get(value);
     if (code === undefined) {
-      if (this.codes.size >= maxDistinct) return false;
+      onNew(value, this.codes.size);
       code = this.codes.size;
       this.codes.set(value, code);
       this.codeCounts.push(0);
     }
     this.codeCounts[code]++;
-    if (this.used === this.buffer.length) this.rotate();
+    if (this.used === this.buffer.length) this.room();
     this.buffer[this.used++] = code;
-    if (this.used === this.buffer.length) this.pending = true;
-    return true;
+    if (this.used === this.chunkValues) this.pending = true;
   }
 
   private pending = false;
@@ -91,18 +103,22 @@ export class ColumnFile {
   async flush() {
     this.pending = false;
     if (this.used === 0 && this.full.length === 0) return;
-    this.handle ??= await open(path.join(this.dir, this.file), 'w');
-    for (const chunk of this.full) await this.handle.write(new Uint8Array(chunk.buffer, 0, chunk.byteLength));
+    const handle = await open(path.join(this.dir, this.file), 'a');
+    try {
+      for (const chunk of this.full) await handle.write(new Uint8Array(chunk.buffer, 0, chunk.byteLength));
+      await handle.write(new Uint8Array(this.buffer.buffer, 0, this.used * this.buffer.BYTES_PER_ELEMENT));
+    } finally {
+      await handle.close();
+    }
     this.full = [];
-    await this.handle.write(new Uint8Array(this.buffer.buffer, 0, this.used * this.buffer.BYTES_PER_ELEMENT));
     this.used = 0;
+    this.written = true;
   }
 
-  /** Flushes and closes the file; returns what the store records about the column. */
+  /** Flushes the last values; returns what the store records about the column. */
   async close(): Promise<ColumnInfo> {
     await this.flush();
-    if (!this.handle) this.handle = await open(path.join(this.dir, this.file), 'w');
-    await this.handle.close();
+    if (!this.written) await writeFile(path.join(this.dir, this.file), new Uint8Array(0));
     const info: ColumnInfo = { name: this.name, type: this.type, shape: this.shape, dtype: this.dtype, file: this.file };
     if (this.type === 'string') {
       info.classes = [...this.codes.keys()].map((name, code): ClassCount => ({ name, count: this.codeCounts[code] }));
@@ -115,10 +131,5 @@ export class ColumnFile {
       }
     }
     return info;
-  }
-
-  /** Closes the file without recording anything (the upload failed). */
-  async abort() {
-    await this.handle?.close().catch(() => undefined);
   }
 }

@@ -43,7 +43,7 @@ export interface DatasetMeta {
   features: string[];
   /** Shape of one sample's features with the default columns. */
   featureShape: number[];
-  /** Bytes stored on disk. */
+  /** Bytes stored: the column files, and this metadata twice (meta.json and Redis); what the tenant's quota counts. */
   bytes: number;
   createdAt: string;
 }

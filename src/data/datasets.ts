@@ -1,5 +1,6 @@
 import { AppError, unprocessable, type FieldError } from '../errors.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
+import { own } from '../json-guard.ts';
 import { packInline } from './inline.ts';
 import { loadMnist, MNIST_DESCRIPTION } from './mnist.ts';
 import type { DatasetCatalog } from './dataset-meta.ts';
@@ -21,7 +22,7 @@ export function describeData(spec: DataSpec, catalog?: DatasetCatalog): DataDesc
   checkSource(spec, catalog);
   if (catalog?.has(spec.dataset ?? '')) return describeUploaded(spec, catalog);
   if (spec.dataset !== undefined) {
-    const { description } = BUILT_IN[spec.dataset];
+    const { description } = own(BUILT_IN, spec.dataset)!;
     const trainCount = Math.min(spec.limit?.train ?? Infinity, description.trainCount);
     const testCount = Math.min(spec.limit?.test ?? Infinity, description.testCount);
     return { ...description, trainCount, testCount };
@@ -33,7 +34,7 @@ export function describeData(spec: DataSpec, catalog?: DatasetCatalog): DataDesc
 export async function loadData(spec: DataSpec, withTest: boolean, catalog?: DatasetCatalog, seed?: number): Promise<LoadedData> {
   checkSource(spec, catalog);
   if (catalog?.has(spec.dataset ?? '')) return loadUploaded(spec, catalog, withTest, seed);
-  const data = spec.dataset !== undefined ? await BUILT_IN[spec.dataset].load(spec, withTest) : inlineData(spec);
+  const data = spec.dataset !== undefined ? await own(BUILT_IN, spec.dataset)!.load(spec, withTest) : inlineData(spec);
   return { ...data, stratify: spec.stratify };
 }
 
@@ -43,7 +44,7 @@ const UPLOADED_ONLY = ['features', 'label', 'testDataset', 'testSplit'] as const
 function checkSource(spec: DataSpec, catalog?: DatasetCatalog) {
   const uploaded = catalog?.has(spec.dataset ?? '') ?? false;
   for (const option of UPLOADED_ONLY) {
-    if (!uploaded && spec[option] !== undefined && (spec.dataset === undefined || BUILT_IN[spec.dataset])) {
+    if (!uploaded && spec[option] !== undefined && (spec.dataset === undefined || Object.hasOwn(BUILT_IN, spec.dataset))) {
       throw unprocessable(`data.${option} needs an uploaded dataset in data.dataset`, [{ path: `/data/${option}`, message: 'applies to uploaded datasets only' }]);
     }
   }
@@ -59,7 +60,7 @@ function checkSource(spec: DataSpec, catalog?: DatasetCatalog) {
       { path: '/data/dataset', message: 'cannot be combined with data.x/data.y' },
     ]);
   }
-  if (spec.dataset !== undefined && !BUILT_IN[spec.dataset]) {
+  if (spec.dataset !== undefined && !Object.hasOwn(BUILT_IN, spec.dataset)) {
     const message = `unknown dataset ${JSON.stringify(spec.dataset)}: neither a built-in (${Object.keys(BUILT_IN).join(', ')}) nor an uploaded dataset id (GET /v1/datasets lists them)`;
     throw new AppError(422, 'unknown_dataset', message, [{ path: '/data/dataset', message }]);
   }

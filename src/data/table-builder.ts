@@ -1,73 +1,124 @@
+import pLimit from 'p-limit';
 import { isForbiddenKey } from '../json-guard.ts';
-import { ColumnFile } from './column-file.ts';
+import { ColumnFile, MAX_CHUNK_VALUES } from './column-file.ts';
 import type { ColumnInfo } from './dataset-meta.ts';
-import { invalidDataset, MAX_STRING_VALUES, parseNumber } from './upload-errors.ts';
+import { CLASS_META_BYTES, COLUMN_META_BYTES, DEFAULT_INGEST_LIMITS, jsonBytes, MetaBudget, type IngestLimits } from './ingest-limits.ts';
+import { invalidDataset, parseNumber } from './upload-errors.ts';
 
 export type Cell = string | number | null | undefined;
 
-const FLUSH_EVERY_ROWS = 1024;
+/**
+ * Values all the columns of a table buffer together before they are written out: each
+ * column's chunk is this divided by the number of columns, so a table's buffers cost the
+ * same whether it has 3 columns or thousands.
+ */
+const TABLE_BUFFER_VALUES = 2 * 1024 * 1024;
+/** Smallest chunk of a column of a very wide table: below this, appends are too small to pay for their system calls. */
+const MIN_CHUNK_VALUES = 64;
 
 /**
  * Builds a table of scalar columns row by row (CSV rows, JSON records). A column's type is
  * set by its first row: numeric when that value is a number, string otherwise; a later
- * value that does not fit is refused with its row and column.
+ * value that does not fit is refused with its row and column. The caps of `limits` are
+ * checked as rows arrive, each refusal a 400 naming the cap, the row and the column.
  */
 export class TableBuilder {
   private columns: ColumnFile[] | undefined;
+  /** Rows between flushes: every column gets one value per row, so all their chunks fill together. */
+  private readonly chunkValues: number;
+  private readonly budget: MetaBudget;
   rows = 0;
 
   constructor(
     readonly header: string[],
     private readonly dir: string,
+    private readonly limits: IngestLimits = DEFAULT_INGEST_LIMITS,
   ) {
+    if (header.length === 0) throw invalidDataset('/columns', 'the header names no columns');
+    if (header.length > limits.maxColumns) {
+      throw invalidDataset('/columns', `the header names ${header.length} columns; a dataset may have at most ${limits.maxColumns} (DATASET_MAX_COLUMNS)`);
+    }
+    this.budget = new MetaBudget(limits.maxMetaBytes);
     const seen = new Set<string>();
     header.forEach((name, i) => {
       if (name === '') throw invalidDataset(`/columns/${i}`, 'the header has an empty column name');
+      if (name.length > limits.maxCellChars) {
+        throw invalidDataset(`/columns/${i}`, `column name is ${name.length} characters long; at most ${limits.maxCellChars} (DATASET_MAX_CELL_CHARS)`);
+      }
       if (seen.has(name)) throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} appears twice in the header`);
       // Column names become keys of records at predict and of the stored category lists.
       if (isForbiddenKey(name)) throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} is reserved; rename the column`);
       seen.add(name);
+      this.budget.charge(jsonBytes(name) + COLUMN_META_BYTES, `/columns/${i}`, `column ${JSON.stringify(name.slice(0, 40))}`);
     });
-    if (header.length === 0) throw invalidDataset('/columns', 'the header names no columns');
+    this.chunkValues = Math.max(MIN_CHUNK_VALUES, Math.min(MAX_CHUNK_VALUES, Math.floor(TABLE_BUFFER_VALUES / header.length)));
   }
 
-  /** `path` names the row in error messages, e.g. `/rows/7` (data rows count from 1). */
-  async addRow(cells: Cell[], path: string) {
+  /**
+   * `path` names the row in error messages, e.g. `/rows/7` (data rows count from 1). Call
+   * `flush` whenever `needsFlush` says so: rows are added synchronously, so a reader can add a
+   * slice's worth of them in one go.
+   */
+  addRow(cells: Cell[], path: string) {
     const columns = (this.columns ??= this.header.map((name, i) => {
       const first = cells[i];
       const numeric = typeof first === 'number' || (typeof first === 'string' && parseNumber(first.trim()) !== undefined);
-      return new ColumnFile(name, numeric ? 'numeric' : 'string', [], 'float32', `c${i}.bin`, this.dir);
+      return new ColumnFile(name, numeric ? 'numeric' : 'string', [], 'float32', `c${i}.bin`, this.dir, this.chunkValues);
     }));
+    const { maxCellChars, maxClasses } = this.limits;
+    // Every cell of every row passes here: its path is built only for an error.
     for (let i = 0; i < columns.length; i++) {
       const column = columns[i];
       const cell = cells[i];
-      const at = `${path}/${column.name}`;
       if (cell === null || cell === undefined || (typeof cell === 'string' && cell.trim() === '')) {
-        throw invalidDataset(at, `is missing (column ${JSON.stringify(column.name)} is empty in this row)`);
+        throw invalidDataset(`${path}/${column.name}`, `is missing (column ${JSON.stringify(column.name)} is empty in this row)`);
+      }
+      if (typeof cell === 'string' && cell.length > maxCellChars) {
+        throw invalidDataset(`${path}/${column.name}`, `is ${cell.length} characters long; a cell may hold at most ${maxCellChars} (DATASET_MAX_CELL_CHARS)`);
       }
       if (column.type === 'numeric') {
         const value = typeof cell === 'number' ? cell : parseNumber(cell.trim());
         if (value === undefined || !Number.isFinite(value)) {
-          throw invalidDataset(at, `${JSON.stringify(cell)} is not a number, but column ${JSON.stringify(column.name)} is numeric (its first value is a number)`);
+          throw invalidDataset(`${path}/${column.name}`, `${JSON.stringify(cell.toString().slice(0, 40))} is not a number, but column ${JSON.stringify(column.name)} is numeric (its first value is a number)`);
         }
         column.push(value);
-      } else if (!column.pushString(String(cell).trim(), MAX_STRING_VALUES)) {
-        throw invalidDataset(at, `column ${JSON.stringify(column.name)} has more than ${MAX_STRING_VALUES} distinct text values`);
+      } else {
+        const value = String(cell).trim();
+        if (!column.codes.has(value)) {
+          const at = `${path}/${column.name}`;
+          if (column.codes.size >= maxClasses) {
+            throw invalidDataset(at, `column ${JSON.stringify(column.name)} has more than ${maxClasses} distinct text values (DATASET_MAX_CLASSES)`);
+          }
+          this.budget.charge(jsonBytes(value) + CLASS_META_BYTES, at, `a new value of column ${JSON.stringify(column.name)}`);
+        }
+        column.pushString(value, checked);
       }
     }
     this.rows++;
-    // Columns buffer whole chunks between flushes; checking every row would cost an await per cell.
-    if (this.rows % FLUSH_EVERY_ROWS === 0) for (const column of columns) await column.flushIfFull();
+    if (this.rows % this.chunkValues === 0) this.needsFlush = true;
+  }
+
+  /** Whether every column's chunk is full (they fill together), to be written out with `flush`. */
+  needsFlush = false;
+
+  async flush() {
+    this.needsFlush = false;
+    await eachColumn(this.columns ?? [], (column) => column.flush());
   }
 
   async finish(): Promise<ColumnInfo[]> {
     if (!this.columns || this.rows === 0) throw invalidDataset('/rows', 'the dataset has no data rows');
-    const infos: ColumnInfo[] = [];
-    for (const column of this.columns) infos.push(await column.close());
-    return infos;
-  }
-
-  async abort() {
-    for (const column of this.columns ?? []) await column.abort();
+    return eachColumn(this.columns, (column) => column.close());
   }
 }
+
+/** For `pushString` once `addRow` has checked a new value against the caps itself. */
+const checked = () => undefined;
+
+/** Column files written at once: a wide table's thousands of small appends overlap instead of queueing one by one. */
+const PARALLEL_WRITES = 8;
+
+const eachColumn = <T>(columns: ColumnFile[], write: (column: ColumnFile) => Promise<T>): Promise<T[]> => {
+  const limit = pLimit(PARALLEL_WRITES);
+  return Promise.all(columns.map((column) => limit(() => write(column))));
+};

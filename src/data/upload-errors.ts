@@ -4,9 +4,6 @@ import { AppError } from '../errors.ts';
 export const invalidDataset = (path: string, message: string) =>
   new AppError(400, 'invalid_dataset', `${path}: ${message}`, [{ path, message }]);
 
-/** Most distinct values a string column may have (a label with more is not a class label). */
-export const MAX_STRING_VALUES = 10_000;
-
 /** A decimal number as people write it in CSV files; NaN and Infinity are not accepted. */
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 export const parseNumber = (text: string): number | undefined => (NUMBER.test(text) ? Number(text) : undefined);

@@ -7,18 +7,38 @@ import { AppError, notFound } from '../errors.ts';
 import { BUILT_IN_INFO } from '../data/built-in-info.ts';
 import type { DatasetFormat, DatasetMeta } from '../data/dataset-meta.ts';
 import { byteLimit, IdxIngest, ingestTable, limited, type DatasetContent, type UploadOptions } from '../data/ingest.ts';
+import { ingestLimits } from '../data/ingest-limits.ts';
 import { invalidDataset } from '../data/upload-errors.ts';
+import { hiddenCharacter, HIDDEN_CHARACTERS_RULE } from '../schemas/common.ts';
 import { jobsUsingDataset } from '../queue/dataset-usage.ts';
 import { ProblemRef } from '../schemas/common.ts';
 import { DatasetListQuery, DatasetList, DatasetParams, UploadQuery } from '../schemas/dataset.ts';
-import { StorageQuotaError } from '../storage/dataset-store.ts';
-import { canSee, listScope } from '../tenant.ts';
+import { DRAFT_LEASE_MS, StorageQuotaError } from '../storage/dataset-store.ts';
+import { listScope } from '../tenant.ts';
+import { discardBody, formParts, malformedForm } from './form-parts.ts';
 import { checkStorageQuota } from './quotas.ts';
 
 const RAW_TYPES: Record<string, DatasetFormat> = { 'text/csv': 'csv', 'application/csv': 'csv', 'application/json': 'json' };
 const FORMATS = ['csv', 'json', 'idx'];
 
 const view = (meta: DatasetMeta) => ({ ...meta, builtIn: false });
+
+/** Classes a column shows in a listing; `GET /v1/datasets/:id` shows them all. */
+export const LIST_CLASSES = 10;
+
+/**
+ * A dataset as a listing shows it: a column's classes (up to DATASET_MAX_CLASSES of them)
+ * beyond the first LIST_CLASSES are left out, and the column says so (`classesTruncated`)
+ * and how many there are (`classCount`).
+ */
+function listView(meta: DatasetMeta) {
+  const columns = meta.columns.map((column) =>
+    column.classes && column.classes.length > LIST_CLASSES
+      ? { ...column, classes: column.classes.slice(0, LIST_CLASSES), classCount: column.classes.length, classesTruncated: true }
+      : column,
+  );
+  return { ...view(meta), columns };
+}
 
 /** The format of a multipart file: the `format` option, else its name, else its content type. */
 function formatOf(options: UploadOptions, filename: string | undefined, mimetype: string): DatasetFormat {
@@ -40,11 +60,22 @@ function formatOf(options: UploadOptions, filename: string | undefined, mimetype
 export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { datasets, config, redis } = app.services;
   const limit = config.DATASET_UPLOAD_LIMIT_BYTES;
-  // Drafts of uploads that a dead process left half-written.
-  void datasets.sweepDrafts().then(
-    (n) => n > 0 && app.log.info({ removed: n }, 'removed unfinished dataset uploads'),
-    (err) => app.log.warn({ err }, 'could not sweep unfinished dataset uploads'),
-  );
+  const limits = ingestLimits(config);
+  // Drafts of uploads that a dead process left half-written (live uploads hold a lease): at
+  // start, and then now and again for those of processes that die while this one runs.
+  const sweep = () =>
+    datasets.sweepDrafts(0).then(
+      (n) => n > 0 && app.log.info({ swept: n }, 'swept unfinished dataset uploads'),
+      (err) => app.log.warn({ err }, 'could not sweep unfinished dataset uploads'),
+    );
+  let sweeper: NodeJS.Timeout | undefined;
+  // onReady: after the services' hook has connected Redis.
+  app.addHook('onReady', async () => {
+    await sweep();
+    sweeper = setInterval(sweep, DRAFT_LEASE_MS * 4);
+    sweeper.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(sweeper));
 
   // multipart enforces its own limit one byte later, so ours (a 413 problem) speaks first.
   await app.register(multipart, { limits: { fileSize: limit + 1, files: 2, fields: 10, fieldSize: 1024 } });
@@ -54,7 +85,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   async function fromMultipart(request: FastifyRequest, dir: string, options: UploadOptions): Promise<DatasetContent> {
     let content: DatasetContent | undefined;
     let idx: IdxIngest | undefined;
-    for await (const part of request.parts()) {
+    for await (const part of formParts(request)) {
       if (part.type === 'field') {
         const value = String(part.value);
         if (part.fieldname === 'format') {
@@ -66,20 +97,21 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
         } else if (part.fieldname === 'name' || part.fieldname === 'label') {
           // The same rules as the query string's name and label.
           if (value.length === 0 || value.length > 200) throw invalidDataset(`/${part.fieldname}`, 'must be 1 to 200 characters');
-          if (part.fieldname === 'name' && /[\u0000-\u001f\u007f]/.test(value)) throw invalidDataset('/name', 'must not contain control characters');
+          const hidden = part.fieldname === 'name' ? hiddenCharacter(value) : undefined;
+          if (hidden) throw invalidDataset('/name', `holds ${hidden}; names must have ${HIDDEN_CHARACTERS_RULE}`);
           options[part.fieldname as 'name' | 'label'] = value;
         } else {
           throw invalidDataset(`/${part.fieldname}`, 'is not a known field (name, format, label, delimiter, and the file)');
         }
         continue;
       }
-      const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`));
       const format = formatOf(options, part.filename, part.mimetype);
+      if (content || (idx && format !== 'idx')) throw invalidDataset(`/${part.fieldname}`, 'a CSV or JSON upload is one file');
+      const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`), (err) => malformedForm(`the form could not be read: ${err.message}`));
       if (format === 'idx') {
-        idx ??= new IdxIngest(dir, limit);
+        idx ??= new IdxIngest(dir, limit, limits);
         await idx.add(part.fieldname, source);
       } else {
-        if (content || idx) throw invalidDataset(`/${part.fieldname}`, 'a CSV or JSON upload is one file');
         content = await ingestTable(format, source, dir, options);
       }
     }
@@ -100,11 +132,11 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 201: Type.Ref('Dataset'), 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 413: ProblemRef, 415: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request, reply) => {
-    const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH };
+    const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH, limits };
     try {
       await checkStorageQuota(app.services, request.tenant.id);
     } catch (err) {
-      request.raw.resume();
+      discardBody(request, reply);
       throw err;
     }
     const draft = await datasets.draft(request.tenant.id, config.TENANT_MAX_STORED_BYTES);
@@ -126,8 +158,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       return view(meta);
     } catch (err) {
       await draft.abort();
-      // Let the client finish sending, so it reads our answer instead of a reset connection.
-      request.raw.resume();
+      discardBody(request, reply);
       if (err instanceof StorageQuotaError) throw new AppError(403, 'storage_quota', err.message);
       throw err;
     }
@@ -137,13 +168,16 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['datasets'],
       summary: 'List datasets: the built-in ones, then uploads, newest first',
+      description:
+        `A column shows at most ${LIST_CLASSES} of its classes here (\`classesTruncated\`, \`classCount\`; GET /v1/datasets/:id shows all), ` +
+        'and a page holds fewer than `limit` datasets when their stored metadata would exceed DATASET_LIST_MAX_BYTES: follow `nextCursor`.',
       querystring: DatasetListQuery,
       response: { 200: DatasetList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
     const builtIns = request.query.cursor ? [] : await Promise.all(Object.values(BUILT_IN_INFO).map((describe) => describe()));
-    const page = await datasets.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor });
-    return { items: [...builtIns, ...page.items.map(view)], nextCursor: page.nextCursor };
+    const page = await datasets.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: config.DATASET_LIST_MAX_BYTES });
+    return { items: [...builtIns, ...page.items.map(listView)], nextCursor: page.nextCursor };
   });
 
   app.get('/datasets/:id', {
@@ -156,8 +190,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request) => {
     const { id } = request.params;
     if (Object.hasOwn(BUILT_IN_INFO, id)) return BUILT_IN_INFO[id]();
-    const meta = await datasets.get(id);
-    if (!meta || !canSee(request.tenant, meta.tenant)) throw notFound('dataset', id);
+    const meta = await datasets.getFor(id, request.tenant);
+    if (!meta) throw notFound('dataset', id);
     return view(meta);
   });
 
@@ -171,8 +205,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   }, async (request, reply) => {
     const { id } = request.params;
     if (Object.hasOwn(BUILT_IN_INFO, id)) throw new AppError(409, 'built_in', `${id} is a built-in dataset and cannot be deleted`);
-    const meta = await datasets.get(id);
-    if (!meta || !canSee(request.tenant, meta.tenant)) throw notFound('dataset', id);
+    if (!(await datasets.getFor(id, request.tenant))) throw notFound('dataset', id);
     const users = await jobsUsingDataset(redis, config.REDIS_PREFIX, id);
     if (users.length > 0) {
       throw new AppError(409, 'dataset_in_use', `dataset ${id} is used by ${users.length} queued or running job(s): ${users.slice(0, 5).join(', ')}; cancel them or wait`);

@@ -38,7 +38,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
   }, async (request, reply) => {
     const { tenant } = request;
-    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(tenant, owner)));
+    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, tenant));
     await checkStorageQuota(app.services, tenant.id);
     // Inline arrays stay out of Redis: they are kept beside the job's checkpoints until it ends.
     const { request: stored, arrays, samples } = separateInline(request.body);
@@ -74,7 +74,7 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: ValidationReport, ...problems },
     },
   }, async (request) => {
-    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, (owner) => canSee(request.tenant, owner)));
+    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, request.tenant));
     return { valid: true as const, summary: plan.summary, estimates: plan.estimates, warnings: plan.warnings, compile: plan.compile };
   });
 

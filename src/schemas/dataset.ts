@@ -11,6 +11,8 @@ export const DatasetColumn = Type.Object({
   max: Type.Optional(Type.Number()),
   mean: Type.Optional(Type.Number()),
   classes: Type.Optional(Type.Array(ClassCount, { description: 'distinct values and their counts: every text value, or a few whole numbers (class indices)' })),
+  classCount: Type.Optional(Type.Integer({ description: 'listings: how many classes the column has, when `classes` shows only the first few' })),
+  classesTruncated: Type.Optional(Type.Boolean({ description: 'listings: true when `classes` shows only the first few (GET /v1/datasets/:id shows all)' })),
 });
 
 export const Dataset = Type.Object(
@@ -27,7 +29,7 @@ export const Dataset = Type.Object(
     label: Type.String({ description: 'default label column' }),
     features: Type.Array(Type.String(), { description: 'default feature columns' }),
     featureShape: Type.Array(Type.Integer(), { description: 'shape of one sample\'s features with the default columns' }),
-    bytes: Type.Integer({ description: 'bytes stored' }),
+    bytes: Type.Integer({ description: 'bytes stored: the column files, and the metadata (kept on disk and in Redis); counted against TENANT_MAX_STORED_BYTES' }),
     createdAt: Nullable(Type.String({ format: 'date-time' })),
   },
   { $id: 'Dataset' },
