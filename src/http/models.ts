@@ -44,7 +44,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       querystring: Type.Object(PageQuery, { additionalProperties: false }),
       response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
-  }, async (request) => models.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor }));
+  }, async (request) => models.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: app.services.config.LIST_MAX_BYTES }));
 
   app.get('/models/:id', {
     schema: {

@@ -1,59 +1,76 @@
+import { readFileSync } from 'node:fs';
 import type { FastifyRateLimitStore } from '@fastify/rate-limit';
 import type { Redis } from 'ioredis';
 
 /** At most this many requests are counted ahead in one lease. */
 export const MAX_LEASE = 100;
-/** A lease not used up within this time is dropped (its counts stay spent). */
+/** A lease ends this long after it was taken; what it did not use goes back to the shared count. */
 const LEASE_MS = 1_000;
+/** A lease used up before it ended is followed by one this many times larger (up to MAX_LEASE). */
+const GROWTH = 10;
 
-/**
- * Adds `ARGV[1]` to the window's count and answers the count and the window's remaining
- * milliseconds. The first count of a window (or a key that somehow lost its expiry) starts
- * the window of `ARGV[2]` ms.
- */
-const COUNT = `
-local counted = redis.call('INCRBY', KEYS[1], ARGV[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  ttl = tonumber(ARGV[2])
-end
-return {counted, ttl}`;
+const RATE_COUNT = readFileSync(new URL('./rate-count.lua', import.meta.url), 'utf8');
 
 type Callback = Parameters<FastifyRateLimitStore['incr']>[1];
 
-/** Counts this process took from the shared count and has not handed out yet. */
+/** Counts this process took from the shared count, handed out one per request. */
 interface Lease {
-  /** The count the next request gets. */
+  /** The first count of the lease, the one the next request gets, and the last. */
+  first: number;
   next: number;
-  /** The last count of the lease: the shared count as Redis last answered it (all processes, leases included). */
   last: number;
-  /** When the lease (and no later than the window) ends, on this process's clock. */
+  /** When the lease, and its window, end (on the store's clock). */
   endsAt: number;
   windowEndsAt: number;
+  /** When the window ends on Redis's clock: counts go back only into the window they came from. */
+  windowEnd: number;
+  /** The window's length (ms). */
+  window: number;
+  /** Redis had no count left: requests are refused here until the lease ends, then Redis is asked again. */
+  full: boolean;
   /** A lease being taken from Redis: requests meanwhile wait for it rather than take their own. */
   taking?: Promise<unknown>;
+  /** Requests waiting for `taking`: the next lease is at least this large. */
+  waiting: number;
+  /** Gives the unused counts back when the lease ends, if no request came to take the next one. */
+  timer?: NodeJS.Timeout;
 }
 
 interface CountingRedis extends Redis {
-  rateCount(key: string, add: number, windowMs: number): Promise<[number, number]>;
+  rateCount(key: string, take: number, windowMs: number, giveBack: number, windowEnd: number, max: number): Promise<[number, number, number, number]>;
+}
+
+export interface RateStoreOptions {
+  /** The clock leases are timed by (tests move it on instead of waiting). */
+  now?: () => number;
+  leaseMs?: number;
 }
 
 /**
  * A store for @fastify/rate-limit that keeps each tenant's count in Redis, shared by every
- * API process, without a round trip per request: a process takes a lease of up to
- * MAX_LEASE counts at once (a tenth of what is left, so one count at a time close to the
- * limit) and hands them out locally. The shared count so never falls behind what was let
- * through, so the limit is never overshot; a lease a process does not use up within
- * LEASE_MS stays counted, which can only refuse a little early, by at most a tenth of
- * what was left per process.
+ * API process, without a round trip per request: a process takes a lease of counts at once
+ * and hands them out locally. The shared count so never falls behind what was let through,
+ * and the limit is never overshot.
+ *
+ * Counts a lease did not use go back to the shared count when it ends (within LEASE_MS), so
+ * they are never lost: a client under its limit is not refused, whatever its pace. A refused
+ * request takes no count (the shared count stops at the limit), so counts given back make room
+ * again; a process that found the window full refuses locally until its lease time is up. Leases
+ * follow demand: the first after a quiet spell is one count (a client sending one request a
+ * second takes exactly what it uses); a lease used up before it ends is followed by a larger
+ * one, up to MAX_LEASE and never more than a tenth of what is left of the limit. So unused
+ * counts exist only during a burst, and only then can another process serving the same
+ * tenant at that very moment find the limit reached a little early (by at most a tenth of
+ * what was left, until that lease ends: then they can be used).
  *
  * The stock RedisStore's round trip per request cost a fifth to a third of single-instance
  * predict throughput on a 2-core machine (bench/run.ts, predict case).
  */
-export function sharedRateStore(redis: Redis, prefix: string) {
+export function sharedRateStore(redis: Redis, prefix: string, options: RateStoreOptions = {}) {
   const counting = redis as CountingRedis;
-  if (!counting.rateCount) redis.defineCommand('rateCount', { numberOfKeys: 1, lua: COUNT });
+  if (!('rateCount' in redis)) redis.defineCommand('rateCount', { numberOfKeys: 1, lua: RATE_COUNT });
+  const now = options.now ?? Date.now;
+  const leaseMs = options.leaseMs ?? LEASE_MS;
 
   return class SharedRateStore implements FastifyRateLimitStore {
     private readonly leases = new Map<string, Lease>();
@@ -65,37 +82,80 @@ export function sharedRateStore(redis: Redis, prefix: string) {
 
     incr(key: string, cb: Callback, timeWindow: number, max: number) {
       const lease = this.leases.get(key);
-      const now = Date.now();
-      if (lease && now < lease.endsAt && lease.next <= lease.last) {
-        const current = lease.next++;
-        return cb(null, { current, ttl: lease.windowEndsAt - now });
+      const at = now();
+      if (lease && !lease.taking && at < lease.endsAt && (lease.next <= lease.last || lease.full)) {
+        // A full window refuses with the count after the limit, without asking Redis each time.
+        const current = lease.full ? lease.last + 1 : lease.next++;
+        return cb(null, { current, ttl: lease.windowEndsAt - at });
       }
       if (lease?.taking) {
-        lease.taking.then(() => this.incr(key, cb, timeWindow, max), (err: Error) => cb(err));
+        lease.waiting++;
+        lease.taking.then(
+          () => {
+            lease.waiting--;
+            this.incr(key, cb, timeWindow, max);
+          },
+          (err: Error) => {
+            lease.waiting--;
+            cb(err);
+          },
+        );
         return;
       }
-      this.take(key, lease && now < lease.windowEndsAt ? lease.last : 0, timeWindow, max).then(
+      this.take(key, timeWindow, max).then(
         (answer) => cb(null, answer),
         (err: Error) => cb(err), // Redis is away: the plugin lets the request through (skipOnError) and the route answers 503
       );
     }
 
     /**
-     * Takes the next lease from the shared count, and its first count for the request that
-     * asked: at once, before requests that waited for the lease can take them all.
+     * Gives back what the ended lease did not use and takes the next one, in one round trip,
+     * with its first count for the request that asked: at once, before requests that waited
+     * for the lease can take them all.
      */
-    private async take(key: string, known: number, timeWindow: number, max: number): Promise<{ current: number; ttl: number }> {
-      const size = Math.min(MAX_LEASE, Math.max(1, Math.floor((max - known) / 10)));
-      const lease: Lease = this.leases.get(key) ?? { next: 1, last: 0, endsAt: 0, windowEndsAt: 0 };
+    private async take(key: string, timeWindow: number, max: number): Promise<{ current: number; ttl: number }> {
+      const at = now();
+      const lease: Lease = this.leases.get(key) ?? { first: 1, next: 1, last: 0, endsAt: 0, windowEndsAt: 0, windowEnd: 0, window: timeWindow, full: false, waiting: 0 };
       this.leases.set(key, lease);
-      const taking = counting.rateCount(this.keyPrefix + key, size, timeWindow);
+      clearTimeout(lease.timer);
+      const sameWindow = at < lease.windowEndsAt;
+      const unused = sameWindow ? Math.max(0, lease.last - lease.next + 1) : 0;
+      const handedOut = lease.next - lease.first;
+      const usedUpInTime = handedOut > 0 && handedOut === lease.last - lease.first + 1 && at < lease.endsAt;
+      const demand = Math.max(usedUpInTime ? handedOut * GROWTH : handedOut, lease.waiting + 1);
+      const known = sameWindow ? lease.last - unused : 0;
+      const size = Math.min(demand, MAX_LEASE, Math.max(1, Math.floor((max - known) / 10)));
+      lease.next = lease.last + 1; // nothing more from the old lease: it is being given back
+      const taking = counting.rateCount(this.keyPrefix + key, size, timeWindow, unused, unused > 0 ? lease.windowEnd : 0, max);
       lease.taking = taking;
       try {
-        const [counted, ttl] = await taking;
-        const now = Date.now();
-        Object.assign(lease, { next: counted - size + 2, last: counted, windowEndsAt: now + ttl, endsAt: now + Math.min(ttl, LEASE_MS) });
+        const [counted, ttl, windowEnd, taken] = await taking;
+        const end = now();
+        const length = Math.min(ttl, leaseMs);
+        // Nothing taken: the limit is reached, and this request gets the count after it.
+        const first = taken > 0 ? counted - taken + 1 : counted + 1;
+        const next = taken > 0 ? first + 1 : first;
+        Object.assign(lease, { first, next, last: counted, full: taken === 0, endsAt: end + length, windowEndsAt: end + ttl, windowEnd, window: timeWindow });
+        if (taken > 1) lease.timer = setTimeout(() => void this.giveBack(key, lease).catch(() => undefined), length).unref();
         this.forgetEnded(); // keeps this lease: it is still `taking`
-        return { current: counted - size + 1, ttl };
+        return { current: first, ttl };
+      } finally {
+        lease.taking = undefined;
+      }
+    }
+
+    /** A lease's end with no request to take the next one: its unused counts go back now. */
+    private async giveBack(key: string, lease: Lease) {
+      if (lease.taking || this.leases.get(key) !== lease || now() >= lease.windowEndsAt) return;
+      const unused = lease.last - lease.next + 1;
+      if (unused <= 0) return;
+      // The lease ends here, as if it had been this size: the next one is sized by what was used.
+      lease.last -= unused;
+      lease.endsAt = Math.min(lease.endsAt, now());
+      const giving = counting.rateCount(this.keyPrefix + key, 0, lease.window, unused, lease.windowEnd, 0);
+      lease.taking = giving;
+      try {
+        await giving;
       } finally {
         lease.taking = undefined;
       }
@@ -103,8 +163,13 @@ export function sharedRateStore(redis: Redis, prefix: string) {
 
     /** Drops leases whose windows have ended, so quiet tenants cost no memory. */
     private forgetEnded() {
-      const now = Date.now();
-      for (const [key, lease] of this.leases) if (now >= lease.windowEndsAt && !lease.taking) this.leases.delete(key);
+      const at = now();
+      for (const [key, lease] of this.leases) {
+        if (at >= lease.windowEndsAt && !lease.taking) {
+          clearTimeout(lease.timer);
+          this.leases.delete(key);
+        }
+      }
     }
 
     /** Per-route limits (`config.rateLimit` on a route) count under their own keys. */

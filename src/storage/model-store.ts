@@ -130,7 +130,7 @@ export class ModelStore {
   }
 
   /** Newest first; `tenant` limits it to one tenant's models. */
-  list(opts: { tenant?: string; limit: number; cursor?: string }) {
+  list(opts: { tenant?: string; limit: number; cursor?: string; maxBytes?: number }) {
     return this.index.list(opts);
   }
 
