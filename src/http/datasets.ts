@@ -170,13 +170,13 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       summary: 'List datasets: the built-in ones, then uploads, newest first',
       description:
         `A column shows at most ${LIST_CLASSES} of its classes here (\`classesTruncated\`, \`classCount\`; GET /v1/datasets/:id shows all), ` +
-        'and a page holds fewer than `limit` datasets when their stored metadata would exceed DATASET_LIST_MAX_BYTES: follow `nextCursor`.',
+        'and a page holds fewer than `limit` datasets when their stored metadata would exceed LIST_MAX_BYTES: follow `nextCursor`.',
       querystring: DatasetListQuery,
       response: { 200: DatasetList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => {
     const builtIns = request.query.cursor ? [] : await Promise.all(Object.values(BUILT_IN_INFO).map((describe) => describe()));
-    const page = await datasets.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: config.DATASET_LIST_MAX_BYTES });
+    const page = await datasets.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: config.LIST_MAX_BYTES });
     return { items: [...builtIns, ...page.items.map(listView)], nextCursor: page.nextCursor };
   });
 

@@ -10,7 +10,7 @@ import { ValidationReport } from '../schemas/model.ts';
 import { planLimits } from '../training/plan.ts';
 import { separateInline } from '../data/inline.ts';
 import { CheckpointStore } from '../storage/checkpoint-store.ts';
-import { canSee, listScope } from '../tenant.ts';
+import { listScope } from '../tenant.ts';
 import { kerasSpelling } from './keras-spelling.ts';
 import { checkStorageQuota } from './quotas.ts';
 
