@@ -18,7 +18,7 @@ import { Redis } from 'ioredis';
 import seedrandom from 'seedrandom';
 import { ingestTable } from '../src/data/ingest.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
 import { planJob } from '../src/training/plan.ts';
 import { train } from '../src/training/train.ts';
 

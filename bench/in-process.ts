@@ -1,20 +1,19 @@
 /**
  * One in-process training run for bench/run.ts, in a fresh child process: the same
  * `planJob` + `train` the worker runs, with no API, queue or Redis. Prints one JSON line.
- * Env: BENCH_REQUEST (the job request JSON), TFJS_BACKEND, TFJS_THREADS, and
- * BENCH_STOCK_MATMUL=1 to measure the stock wasm matmul kernels (the "before").
+ * Env: BENCH_REQUEST (the job request JSON), TFJS_BACKEND, TFJS_ACCELERATION (`off`: stock
+ * tfjs kernels, the "before"), and BENCH_STOCK_MATMUL=1 for the stock wasm matmul kernels alone.
  */
 import { loadConfig } from '../src/config.ts';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
 import { planJob } from '../src/training/plan.ts';
 import { train } from '../src/training/train.ts';
-import { unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
-import { wasmThreadsInUse } from '../src/training/wasm-threads.ts';
+import { unrouteTransposedMatMuls } from '../src/compute/accelerations/wasm-matmul.ts';
 import type { JobRequest } from '../src/schemas/job-request.ts';
 
 const config = loadConfig();
 const request = JSON.parse(process.env.BENCH_REQUEST ?? '{}') as JobRequest;
-const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
+const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
 if (process.env.BENCH_STOCK_MATMUL === '1') unrouteTransposedMatMuls();
 const epochSeconds: number[] = [];
 const started = performance.now();
@@ -33,7 +32,7 @@ const wallSeconds = (performance.now() - started) / 1000;
 result.model.dispose();
 const line = JSON.stringify({
   backend,
-  threads: await wasmThreadsInUse(),
+  acceleration: config.TFJS_ACCELERATION,
   epochSeconds,
   history: result.history,
   evaluation: result.evaluation,

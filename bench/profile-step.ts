@@ -1,7 +1,6 @@
 /**
  * Where one training step of the MNIST network spends its time, kernel by kernel:
- *   npx tsx bench/profile-step.ts        (TFJS_THREADS=2 for the multi-threaded build,
- *                                         BENCH_STOCK_MATMUL=1 for the stock matmul kernels,
+ *   npx tsx bench/profile-step.ts        (BENCH_STOCK_MATMUL=1 for the stock matmul kernels,
  *                                         BENCH_STOCK_OPTIMIZER=1 for tfjs's own RMSProp updates,
  *                                         BENCH_STOCK_STEP=1 for all of the step changes off:
  *                                         optimizer, matmul swap, Identity, gather)
@@ -10,14 +9,13 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
-import { initBackend } from '../src/training/backend.ts';
-import { setMatMulSwaps, unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
-import { unshareWasmIdentity } from '../src/training/wasm-identity.ts';
-import { stockWasmGather } from '../src/training/wasm-gather.ts';
-import { fuseOptimizerUpdates, setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
-import { wasmThreadsInUse } from '../src/training/wasm-threads.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { setMatMulSwaps, unrouteTransposedMatMuls } from '../src/compute/accelerations/wasm-matmul.ts';
+import { unshareWasmIdentity } from '../src/compute/accelerations/wasm-identity.ts';
+import { stockWasmGather } from '../src/compute/accelerations/wasm-gather.ts';
+import { fuseOptimizerUpdates, setFusedOptimizerUpdates } from '../src/compute/accelerations/fused-optimizers.ts';
 
-const backend = await initBackend((process.env.TFJS_BACKEND as 'wasm' | 'cpu' | undefined) ?? 'wasm', Number(process.env.TFJS_THREADS ?? 1));
+const backend = await initBackend((process.env.TFJS_BACKEND as 'wasm' | 'cpu' | undefined) ?? 'wasm');
 if (process.env.BENCH_STOCK_MATMUL === '1') unrouteTransposedMatMuls();
 if (process.env.BENCH_STOCK_OPTIMIZER === '1' || process.env.BENCH_STOCK_STEP === '1') setFusedOptimizerUpdates(false);
 if (process.env.BENCH_STOCK_STEP === '1') {
@@ -37,7 +35,7 @@ await model.fit(x.slice(0, 1280), y.slice(0, 1280), { epochs: 1, batchSize: 128,
 const started = performance.now();
 await model.fit(x, y, { epochs: 1, batchSize: 128, verbose: 0 });
 const perBatch = (performance.now() - started) / Math.ceil(n / 128);
-console.log(`${backend}, ${await wasmThreadsInUse()} thread(s): fit ${perBatch.toFixed(2)} ms/batch = ${((perBatch * 469) / 1000).toFixed(1)} s per 60,000-digit epoch`);
+console.log(`${backend}: fit ${perBatch.toFixed(2)} ms/batch = ${((perBatch * 469) / 1000).toFixed(1)} s per 60,000-digit epoch`);
 
 const xb = x.slice(0, 128);
 const yb = y.slice(0, 128);

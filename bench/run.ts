@@ -7,10 +7,10 @@
  *   npm run bench                       full: 60,000 digits, 5 epochs, 3 rounds
  *   npm run bench -- --quick            smoke: 6,000 digits, 1 epoch, 1 round, 2 s of load
  *   flags (or BENCH_* env): --runs=N --epochs=N --train=N (digits) --only=train|predict
- *     --modes=inproc,service[,inproc-2t,inproc-stock]  (Nt: TFJS_THREADS=N; stock: 1 thread, stock matmuls)
+ *     --modes=inproc,service[,inproc-stock]  (stock: TFJS_ACCELERATION=off, stock tfjs kernels)
  *     --predict-seconds=N --concurrency=N
  *     --predict-targets=predict,bare[,predict-dense]  (predict-dense: the sparse matmul path off)
- * TFJS_BACKEND / TFJS_THREADS apply to every mode except the forced ones.
+ * TFJS_BACKEND / TFJS_ACCELERATION apply to every mode except the forced ones.
  */
 import { execFile, spawn } from 'node:child_process';
 import { writeFileSync, readFileSync } from 'node:fs';
@@ -22,7 +22,7 @@ import Fastify from 'fastify';
 import { buildApp } from '../src/app.ts';
 import type { JobRequest } from '../src/schemas/job-request.ts';
 import { startWorker } from '../workers/worker.ts';
-import { setSparseMatMul } from '../src/training/wasm-sparse-matmul.ts';
+import { setSparseMatMul } from '../src/compute/accelerations/wasm-sparse-matmul.ts';
 import { cleanup, getJson, postJson, readEvents, testConfig, waitForJob } from '../test/helpers.ts';
 import { descendants, emit, median, peakRssMb, resetPeakRss, round, table } from './stats.ts';
 
@@ -63,7 +63,7 @@ const request: JobRequest = {
 interface TrainRun {
   mode: string;
   backend: string;
-  threads: number | null;
+  acceleration: string;
   epochSeconds: number[];
   epoch1: { loss: number; acc: number };
   testAccuracy: number | null;
@@ -75,10 +75,7 @@ const loadAverage = () => os.loadavg().map((l) => round(l, 2));
 
 async function inProcess(mode: string): Promise<TrainRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_REQUEST: JSON.stringify(request) };
-  const threads = /^inproc-(\d+)t$/.exec(mode)?.[1];
-  if (threads) env.TFJS_THREADS = threads;
-  if (mode === 'inproc-stock') env.TFJS_THREADS = '1';
-  if (mode === 'inproc-stock') env.BENCH_STOCK_MATMUL = '1';
+  if (mode === 'inproc-stock') env.TFJS_ACCELERATION = 'off';
   const stdout = await new Promise<string>((resolve, reject) =>
     execFile(process.execPath, ['--import', 'tsx', path.join(here, 'in-process.ts')], { env, maxBuffer: 1 << 24 }, (err, out, errOut) =>
       err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
@@ -88,7 +85,7 @@ async function inProcess(mode: string): Promise<TrainRun> {
   return {
     mode,
     backend: r.backend,
-    threads: r.threads,
+    acceleration: r.acceleration,
     epochSeconds: r.epochSeconds,
     epoch1: { loss: r.history.loss?.[0], acc: r.history.acc?.[0] ?? r.history.accuracy?.[0] },
     testAccuracy: r.evaluation?.acc ?? r.evaluation?.accuracy ?? null,
@@ -102,7 +99,7 @@ type Service = Awaited<ReturnType<typeof startBenchService>>;
 async function startBenchService() {
   // The rate limit stays on (its Redis count is part of every request's cost) but so high
   // that the load never meets it: a 429 is cheaper than a prediction and would flatter us.
-  const config = await testConfig({ RATE_LIMIT_PER_MINUTE: '1000000000', ...(process.env.TFJS_THREADS ? { TFJS_THREADS: process.env.TFJS_THREADS } : {}) });
+  const config = await testConfig({ RATE_LIMIT_PER_MINUTE: '1000000000' });
   // The sandboxed worker child reads its config from the environment it inherits.
   Object.assign(process.env, { REDIS_PREFIX: config.REDIS_PREFIX, DATA_DIR: config.DATA_DIR, LOG_LEVEL: 'silent' });
   const app = await buildApp(config, { logger: false });
@@ -141,7 +138,7 @@ async function throughService(service: Service): Promise<TrainRun & { modelId: s
     return {
       mode: 'service',
       backend: job.backend ?? health.body.backend,
-      threads: null,
+      acceleration: service.app.services.config.TFJS_ACCELERATION,
       epochSeconds,
       epoch1: { loss: job.history.loss?.[0], acc: job.history.acc?.[0] ?? job.history.accuracy?.[0] },
       testAccuracy: job.evaluation?.acc ?? job.evaluation?.accuracy ?? null,
@@ -184,7 +181,7 @@ async function benchTraining(service: Service) {
     return {
       mode,
       backend: mine[0]?.backend,
-      threads: mine[0]?.threads ?? '',
+      acceleration: mine[0]?.acceleration ?? '',
       runs: mine.length,
       's/epoch': round(spe, 2),
       'samples/s': round(trainLimit / spe, 0),

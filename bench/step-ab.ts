@@ -1,5 +1,5 @@
 /**
- * Same-process A/B of training-step changes on the MNIST recipe network (wasm, 1 thread):
+ * Same-process A/B of training-step changes on the MNIST recipe network (wasm):
  *   npx tsx bench/step-ab.ts [--variants=all,-optimizer] [--rounds=30] [--batches=12]
  * `all` is every change on; `-name` switches one off (`-all` for all off, i.e. stock tfjs
  * apart from the routed matmuls). Each variant has its own model (same initial weights);
@@ -10,12 +10,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
 import { compileModel, parseCompile } from '../src/training/compile.ts';
-import { setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
-import { setMatMulSwaps } from '../src/training/wasm-matmul.ts';
-import { shareWasmIdentity, unshareWasmIdentity } from '../src/training/wasm-identity.ts';
-import { fastWasmGather, stockWasmGather } from '../src/training/wasm-gather.ts';
+import { setFusedOptimizerUpdates } from '../src/compute/accelerations/fused-optimizers.ts';
+import { setMatMulSwaps } from '../src/compute/accelerations/wasm-matmul.ts';
+import { shareWasmIdentity, unshareWasmIdentity } from '../src/compute/accelerations/wasm-identity.ts';
+import { fastWasmGather, stockWasmGather } from '../src/compute/accelerations/wasm-gather.ts';
 import { loadavg } from 'node:os';
 import { median } from './stats.ts';
 
@@ -38,7 +38,7 @@ function apply(variant: string) {
   for (const [name, set] of Object.entries(SWITCHES)) set(variant !== '-all' && variant !== `-${name}`);
 }
 
-const backend = await initBackend('wasm', 1);
+const backend = await initBackend('wasm');
 const data = await loadMnist({ train: n, test: 1 });
 const x = tf.tidy(() => tf.tensor(Float32Array.from(data.train.x), [n, 784]).div(255));
 const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(data.train.y), 'int32'), 10).toFloat());

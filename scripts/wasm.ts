@@ -4,9 +4,9 @@ import { fileURLToPath } from 'node:url';
 import wabtInit from 'wabt';
 
 /** Our hand-written WebAssembly (SIMD kernels that work on the wasm backend's memory). */
-const dir = fileURLToPath(new URL('../src/training/', import.meta.url));
+const dir = fileURLToPath(new URL('../src/compute/accelerations/', import.meta.url));
 
-/** Each `src/training/*.wat` assembled, as the bytes of its sibling `.wasm` file. */
+/** Each `src/compute/accelerations/*.wat` assembled, as the bytes of its sibling `.wasm` file. */
 export async function assembleWasm(): Promise<Map<string, Uint8Array>> {
   const wabt = await wabtInit();
   const out = new Map<string, Uint8Array>();

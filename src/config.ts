@@ -21,10 +21,11 @@ export const ConfigSchema = Type.Object({
     { default: 'auto' },
   ),
   /**
-   * Threads for the wasm backend: 1 = the single-threaded build; more start its multi-threaded
-   * build, which pays only on cores nothing else uses (its threads spin while they wait).
+   * `auto`: the kernels and paths of src/compute/accelerations/ that fit the backend (faster
+   * wasm matmuls, fused optimizer updates, Dense stacks for predict...). `off`: stock tfjs
+   * kernels only, e.g. to rule an acceleration out when a result looks wrong, or to compare.
    */
-  TFJS_THREADS: Type.Integer({ minimum: 1, maximum: 8, default: 1 }),
+  TFJS_ACCELERATION: Type.Union([Type.Literal('auto'), Type.Literal('off')], { default: 'auto' }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
     { default: 'info' },
@@ -81,7 +82,7 @@ export const ConfigSchema = Type.Object({
    * DRY_RUN_MEMORY_MB, is a 422; more than DRY_RUN_QUEUE waiting is a 503.
    */
   DRY_RUN_THREADS: Type.Integer({ minimum: 1, maximum: 16, default: 1 }),
-  DRY_RUN_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  DRY_RUN_TIMEOUT_MS: Type.Integer({ minimum: 1, default: 10_000 }),
   DRY_RUN_MEMORY_MB: Type.Integer({ minimum: 64, default: 512 }),
   DRY_RUN_QUEUE: Type.Integer({ minimum: 0, default: 32 }),
   /** Largest predict request body (about 1,300 raw MNIST digits); over it is a 413. Parsed on the event loop, as above. */
@@ -124,11 +125,11 @@ export const ConfigSchema = Type.Object({
   DATASET_MAX_SAMPLE_VALUES: Type.Integer({ minimum: 1, default: 1024 * 1024 }),
   DATASET_MAX_META_BYTES: Type.Integer({ minimum: 4096, default: 1024 * 1024 }),
   /**
-   * Stored metadata one page of `GET /v1/datasets` reads: a page stops before the dataset that
+   * Stored metadata one page of `GET /v1/datasets` or `GET /v1/models` reads: a page stops before the item that
    * would take it over this (it always holds one) and its `nextCursor` goes on from there, so a
-   * page of wide datasets is read, parsed and answered in bounded time and size.
+   * page of wide datasets or deep models is read, parsed and answered in bounded time and size.
    */
-  DATASET_LIST_MAX_BYTES: Type.Integer({ minimum: 4096, default: 1024 * 1024 }),
+  LIST_MAX_BYTES: Type.Integer({ minimum: 4096, default: 1024 * 1024 }),
   /** How many loaded models the API keeps in memory for predict. */
   MODEL_CACHE_SIZE: Type.Integer({ minimum: 1, default: 8 }),
   /** Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies. */

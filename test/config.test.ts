@@ -11,6 +11,7 @@ test('every setting has a default', () => {
   assert.equal(config.DATA_DIR, path.resolve('./data'));
   assert.equal(config.WORKER_CONCURRENCY, 1);
   assert.equal(config.TFJS_BACKEND, 'auto');
+  assert.equal(config.TFJS_ACCELERATION, 'auto');
   assert.equal(config.LOG_LEVEL, 'info');
 });
 
@@ -19,11 +20,13 @@ test('values are read from the environment and converted', () => {
   assert.equal(config.PORT, 8080);
   assert.equal(config.WORKER_CONCURRENCY, 3);
   assert.equal(config.TFJS_BACKEND, 'cpu');
+  assert.equal(loadConfig({ TFJS_ACCELERATION: 'off' }).TFJS_ACCELERATION, 'off');
 });
 
 test('a bad value stops start-up naming the variable', () => {
   assert.throws(() => loadConfig({ PORT: 'eighty' }), (err: Error) => err instanceof ConfigError && /PORT="eighty"/.test(err.message));
   assert.throws(() => loadConfig({ TFJS_BACKEND: 'gpu' }), /TFJS_BACKEND/);
+  assert.throws(() => loadConfig({ TFJS_ACCELERATION: 'on' }), /TFJS_ACCELERATION/);
   assert.throws(() => loadConfig({ REDIS_URL: 'localhost:6379' }), /REDIS_URL/);
   assert.throws(() => loadConfig({ WORKER_CONCURRENCY: '0' }), /WORKER_CONCURRENCY/);
 });

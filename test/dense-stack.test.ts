@@ -2,11 +2,15 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
-import { initBackend } from '../src/training/backend.ts';
-import { denseStack } from '../src/training/dense-stack.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { accelerations } from '../src/compute/accelerations/index.ts';
+import { denseStack } from '../src/compute/accelerations/dense-stack.ts';
+import { testBackend } from './helpers.ts';
 
+// The Dense stack itself is checked in both settings (it must mirror Dense.call on whatever
+// kernels run); whether predict gets it is the seam's answer, checked below.
 before(async () => {
-  await initBackend('wasm');
+  await initBackend('wasm', testBackend()[1]);
 });
 
 /** Inputs with some exact zeros (so the sparse matmul path is taken too) and negative values. */
@@ -53,6 +57,14 @@ test('Dense stacks give what predict gives, bit for bit, for fused and unfused a
     }
     model.dispose();
   }
+});
+
+test('the seam hands predict a Dense stack only with the accelerations on', () => {
+  const model = mlp([tf.layers.dense({ inputShape: [6], units: 4, activation: 'relu' }), tf.layers.dense({ units: 2 })]);
+  const { mode } = accelerations();
+  assert.equal(mode, testBackend()[1]);
+  assert.equal(typeof accelerations().denseStack(model), mode === 'auto' ? 'function' : 'undefined', `TFJS_ACCELERATION=${mode}`);
+  model.dispose();
 });
 
 test('other models are left to the layers API', () => {

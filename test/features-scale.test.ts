@@ -2,12 +2,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { featuresTensor, type Transforms } from '../src/data/transforms.ts';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { testBackend } from './helpers.ts';
 
 // featuresTensor scales raw features while widening them to float32 (one copy in the backend,
 // not two); the values must be exactly what the backend's float32 multiply gave before.
 test('scaled features are bit-identical to a float32 multiply on the backend', async () => {
-  await initBackend((process.env.TFJS_BACKEND as 'wasm' | undefined) ?? 'auto');
+  await initBackend(...testBackend());
   const t: Transforms = { featureShape: [4, 4], inputs: { reshape: [16], scale: 1 / 255 }, labels: {} };
   const raw = Uint8Array.from({ length: 3 * 16 }, (_, i) => (i * 37) % 256);
   const expected = tf.tidy(() => tf.tensor(Float32Array.from(raw), [3, 16]).mul(1 / 255).dataSync());

@@ -21,8 +21,16 @@ export async function testConfig(overrides: Partial<Record<keyof Config, string>
     LOG_LEVEL: 'silent',
     PORT: '0',
     TFJS_BACKEND: process.env.TFJS_BACKEND ?? 'auto',
+    // `npm run test:stock` runs the training and predict tests again with this `off`.
+    TFJS_ACCELERATION: process.env.TFJS_ACCELERATION ?? 'auto',
     ...overrides,
   });
+}
+
+/** TFJS_BACKEND and TFJS_ACCELERATION of this test run, for tests that start the backend themselves (`initBackend(...testBackend())`). */
+export function testBackend() {
+  const { TFJS_BACKEND, TFJS_ACCELERATION } = loadConfig({ TFJS_BACKEND: process.env.TFJS_BACKEND, TFJS_ACCELERATION: process.env.TFJS_ACCELERATION });
+  return [TFJS_BACKEND, TFJS_ACCELERATION] as const;
 }
 
 /** Deletes every key under the config's prefix and its data directory. */

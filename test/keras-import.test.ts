@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import type { ModelSpec } from '../src/schemas/job-request.ts';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
 import { buildWithEstimates, summarize } from '../src/training/build-model.ts';
 import { camelizeKeys } from '../src/training/keras-names.ts';
 import { parseModel } from '../src/training/model-spec.ts';
+import { testBackend } from './helpers.ts';
 
 /** Keras 3 serializes every layer with these. */
 const DT = { module: 'keras', class_name: 'DTypePolicy', config: { name: 'float32' }, registered_name: null };
@@ -44,7 +45,7 @@ const keras3Sequence = {
 };
 
 before(async () => {
-  await initBackend((process.env.TFJS_BACKEND as 'wasm' | undefined) ?? 'auto');
+  await initBackend(...testBackend());
 });
 
 test('a Keras 3 export with RNNs, wrappers and normalization builds with the estimated parameter counts', () => {

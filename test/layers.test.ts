@@ -4,11 +4,11 @@ import * as tf from '@tensorflow/tfjs';
 import type { AppError } from '../src/errors.ts';
 import { LAYER_TYPES } from '../src/schemas/layers.ts';
 import type { ModelSpec } from '../src/schemas/job-request.ts';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
 import { buildModel, summarize } from '../src/training/build-model.ts';
 import { compileModel, parseCompile } from '../src/training/compile.ts';
 import { parseModel } from '../src/training/model-spec.ts';
-import { installWasmGradients } from '../src/training/wasm-gradients.ts';
+import { testBackend } from './helpers.ts';
 
 /** One small model per layer type: [input shape, layers, integer inputs?]. */
 type Layer = { type: string; [option: string]: unknown };
@@ -49,8 +49,7 @@ const CASES: Record<string, [number[], Layer[], boolean?]> = {
 const MERGES = ['add', 'multiply', 'average', 'concatenate'];
 
 before(async () => {
-  await initBackend((process.env.TFJS_BACKEND as 'wasm' | undefined) ?? 'auto');
-  installWasmGradients(); // building a model does this; the gradient test builds none
+  await initBackend(...testBackend());
 });
 
 async function trainOneStep(spec: ModelSpec, inputShape: number[], integers = false) {

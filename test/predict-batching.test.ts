@@ -65,11 +65,14 @@ test('predictions asked for in the same event-loop turn share one forward pass, 
   assert.equal(together[8].classes?.length, 32);
 });
 
+/** Every digit made non-zero: the dense GEMM runs (MNIST digits as they are take the sparse path). */
+const denseDigits = () => digits.map((d) => d.map((v) => Math.min(255, v + 1)));
+
 test('on wasm, a batch of dense inputs ending in a part 4-row block leaves its last single requests to the next pass, answered the same', async (t) => {
   if (tf.getBackend() !== 'wasm') return t.skip(`the 4-row matmul blocks are the wasm backend's; this runs on ${tf.getBackend()}`);
+  if (service.config.TFJS_ACCELERATION === 'off') return t.skip('TFJS_ACCELERATION=off: carrying requests to fill 4-row blocks is an acceleration (the next test checks none is carried)');
   const { predictor } = service.app.services;
-  // No zero pixels: the dense GEMM runs (MNIST digits as they are take the sparse path).
-  const dense = digits.map((d) => d.map((v) => Math.min(255, v + 1)));
+  const dense = denseDigits();
   const single = await alone(dense.slice(0, 11));
   let together: Prediction[] = [];
   // 9 instances: the first 8 run at once, the ninth in the next turn's pass.
@@ -90,6 +93,21 @@ test('on wasm, a batch of dense inputs ending in a part 4-row block leaves its l
   // Mostly-zero digits go through the sparse matmul row by row: nothing waits for them.
   await alone(digits.slice(0, 1));
   assert.deepEqual(await passesDuring(() => Promise.all(digits.slice(0, 9).map((d) => predictor.predict(modelId(), [d])))), { passes: 1, instances: 9, carried: 0 });
+});
+
+test('with TFJS_ACCELERATION=off no request waits for a later pass, and answers are the same', async (t) => {
+  if (service.config.TFJS_ACCELERATION !== 'off') return t.skip('accelerations are on (the test before checks the carry-over)');
+  const { predictor } = service.app.services;
+  const dense = denseDigits();
+  const single = await alone(dense.slice(0, 11));
+  for (const n of [5, 9, 11]) {
+    let together: Prediction[] = [];
+    const counted = await passesDuring(async () => {
+      together = await Promise.all(dense.slice(0, n).map((d) => predictor.predict(modelId(), [d])));
+    });
+    assert.deepEqual(counted, { passes: 1, instances: n, carried: 0 }, `${n} single requests`);
+    assertSameAnswers(together, single.slice(0, n));
+  }
 });
 
 test('served predictions equal the stored model run by tf.predict on the same digits', async () => {

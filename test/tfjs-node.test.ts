@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/training/backend.ts';
+import { initBackend } from '../src/compute/backend.ts';
 import { planJob } from '../src/training/plan.ts';
 import { train } from '../src/training/train.ts';
 import { smallMnistJob } from './helpers.ts';

@@ -246,7 +246,7 @@ describe('listing datasets is bounded', () => {
   let service: TestService;
   const KEY = 'list-key-0123456789abcdef';
   before(async () => {
-    service = await startService({ worker: false, config: await testConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEYS: `${KEY}:lister`, DATASET_LIST_MAX_BYTES: '8192' }) });
+    service = await startService({ worker: false, config: await testConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEYS: `${KEY}:lister`, LIST_MAX_BYTES: '8192' }) });
   });
   after(() => service?.close());
 
@@ -279,7 +279,7 @@ describe('listing datasets is bounded', () => {
     assert.equal(full.body.columns[1].classCount, undefined);
   });
 
-  test('a page stops at DATASET_LIST_MAX_BYTES of stored metadata, and its cursor goes on from there', async () => {
+  test('a page stops at LIST_MAX_BYTES of stored metadata, and its cursor goes on from there', async () => {
     const api = apiAs(service.url, KEY);
     // About 3.6 kB of metadata each: two fit in a page of 8 kB, not three.
     const ids = [];

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/training/backend.ts';
-import { fastWasmGather, stockWasmGather } from '../src/training/wasm-gather.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { fastWasmGather, stockWasmGather } from '../src/compute/accelerations/wasm-gather.ts';
 
 const read = (compute: () => tf.Tensor) => {
   const t = tf.tidy(compute);

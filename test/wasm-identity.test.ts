@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/training/backend.ts';
-import { shareWasmIdentity, unshareWasmIdentity } from '../src/training/wasm-identity.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { shareWasmIdentity, unshareWasmIdentity } from '../src/compute/accelerations/wasm-identity.ts';
 
 describe('wasm Identity shares data instead of copying it', () => {
   before(async () => {

@@ -4,8 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/training/backend.ts';
-import { matMulsRouted, routeTransposedMatMuls, unrouteTransposedMatMuls } from '../src/training/wasm-matmul.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { matMulsRouted, routeTransposedMatMuls, unrouteTransposedMatMuls } from '../src/compute/accelerations/wasm-matmul.ts';
 
 /** Largest difference relative to the largest magnitude: float32 sums in another order differ in the last bits. */
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tolerance = 1e-5) {
@@ -151,20 +151,21 @@ describe('wasm matmul routing computes what the stock kernels compute', () => {
   });
 });
 
-describe('the multi-threaded wasm build computes what the single-threaded one does', () => {
+describe('TFJS_ACCELERATION=auto trains to the weights stock tfjs (off) trains to', () => {
   const fixture = fileURLToPath(new URL('./fixtures/wasm-train-steps.ts', import.meta.url));
-  const run = async (env: Record<string, string>) => {
+  const run = async (acceleration: 'auto' | 'off') => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', fixture], {
-      env: { ...process.env, ...env },
-      timeout: 60_000,
+      env: { ...process.env, TFJS_ACCELERATION: acceleration },
+      timeout: 120_000,
     });
-    return JSON.parse(stdout) as { threads: number; weights: number[][] };
+    return JSON.parse(stdout) as { installed: { mode: string; matMulsRouted: boolean }; weights: number[][] };
   };
 
-  test('two threads with routed matmuls vs one thread with the stock kernels', async () => {
-    const [threaded, single] = await Promise.all([run({ TFJS_THREADS: '2' }), run({ TFJS_THREADS: '1', STOCK: '1' })]);
-    assert.equal(single.threads, 1);
-    assert.equal(threaded.threads, 2, 'the threaded build should start with two threads');
-    threaded.weights.forEach((w, i) => assertClose(w, single.weights[i], `weight ${i}`, 1e-4));
+  test('a Dense and a conv network, a few steps each, in a process per setting', async () => {
+    const [accelerated, stock] = await Promise.all([run('auto'), run('off')]);
+    assert.deepEqual(accelerated.installed, { mode: 'auto', matMulsRouted: true });
+    assert.deepEqual(stock.installed, { mode: 'off', matMulsRouted: false });
+    assert.equal(accelerated.weights.length, stock.weights.length);
+    accelerated.weights.forEach((w, i) => assertClose(w, stock.weights[i], `weight ${i}`, 1e-4));
   });
 });

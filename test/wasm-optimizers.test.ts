@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../src/training/backend.ts';
-import { fuseOptimizerUpdates, setFusedOptimizerUpdates } from '../src/training/fused-optimizers.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { fuseOptimizerUpdates, setFusedOptimizerUpdates } from '../src/compute/accelerations/fused-optimizers.ts';
 
 type NamedTensor = { name: string; tensor: tf.Tensor };
 
@@ -90,7 +90,7 @@ for (const backendName of ['wasm', 'cpu'] as const) {
     }
 
     if (backendName === 'wasm') {
-      test('wasm without the SIMD module (the threaded build) keeps the stock updates', async () => {
+      test('wasm without the SIMD module (a runtime without WebAssembly SIMD) keeps the stock updates', async () => {
         for (const make of [OPTIMIZERS.rmsprop, OPTIMIZERS.adam]) {
           const noSimd = await trainSteps(make, true, undefined, false);
           const stock = await trainSteps(make, false);

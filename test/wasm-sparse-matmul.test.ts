@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { assembleWasm } from '../scripts/wasm.ts';
 import { loadMnist } from '../src/data/mnist.ts';
-import { initBackend } from '../src/training/backend.ts';
-import { setSparseMatMul, sparseMatMulRuns } from '../src/training/wasm-sparse-matmul.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { setSparseMatMul, sparseMatMulRuns } from '../src/compute/accelerations/wasm-sparse-matmul.ts';
 
 /** `compute`'s values with the sparse path allowed, with the stock dense kernels, and how many sparse products ran. */
 function sparseAndStock(compute: () => tf.Tensor) {

@@ -9,8 +9,8 @@ import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import type { TrainingJobData } from '../src/queue/training-queue.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
 import { ModelStore } from '../src/storage/model-store.ts';
-import { initBackend } from '../src/training/backend.ts';
-import { isBackendFault } from '../src/training/backend-guard.ts';
+import { initBackend } from '../src/compute/backend.ts';
+import { isBackendFault } from '../src/compute/backend-guard.ts';
 import { planLimits } from '../src/training/plan.ts';
 import { runJob, type RunDeps } from '../src/training/run-job.ts';
 
@@ -28,7 +28,7 @@ process.on('disconnect', () => process.exit(1));
 async function connect(): Promise<RunDeps> {
   const config = loadConfig();
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
+  const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
   return {
     jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
     models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import { backendState } from '../training/backend-guard.ts';
+import { backendState } from '../compute/backend-guard.ts';
 
 const READY_TIMEOUT_MS = 1_000;
 

@@ -6,7 +6,7 @@ import { JobStore } from '../queue/job-store.ts';
 import { createTrainingQueue, type TrainingJobData } from '../queue/training-queue.ts';
 import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
-import { initBackend, type BackendName } from '../training/backend.ts';
+import { initBackend, type BackendName } from '../compute/backend.ts';
 import { Predictor } from '../training/predictor.ts';
 import { DryRuns } from '../training/dry-run.ts';
 
@@ -64,7 +64,7 @@ export const services = fp<{ config: Config }>(
       maxPassBytes: config.PREDICT_MAX_PASS_BYTES,
       maxPassFlops: config.PREDICT_MAX_PASS_FLOPS,
     });
-    const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_THREADS);
+    const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
     const dryRuns = new DryRuns({ threads: config.DRY_RUN_THREADS, timeoutMs: config.DRY_RUN_TIMEOUT_MS, memoryMb: config.DRY_RUN_MEMORY_MB, maxWaiting: config.DRY_RUN_QUEUE });
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {

@@ -4,7 +4,6 @@ import { MERGE_LAYERS } from '../schemas/layers.ts';
 import { tfjsOptions } from './layer-options.ts';
 import type { ModelDef } from './model-spec.ts';
 import { estimateLayer, type LayerEstimate } from './model-estimates.ts';
-import { installWasmGradients } from './wasm-gradients.ts';
 
 type Factory = (args: never) => tf.layers.Layer;
 const L = tf.layers as unknown as Record<string, Factory>;
@@ -37,7 +36,6 @@ export function buildModel(def: ModelDef, inputShape: number[], limits: Limits =
 }
 
 export function buildWithEstimates(def: ModelDef, inputShape: number[], limits: Limits = {}): { model: tf.LayersModel; plan: ModelPlan } {
-  installWasmGradients(); // before any model of ours can be fitted on wasm
   const { created, plan } = createLayers(def, inputShape, limits);
   return { model: connect(def, inputShape, created), plan };
 }

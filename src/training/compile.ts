@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AppError, type FieldError } from '../errors.ts';
 import type { CompileSpec } from '../schemas/job-request.ts';
 import { LOSSES, METRICS, OPTIMIZERS, lossName, metricName, optimizerName } from './keras-names.ts';
-import { fuseOptimizerUpdates } from './fused-optimizers.ts';
+import { accelerations } from '../compute/accelerations/index.ts';
 
 export interface CompileSettings {
   optimizer: { type: (typeof OPTIMIZERS)[number]; [option: string]: unknown };
@@ -57,7 +57,7 @@ const nesterov = (o: Options) => Boolean(o.useNesterov ?? o.nesterov);
 
 export function compileModel(model: tf.LayersModel, settings: CompileSettings): void {
   const { type, clipnorm, clipvalue, globalClipnorm, ...options } = settings.optimizer as CompileSettings['optimizer'] & Clipping;
-  const optimizer = withClipping(fuseOptimizerUpdates(MAKERS[type](options as Options)), { clipnorm, clipvalue, globalClipnorm });
+  const optimizer = withClipping(accelerations().wrapOptimizer(MAKERS[type](options as Options)), { clipnorm, clipvalue, globalClipnorm });
   model.compile({ optimizer, loss: settings.loss, metrics: settings.metrics });
 }
 

@@ -4,11 +4,9 @@ import { AppError, notFound } from '../errors.ts';
 import { featuresTensor, instancesTensor, type Transforms } from '../data/transforms.ts';
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
-import { currentBackend } from './backend.ts';
-import { backendState, backendUnavailable, isBackendFault, onBackendDiscarded, replaceBackend } from './backend-guard.ts';
-import { denseStack, type Forward } from './dense-stack.ts';
+import { accelerations, type Forward } from '../compute/accelerations/index.ts';
+import { backendState, backendUnavailable, isBackendFault, onBackendDiscarded, replaceBackend } from '../compute/backend-guard.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
-import { sparseMatMulRuns } from './wasm-sparse-matmul.ts';
 
 interface Loaded {
   meta: ModelMeta;
@@ -61,9 +59,6 @@ export interface PredictorLimits {
    */
   maxPassFlops?: number;
 }
-/** Rows the wasm backend's matmul computes together (XNNPACK's f32 GEMM tile; see `carryOver`). */
-const WASM_MATMUL_ROWS = 4;
-
 /**
  * Serves predictions from stored models. Loaded models stay in an LRU cache (disposed when
  * evicted), and concurrent first requests share one load. Concurrent requests for the same
@@ -164,9 +159,9 @@ export class Predictor {
     const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
     try {
       const input = batchInput(batch, temporaries);
-      const sparseRuns = sparseMatMulRuns();
+      const sparseRuns = accelerations().sparseProducts();
       const output = tf.tidy(() => forward(input));
-      batch.loaded.sparse = sparseMatMulRuns() !== sparseRuns;
+      batch.loaded.sparse = accelerations().sparseProducts() !== sparseRuns;
       temporaries.push(output);
       const answers = splitOutputs(meta, output, batch.waiting.map((w) => w.count));
       batch.waiting.forEach((w, i) => w.resolve(answers[i]));
@@ -218,11 +213,12 @@ export class Predictor {
    * and 236 µs for anything from 9 to 12. So when a busy batch ends in a part block, its last
    * single-instance requests wait for the next turn's pass instead, at the front of it, at
    * most once each. A batch of fewer than 4 instances always runs: no lone request waits.
-   * Inputs that took the sparse path last time (wasm-sparse-matmul.ts, row by row) gain
-   * nothing from it, so they are not held.
+   * Inputs that took the sparse path last time (compute/accelerations/wasm-sparse-matmul.ts,
+   * row by row) gain nothing from it, so they are not held. An acceleration: the tile is 1
+   * (nothing held) on other backends and with TFJS_ACCELERATION=off.
    */
   private carryOver(id: string, batch: Batch) {
-    const tile = currentBackend() === 'wasm' && !batch.loaded.sparse ? WASM_MATMUL_ROWS : 1;
+    const tile = batch.loaded.sparse ? 1 : accelerations().predictBatchTile();
     const spare = batch.instances % tile;
     if (batch.instances < tile || spare === 0) return;
     const carried: Waiting[] = [];
@@ -340,13 +336,13 @@ function flatInstances(instances: unknown[], t: Transforms): Float32Array | unde
 }
 
 /**
- * The model's forward pass: Dense stacks as their bare kernel calls (dense-stack.ts), other
+ * The model's forward pass: Dense stacks as their bare kernel calls (an acceleration), other
  * models through `call`, which runs the layer graph directly (`predictOnBatch` would first copy
  * the batch into slices and go through generic execution: ~11 µs more a pass).
  */
 function forwardOf(model: tf.LayersModel): Forward {
   return (
-    denseStack(model) ??
+    accelerations().denseStack(model) ??
     ((input) => {
       const out = model.call(input, { training: false });
       if (Array.isArray(out) && out.length !== 1) throw new Error(`a model with ${out.length} outputs cannot be served`);

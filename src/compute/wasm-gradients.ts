@@ -16,6 +16,11 @@ import * as tf from '@tensorflow/tfjs';
  *    copied to the plain-JS cpu backend, the cpu kernel runs, and the outputs are copied
  *    back. Slower, but correct, so no model dies mid-fit for want of a kernel. (Only
  *    complex-number and string kernels are left out: no layer uses them.)
+ *
+ * Not accelerations: what training on wasm needs (with the bridge alone, conv models train
+ * too slowly to be of use), and both run stock tfjs kernels only. So they are installed on
+ * wasm whatever TFJS_ACCELERATION says, by the same backend-start call as the accelerations
+ * (`installAccelerations`), before any model can be fitted.
  */
 const NOT_BRIDGED = new Set(['Complex', 'ComplexAbs', 'Real', 'Imag', 'FFT', 'IFFT', 'RFFT', 'IRFFT', 'Draw', 'StaticRegexReplace', 'StringNGrams', 'StringSplit', 'StringToHashBucketFast']);
 const bridged: string[] = [];

@@ -24,11 +24,11 @@ export type WasmBackend = tf.KernelBackend & {
 const instances = new Map<string, { memory: unknown; exports: unknown | undefined }>();
 
 /**
- * The exports of `src/training/<name>.wasm` instantiated on the backend's memory (once per
+ * The exports of `src/compute/accelerations/<name>.wasm` instantiated on the backend's memory (once per
  * memory), or undefined where it cannot run.
  */
 export function onBackendMemory<T>(name: string, backend: tf.KernelBackend): T | undefined {
-  // The threaded build's memory is shared: our modules do not declare it so, and stay out.
+  // Our modules import a plain (unshared) memory: any other kind keeps the stock kernels.
   const memory = (backend as WasmBackend).wasm?.asm?.memory;
   if (!(memory instanceof WA.Memory) || !(memory.buffer instanceof ArrayBuffer)) return undefined;
   let instance = instances.get(name);

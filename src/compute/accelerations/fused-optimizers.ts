@@ -89,7 +89,7 @@ function adamLoop(v: Float32Array, m: Float32Array, s: Float32Array, g: Float32A
  * so it runs on the tensors in place: f32x4 ops, float32 like the stock kernels (no FMA). A
  * JS loop computes in doubles, and its scalar division and square root cost more than the
  * stock kernels' 15 SIMD passes (11.7 vs 7.4 ms for the MNIST network), so wasm without the
- * module (the threaded build's shared memory) keeps the stock updates; on the cpu backend,
+ * module (a runtime without WebAssembly SIMD) keeps the stock updates; on the cpu backend,
  * whose kernels are JS loops too, the loop pays.
  */
 type SimdExports = Record<'rmsprop' | 'adam', (...args: number[]) => void>;
@@ -130,9 +130,23 @@ function kernel(name: string, backendName: string, loop: Loop, simdName: keyof S
   return { kernelName: name, backendName, kernelFunc };
 }
 
-for (const backendName of FUSED_BACKENDS) {
-  tf.registerKernel(kernel(RMSPROP, backendName, rmspropLoop, 'rmsprop', rmspropScalars));
-  tf.registerKernel(kernel(ADAM, backendName, adamLoop, 'adam', adamScalars));
+/**
+ * Registers the fused kernels for wasm and cpu (called by `installAccelerations`, never at
+ * import: with TFJS_ACCELERATION=off they do not exist). Kernels are registered globally, so
+ * a replaced backend instance keeps them; later calls do nothing.
+ */
+export function registerFusedOptimizerKernels(): void {
+  for (const backendName of FUSED_BACKENDS) {
+    if (!tf.getKernel(RMSPROP, backendName)) tf.registerKernel(kernel(RMSPROP, backendName, rmspropLoop, 'rmsprop', rmspropScalars));
+    if (!tf.getKernel(ADAM, backendName)) tf.registerKernel(kernel(ADAM, backendName, adamLoop, 'adam', adamScalars));
+  }
+}
+
+/** Removes the fused kernels: optimizers wrapped before take the stock path from then on (see `fusable`). */
+export function unregisterFusedOptimizerKernels(): void {
+  for (const backendName of FUSED_BACKENDS) {
+    for (const name of [RMSPROP, ADAM]) if (tf.getKernel(name, backendName)) tf.unregisterKernel(name, backendName);
+  }
 }
 
 type Slot = { originalName: string; variable: tf.Variable };

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AppError } from '../errors.ts';
+import { installAccelerations } from './accelerations/index.ts';
 
 /**
  * The compute backend of a process is shared by everything it runs: in the API, by every
@@ -43,6 +44,8 @@ export function replaceBackend(): Promise<void> {
     tf.engine().reset();
     if (!(await tf.setBackend(name))) throw new Error(`the ${name} backend did not start again`);
     await tf.ready();
+    // The same accelerations (or none, with TFJS_ACCELERATION=off) as at start, on the new instance.
+    installAccelerations(name);
     replacements++;
   })().finally(() => {
     replacing = undefined;
