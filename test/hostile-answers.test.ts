@@ -1,5 +1,5 @@
+import { rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { csv, upload, uploadForm } from './dataset-fixtures.ts';
 import { readEvents, startService, testConfig, waitForJob, type TestService } from './helpers.ts';
@@ -20,32 +20,11 @@ describe('hostile answers', () => {
   let namesJob: any;
   let finishedJob: any;
 
-  interface Answer { status: number; type: string; text: string; body: any; headers: Record<string, string | string[] | undefined> }
+  type Answer = RawAnswer;
 
   /** Any method, path, body, content type and headers, sent as given (fetch would add or normalize some). */
-  function send(base: string, method: string, urlPath: string, opts: { body?: string; type?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-    const { port } = new URL(base);
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string | number> = { ...opts.headers };
-      if (opts.type) headers['content-type'] = opts.type;
-      if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
-      const req = httpRequest({ host: '127.0.0.1', port, method, path: urlPath, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = undefined;
-          }
-          resolve({ status: res.statusCode!, type: String(res.headers['content-type'] ?? ''), text, body, headers: res.headers });
-        });
-      });
-      req.on('error', reject);
-      req.end(opts.body);
-    });
+  function send(base: string, method: string, urlPath: string, opts: RawOptions = {}): Promise<Answer> {
+    return rawRequest(base, method, urlPath, opts);
   }
   const json = (base: string, method: string, urlPath: string, body: unknown) =>
     send(base, method, urlPath, { body: typeof body === 'string' ? body : JSON.stringify(body), type: 'application/json' });

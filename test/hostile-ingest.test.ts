@@ -1,3 +1,4 @@
+import { rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -29,12 +30,7 @@ const CAPS = {
   API_KEYS: 'alice-key-0123456789:alice,bob-key-0123456789:bob,ops-key-0123456789:ops:admin',
 };
 
-interface Answer {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: any;
-  text: string;
-}
+type Answer = RawAnswer;
 
 describe('hostile dataset uploads', () => {
   let service: TestService;
@@ -51,31 +47,9 @@ describe('hostile dataset uploads', () => {
   });
 
   /** One request over node:http (bodies sent exactly as given), as `key`'s tenant. */
-  function send(method: string, urlPath: string, opts: { body?: string | Buffer; type?: string; key?: string; agent?: http.Agent } = {}): Promise<Answer> {
-    const { port } = new URL(service.url);
-    const headers: Record<string, string | number> = { authorization: `Bearer ${opts.key ?? 'alice-key-0123456789'}` };
-    if (opts.type) headers['content-type'] = opts.type;
-    if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
-    return new Promise((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, method, path: urlPath, headers, agent: opts.agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = undefined;
-          }
-          resolve({ status: res.statusCode!, headers: res.headers, body, text });
-        });
-      });
-      // A request left unanswered fails its test instead of hanging the run.
-      req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${urlPath} was not answered`)));
-      req.on('error', reject);
-      req.end(opts.body);
-    });
+  function send(method: string, urlPath: string, opts: Omit<RawOptions, 'headers'> & { key?: string } = {}): Promise<Answer> {
+    const { key, ...rest } = opts;
+    return rawRequest(service.url, method, urlPath, { ...rest, headers: { authorization: `Bearer ${key ?? 'alice-key-0123456789'}` }, timeoutMs: 15_000 });
   }
 
   const upload = (body: string | Buffer, type: string, query = '', key?: string) => send('POST', `/v1/datasets${query}`, { body, type, key });

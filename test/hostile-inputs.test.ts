@@ -1,7 +1,7 @@
+import { rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -61,32 +61,11 @@ describe('hostile inputs', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  interface Answer { status: number; type: string; text: string; body: any }
+  type Answer = Omit<RawAnswer, 'headers'>;
 
   /** Any method, path, body and content type; the path is sent as given (fetch would normalize `..`). */
-  function send(method: string, urlPath: string, opts: { body?: string | Buffer; type?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-    const { port } = new URL(service.url);
-    return new Promise((resolve, reject) => {
-      const headers: Record<string, string | number> = { ...opts.headers };
-      if (opts.type) headers['content-type'] = opts.type;
-      if (opts.body !== undefined) headers['content-length'] = Buffer.byteLength(opts.body);
-      const req = httpRequest({ host: '127.0.0.1', port, method, path: urlPath, headers }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let body: unknown;
-          try {
-            body = JSON.parse(text);
-          } catch {
-            body = undefined;
-          }
-          resolve({ status: res.statusCode!, type: String(res.headers['content-type'] ?? ''), text, body });
-        });
-      });
-      req.on('error', reject);
-      req.end(opts.body);
-    });
+  function send(method: string, urlPath: string, opts: RawOptions = {}): Promise<Answer> {
+    return rawRequest(service.url, method, urlPath, opts);
   }
   const sendJson = (method: string, urlPath: string, body: unknown) => send(method, urlPath, { body: typeof body === 'string' ? body : JSON.stringify(body), type: 'application/json' });
 
