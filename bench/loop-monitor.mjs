@@ -14,12 +14,12 @@ if (file && isMainThread) {
   const delay = monitorEventLoopDelay({ resolution: 10 });
   delay.enable();
   let peakRss = process.memoryUsage().rss;
-  // Stalls over 50 ms with the wall-clock time they ended, so a bench can name the request.
+  // Stalls over 20 ms with the wall-clock time they ended, so a bench can name the request.
   const stalls = [];
   let last = performance.now();
   setInterval(() => {
     const now = performance.now();
-    if (now - last - 20 > 50) stalls.push({ endedAt: Date.now(), ms: Math.round(now - last - 20) });
+    if (now - last - 20 > 20) stalls.push({ endedAt: Date.now(), ms: Math.round(now - last - 20) });
     last = now;
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
   }, 20).unref();
