@@ -8,10 +8,10 @@ import * as tf from '@tensorflow/tfjs';
  *
  * 1. The Conv2D gradient is computed on wasm with wasm's fast (XNNPACK) forward conv2d:
  *    the filter gradient is a convolution of the input by dy (batch and channels swapped),
- *    the input gradient a 'full' convolution of dy by the flipped filter. For 128 MNIST
- *    images through a 32->64 3x3 conv that is 132 ms and 77 ms here, against 1,269 ms (im2col
- *    + transposed matmul) and 930 ms (wasm's own Conv2DBackpropInput). Strided convs and
- *    small patches use im2col with the columns built transposed (a plain matmul).
+ *    the input gradient a 'full' convolution of dy by the flipped filter: many times faster
+ *    than im2col with a transposed matmul or wasm's own Conv2DBackpropInput (figures in
+ *    docs/performance.md). Strided convs and small patches use im2col with the columns built
+ *    transposed (a plain matmul).
  * 2. Every other kernel the cpu backend has and wasm lacks is bridged: its inputs are
  *    copied to the plain-JS cpu backend, the cpu kernel runs, and the outputs are copied
  *    back. Slower, but correct, so no model dies mid-fit for want of a kernel. (Only
@@ -74,8 +74,8 @@ const MAX_COLUMN_ELEMENTS = 16 * 1024 * 1024;
 
 /**
  * Patches of at most this many values (kh*kw*ci) take the im2col matmul for the filter
- * gradient, larger ones the convolution: for MNIST's first conv (3x3x1) the matmul is 9 ms
- * against 59, for the second (3x3x32) the convolution 107 ms against 120.
+ * gradient, larger ones the convolution: each wins on its side of this size (MNIST's first
+ * conv, 3x3x1, and its second, 3x3x32; figures in docs/performance.md).
  */
 const SMALL_PATCH = 64;
 

@@ -209,8 +209,8 @@ export class Predictor {
 
   /**
    * The wasm backend's matmul (XNNPACK) works through the batch 4 rows at a time, and a part
-   * block costs as much as a full one: the MNIST model's first layer took 156 µs for 8 rows
-   * and 236 µs for anything from 9 to 12. So when a busy batch ends in a part block, its last
+   * block costs as much as a full one (docs/performance.md has the MNIST model's figures).
+   * So when a busy batch ends in a part block, its last
    * single-instance requests wait for the next turn's pass instead, at the front of it, at
    * most once each. A batch of fewer than 4 instances always runs: no lone request waits.
    * Inputs that took the sparse path last time (compute/accelerations/wasm-sparse-matmul.ts,
@@ -338,7 +338,7 @@ function flatInstances(instances: unknown[], t: Transforms): Float32Array | unde
 /**
  * The model's forward pass: Dense stacks as their bare kernel calls (an acceleration), other
  * models through `call`, which runs the layer graph directly (`predictOnBatch` would first copy
- * the batch into slices and go through generic execution: ~11 µs more a pass).
+ * the batch into slices and go through generic execution, which costs more a pass).
  */
 function forwardOf(model: tf.LayersModel): Forward {
   return (

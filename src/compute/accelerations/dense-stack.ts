@@ -11,8 +11,8 @@ interface DenseInternals {
 /**
  * For a Sequential model of Dense layers on flat inputs (an MLP, the common model here): its
  * forward pass as the same kernel calls `Dense.call` makes, without the layers framework
- * around them (`Layer.apply`, graph execution, a tidy per layer), which cost ~18 µs per pass
- * on wasm for the MNIST model, about a fifth of the pass. Undefined for any other model.
+ * around them (`Layer.apply`, graph execution, a tidy per layer), a sizeable share of a
+ * small model's pass on wasm (docs/performance.md). Undefined for any other model.
  * Mirrors tfjs-layers 4.x `Dense.call`: relu, linear and elu fused into the matmul with the
  * bias; any other activation after a plain matmul and a bias add.
  */

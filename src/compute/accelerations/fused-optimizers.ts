@@ -88,7 +88,7 @@ function adamLoop(v: Float32Array, m: Float32Array, s: Float32Array, g: Float32A
  * that imports the wasm backend's own memory,
  * so it runs on the tensors in place: f32x4 ops, float32 like the stock kernels (no FMA). A
  * JS loop computes in doubles, and its scalar division and square root cost more than the
- * stock kernels' 15 SIMD passes (11.7 vs 7.4 ms for the MNIST network), so wasm without the
+ * stock kernels' 15 SIMD passes (see docs/performance.md), so wasm without the
  * module (a runtime without WebAssembly SIMD) keeps the stock updates; on the cpu backend,
  * whose kernels are JS loops too, the loop pays.
  */

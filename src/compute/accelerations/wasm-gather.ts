@@ -5,8 +5,8 @@ import type { WasmBackend } from './wasm-module.ts';
 
 /**
  * `fit` slices every batch out of the whole training set with a gather along axis 0, and
- * the wasm backend's GatherV2 walks the output element by element: 4.6 ms of a ~21 ms
- * MNIST step for 128 rows of 784. Along axis 0 (no batch dims) each index is a row, so this
+ * the wasm backend's GatherV2 walks the output element by element, a fair share of a small
+ * model's step (docs/performance.md). Along axis 0 (no batch dims) each index is a row, so this
  * copies whole rows within the wasm heap; other gathers take the stock kernel. Indices out of
  * range throw the stock kernel's error.
  */

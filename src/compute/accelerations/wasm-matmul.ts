@@ -5,10 +5,10 @@ import { sparseMatMul } from './wasm-sparse-matmul.ts';
 const ROUTED = ['BatchMatMul', '_FusedMatMul'];
 
 /**
- * The wasm backend multiplies plain matrices ~15x faster than transposed ones
- * (18.9 vs 1.5 GFLOP/s for 128x784x512 here), and Dense gradients use exactly the
- * transposed forms. This re-registers its matmul kernels to transpose the operand first
- * and then take the fast path: about 4x per training step, same numbers.
+ * The wasm backend multiplies plain matrices far faster than transposed ones, and Dense
+ * gradients use exactly the transposed forms. This re-registers its matmul kernels to
+ * transpose the operand first and then take the fast path: same numbers, a much shorter
+ * training step (figures in docs/performance.md).
  */
 export function routeTransposedMatMuls(): void {
   const transpose = tf.getKernel('Transpose', 'wasm');
@@ -32,9 +32,9 @@ export function setMatMulSwaps(on: boolean): void {
 /**
  * XNNPACK packs b (the "weights") once per tensor and caches the packing, which pays for a
  * model's fixed weights at predict time. In training every step assigns new weights, so the
- * forward a[M,K] x W[K,N] repacks all of W each step: 784x512 took ~5 ms there, as long as
- * the product itself. Under a gradient tape, when b is much wider than a is tall, this
- * computes (W^T a^T)^T instead: two transposes and a packing of a^T, ~3.5 ms less.
+ * forward a[M,K] x W[K,N] repacks all of W each step, which costs about as much as the
+ * product itself. Under a gradient tape, when b is much wider than a is tall, this computes
+ * (W^T a^T)^T instead: two transposes and a packing of the much smaller a^T.
  */
 function swapPays(a: tf.TensorInfo, b: tf.TensorInfo): boolean {
   if (a.shape.length !== 2 || b.shape.length !== 2 || tf.engine().state.gradientDepth === 0) return false;

@@ -14,8 +14,8 @@ import { onBackendMemory, type WasmBackend } from './wasm-module.ts';
  * with no transposes, an optional bias of N values and a linear or relu activation, and only
  * when at most `MAX_DENSITY` of `a` is non-zero: otherwise the caller's kernel runs.
  */
-// Measured for 784 x 512 (b = 8 rows): 79 vs 156 µs dense at 0.2, 113 vs 158 at 0.3, 149 vs
-// 158 at 0.4, 182 vs 160 at 0.5. Below the ~0.45 crossover, with room for other shapes.
+// Below the density where the sparse path stops beating the dense GEMM (docs/performance.md),
+// with room for other shapes.
 const MAX_DENSITY = 0.3;
 
 interface SparseExports {
