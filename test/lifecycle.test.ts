@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { configToEnv } from '../src/config.ts';
 import { cleanup, getJson, postJson, readEvents, slowJob, smallMnistJob, startService, testConfig, waitForJob } from './helpers.ts';
-import { freePort, spawnWorker } from './processes.ts';
+import { freePort, spawnWorker, trainingChildren } from './processes.ts';
 
 describe('job lifecycle', () => {
   test('finished jobs and their streams expire after JOB_RETENTION_SECONDS; models stay', async () => {
@@ -14,6 +14,7 @@ describe('job lifecycle', () => {
       const submitted = await postJson(`${service.url}/v1/jobs`, smallMnistJob());
       const job = await waitForJob(service.url, submitted.body.id);
       assert.equal(job.status, 'completed');
+      // Waits for time itself: the record and stream expire by their Redis TTL, one second after the job ended.
       await new Promise((r) => setTimeout(r, 2_200));
       assert.equal((await getJson(`${service.url}/v1/jobs/${job.id}`)).status, 404);
       assert.equal((await fetch(`${service.url}/v1/jobs/${job.id}/events`, { headers: { accept: 'text/event-stream' } })).status, 404);
@@ -26,19 +27,24 @@ describe('job lifecycle', () => {
   });
 
   test('a crashed training process is retried with backoff and resumes from its checkpoint', async () => {
+    const EPOCHS = 6;
     const service = await startService({ worker: false, config: await testConfig({ JOB_RETRY_DELAY_MS: '500' }) });
     const worker = spawnWorker(service.config);
     try {
-      const submitted = await postJson(`${service.url}/v1/jobs`, slowJob(4));
+      const submitted = await postJson(`${service.url}/v1/jobs`, slowJob(EPOCHS));
       await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`, { stopAfter: (e) => e.event === 'epoch' && e.data.epoch === 2 });
-      const children = spawnSync('pgrep', ['-P', String(worker.child.pid)], { encoding: 'utf8' }).stdout.trim().split('\n').filter(Boolean);
+      const children = trainingChildren(worker.child.pid!);
       assert.equal(children.length, 1, 'one training child');
-      process.kill(Number(children[0]), 'SIGKILL');
+      // Frozen first, so the test knows the crash lands mid-run: a stopped child writes nothing more.
+      process.kill(children[0], 'SIGSTOP');
+      const held = (await getJson(`${service.url}/v1/jobs/${submitted.body.id}`)).body;
+      assert.equal(held.status, 'running', `the job is still running when its child is killed (it had done ${held.progress?.epoch} of ${EPOCHS} epochs)`);
+      process.kill(children[0], 'SIGKILL');
       const job = await waitForJob(service.url, submitted.body.id, ['completed', 'failed'], 120_000);
       assert.equal(job.status, 'completed', JSON.stringify(job.error));
       assert.equal(job.attempts, 2);
       const { events } = await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`);
-      assert.deepEqual(events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch), [1, 2, 3, 4]);
+      assert.deepEqual(events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch), Array.from({ length: EPOCHS }, (_, i) => i + 1));
       assert.deepEqual(events.filter((e) => e.event === 'status').map((e) => e.data.status), ['queued', 'running', 'queued', 'running', 'completed']);
     } finally {
       worker.child.kill('SIGTERM');
@@ -55,13 +61,15 @@ describe('job lifecycle', () => {
     });
     const base = `http://127.0.0.1:${config.PORT}`;
     try {
-      for (let i = 0; i < 100; i++) {
-        if (await fetch(`${base}/healthz`).then((r) => r.ok, () => false)) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
+      const healthy = () => fetch(`${base}/healthz`).then((r) => r.ok, () => false);
+      for (let i = 0; i < 100 && !(await healthy()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await healthy(), 'the API process never answered /healthz');
       const submitted = await postJson(`${base}/v1/jobs`, smallMnistJob()); // no worker: stays queued
-      const stream = readEvents(`${base}/v1/jobs/${submitted.body.id}/events`, { timeoutMs: 20_000 });
-      await new Promise((r) => setTimeout(r, 500));
+      let delivered!: () => void;
+      const firstEvent = new Promise<void>((resolve) => (delivered = resolve));
+      const stream = readEvents(`${base}/v1/jobs/${submitted.body.id}/events`, { timeoutMs: 20_000, onEvent: () => delivered() });
+      // The stream is open (it has sent the queued status) before the API is told to stop.
+      await Promise.race([firstEvent, stream.then(() => assert.fail('the stream ended before its first event'))]);
       api.kill('SIGTERM');
       const { events } = await stream;
       assert.deepEqual(events.map((e) => e.data.status), ['queued'], 'the stream ended after what it had');

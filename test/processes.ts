@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -29,6 +29,7 @@ export async function startRedis() {
   const start = async () => {
     child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
     for (let i = 0; i < 100 && !(await redisAnswers(url)); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!(await redisAnswers(url))) throw new Error(`redis-server on port ${port} never answered`);
   };
   const stop = async () => {
     if (!child || child.exitCode !== null) return;
@@ -53,4 +54,14 @@ export function spawnWorker(config: Config, env: Record<string, string> = {}) {
     output: () => output,
     exited: once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as string | null })),
   };
+}
+
+/** The training children (BullMQ sandboxed processors) that process `parent` forked. */
+export function trainingChildren(parent: number): number[] {
+  const listing = spawnSync('ps', ['-o', 'pid=,args=', '--ppid', String(parent)], { encoding: 'utf8' }).stdout;
+  return listing
+    .split('\n')
+    .map((line) => /^\s*(\d+)\s+(.*)$/.exec(line))
+    .filter((m): m is RegExpExecArray => m !== null && /bullmq/.test(m[2]))
+    .map((m) => Number(m[1]));
 }

@@ -71,6 +71,7 @@ describe('the shared rate-limit store', () => {
     const refused = await a.incr('tenant:t3', 5, 300);
     assert.ok(refused.current > 5);
     assert.ok(refused.ttl > 0 && refused.ttl <= 300, `ttl ${refused.ttl}`);
+    // Waits for time itself: the 300 ms window has to run out.
     await new Promise((resolve) => setTimeout(resolve, 400));
     assert.equal((await a.incr('tenant:t3', 5, 300)).current, 1);
   });
