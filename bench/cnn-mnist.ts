@@ -9,7 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { buildApp } from '../src/app.ts';
 import { startWorker } from '../workers/worker.ts';
-import { cleanup, postJson, readEvents, testConfig, waitForJob } from '../test/helpers.ts';
+import { cleanup, postJson, readEvents, testConfig, waitForJob } from './service.ts';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const request = JSON.parse(readFileSync(new URL('../examples/mnist-cnn.json', import.meta.url), 'utf8'));

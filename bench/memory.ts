@@ -5,7 +5,7 @@
  *
  *   npm run bench:memory -- [--jobs 50]
  */
-import { postJson, smallMnistJob, startService, waitForJob } from '../test/helpers.ts';
+import { postJson, smallMnistJob, startService, waitForJob } from './service.ts';
 import { emit, table } from './stats.ts';
 
 const jobs = Number(process.argv[process.argv.indexOf('--jobs') + 1]) || 50;

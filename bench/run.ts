@@ -23,7 +23,7 @@ import { buildApp } from '../src/app.ts';
 import type { JobRequest } from '../src/schemas/job-request.ts';
 import { startWorker } from '../workers/worker.ts';
 import { setSparseMatMul } from '../src/compute/accelerations/wasm-sparse-matmul.ts';
-import { cleanup, getJson, postJson, readEvents, testConfig, waitForJob } from '../test/helpers.ts';
+import { cleanup, getJson, postJson, readEvents, testConfig, waitForJob } from './service.ts';
 import { descendants, emit, median, peakRssMb, resetPeakRss, round, table } from './stats.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

@@ -45,7 +45,7 @@ describe('models a Keras user can paste', () => {
 
   test('a Keras 3 export with a compile_config trains as-is, with its optimizer, loss and metrics', async () => {
     // 2,048 digits (32 steps): with 512 (8 steps) test accuracy ranged down to 0.48 against the 0.5 bar.
-    const job = await submit({ model: fixture('keras3-mlp.json'), data: { ...mnist([784]), limit: { train: 2048, test: 128 } }, fit: { epochs: 1, batch_size: 64 }, evaluate: true });
+    const job = await submit({ model: fixture('keras3-mlp.json'), data: { ...mnist([784]), limit: { train: 2048, test: 128 } }, fit: { epochs: 1, batch_size: 64, seed: 1 }, evaluate: true });
     assert.equal(job.status, 'completed', JSON.stringify(job.error));
     const model = (await getJson(`${service.url}/v1/models/${job.modelId}`)).body;
     assert.equal(model.compile.optimizer.type, 'adam');
@@ -65,7 +65,7 @@ describe('models a Keras user can paste', () => {
   test('a Keras 2 CNN export trains, and a Keras 2.1 one has the parameter count Keras reports', async () => {
     const compile = { optimizer: 'adam', loss: 'categorical_crossentropy', metrics: ['accuracy'] };
     const data = { ...mnist([28, 28, 1]), limit: { train: 1024, test: 256 } };
-    const job = await submit({ model: fixture('keras2-cnn.json'), compile, data, fit: { epochs: 4, batchSize: 32 }, evaluate: true });
+    const job = await submit({ model: fixture('keras2-cnn.json'), compile, data, fit: { epochs: 4, batchSize: 32, seed: 2 }, evaluate: true });
     assert.equal(job.status, 'completed', JSON.stringify(job.error));
     // 128 steps from a random start: well above chance (0.1), which is all this test claims
     assert.ok(job.evaluation.acc > 0.5, `accuracy ${job.evaluation.acc}`);
@@ -117,7 +117,7 @@ describe('models a Keras user can paste', () => {
         model: { layers: [{ type, units: 8, inputShape: [8, 1] }, { type: 'dense', units: 1, activation: 'sigmoid' }] },
         compile: { optimizer: { type: 'adam', learning_rate: 0.02 }, loss: 'binary_crossentropy', metrics: ['accuracy'] },
         data: { x: train.x, y: train.y, xTest: test.x, yTest: test.y },
-        fit: { epochs: 30, batchSize: 32 },
+        fit: { epochs: 30, batchSize: 32, seed: 3 },
         evaluate: true,
       });
       assert.equal(job.status, 'completed', JSON.stringify(job.error));

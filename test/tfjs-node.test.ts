@@ -25,7 +25,7 @@ const skip = missing
 test('with tfjs-node installed, the automatic choice is the native backend, and the MNIST network trains on it', { skip }, async () => {
   assert.equal(await initBackend('auto'), 'tensorflow');
   assert.equal(tf.getBackend(), 'tensorflow');
-  const request = smallMnistJob();
+  const request = smallMnistJob({ fit: { epochs: 1, batchSize: 64, validationSplit: 0, shuffle: true, seed: 1 } });
   const events: number[] = [];
   const result = await train(planJob(request), request.data, {
     epoch: async (report) => void events.push(report.metrics.loss),

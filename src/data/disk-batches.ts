@@ -2,28 +2,9 @@ import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { DTYPE_BYTES, type ColumnInfo } from './dataset-meta.ts';
+import { datasetGone, gatherRows } from './gather-rows.ts';
 import { shuffledIndices } from './split.ts';
-import { sizeOf, type NumericArray } from './types.ts';
-import { datasetGone, gatherRows, type Encoding } from './uploaded.ts';
-
-/** Rows of a stored dataset to read, and which columns are features and label. */
-export interface RowSet {
-  dir: string;
-  features: ColumnInfo[];
-  label: ColumnInfo;
-  /** Row numbers, ascending. */
-  rows: Int32Array;
-  /** Test datasets: their label codes mapped to the training dataset's classes. */
-  codeMap?: Float32Array;
-  /** Per feature column: one-hot text columns (and their code maps), aligned with `features`. */
-  encodings?: Encoding[];
-}
-
-/** A dataset too big to load whole: its splits as row sets, read block by block when training. */
-export interface DiskSource {
-  train: RowSet;
-  test?: RowSet;
-}
+import { sizeOf, type NumericArray, type RowSet } from './types.ts';
 
 export interface Block {
   x: NumericArray;

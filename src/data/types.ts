@@ -1,4 +1,4 @@
-import type { DiskSource } from './disk-batches.ts';
+import type { ColumnInfo } from './dataset-meta.ts';
 
 export type NumericArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
@@ -43,3 +43,28 @@ export interface LoadedData extends DataDescription {
 }
 
 export const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/** How a feature column becomes model input: text columns one-hot, their codes mapped to the training dataset's. */
+export interface Encoding {
+  oneHot?: number;
+  codeMap?: Float32Array;
+}
+
+/** Rows of a stored dataset to read, and which columns are features and label. */
+export interface RowSet {
+  dir: string;
+  features: ColumnInfo[];
+  label: ColumnInfo;
+  /** Row numbers, ascending. */
+  rows: Int32Array;
+  /** Test datasets: their label codes mapped to the training dataset's classes. */
+  codeMap?: Float32Array;
+  /** Per feature column: one-hot text columns (and their code maps), aligned with `features`. */
+  encodings?: Encoding[];
+}
+
+/** A dataset too big to load whole: its splits as row sets, read block by block when training. */
+export interface DiskSource {
+  train: RowSet;
+  test?: RowSet;
+}

@@ -4,9 +4,9 @@ import { AppError, type FieldError } from '../errors.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import type { ColumnInfo, DatasetCatalog, DatasetMeta, StoredDataset } from './dataset-meta.ts';
 import { featureShapeOf } from './ingest.ts';
-import type { RowSet } from './disk-batches.ts';
+import { datasetGone, gatherRows, type ColumnData } from './gather-rows.ts';
 import { holdOut } from './split.ts';
-import { sizeOf, type DataDescription, type LoadedData, type NumericArray, type Split } from './types.ts';
+import { sizeOf, type DataDescription, type Encoding, type LoadedData, type RowSet, type Split } from './types.ts';
 
 /** The columns a job learns from, checked against the dataset. */
 interface Selection {
@@ -117,14 +117,6 @@ export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undef
   };
 }
 
-type ColumnData = Float32Array | Uint8Array;
-
-/** How a feature column becomes model input: text columns one-hot, their codes mapped to the training dataset's. */
-export interface Encoding {
-  oneHot?: number;
-  codeMap?: Float32Array;
-}
-
 function categoriesOf(features: ColumnInfo[]): Record<string, string[]> | undefined {
   const text = features.filter((c) => c.type === 'string');
   return text.length > 0 ? Object.fromEntries(text.map((c) => [c.name, c.classes!.map((k) => k.name)])) : undefined;
@@ -140,41 +132,10 @@ export function encodingsOf(train: ColumnInfo[], own: ColumnInfo[] = train): Enc
   });
 }
 
-/** A dataset deleted under a job (the 409 guards queued and running jobs, not every race) fails it plainly. */
-export function datasetGone(err: unknown): never {
-  if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AppError(422, 'dataset_gone', 'the dataset was deleted while the job was using it');
-  throw err;
-}
-
 async function readColumn(dir: string, column: ColumnInfo): Promise<ColumnData> {
   const buffer = await readFile(path.join(dir, column.file)).catch(datasetGone);
   const bytes = buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength);
   return column.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes);
-}
-
-/**
- * Rows `rows` of the columns, interleaved per row: [row0 col0.., row0 col1.., row1 ...]. A
- * column with `oneHot` holds class codes and takes that many slots, a 1 at its class.
- */
-export function gatherRows(columns: ({ data: ColumnData; size: number } & Encoding)[], rows: ArrayLike<number>): NumericArray {
-  const per = columns.reduce((n, c) => n + (c.oneHot ?? c.size), 0);
-  const out = columns.length === 1 && columns[0].data instanceof Uint8Array && !columns[0].oneHot ? new Uint8Array(rows.length * per) : new Float32Array(rows.length * per);
-  for (let i = 0; i < rows.length; i++) {
-    let offset = i * per;
-    for (const { data, size, oneHot, codeMap } of columns) {
-      const start = rows[i] * size;
-      if (oneHot) {
-        const code = data[start];
-        out[offset + (codeMap ? codeMap[code] : code)] = 1;
-        offset += oneHot;
-        continue;
-      }
-      if (size === 1) out[offset] = data[start];
-      else out.set(data.subarray(start, start + size), offset);
-      offset += size;
-    }
-  }
-  return out;
 }
 
 async function loadSplit(stored: StoredDataset, selection: Selection, rows: ArrayLike<number>, codeMap?: Float32Array, encodings = encodingsOf(selection.features)): Promise<Split> {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { keys } from './keys.ts';
+import { keys } from '../storage/keys.ts';
 
 /**
  * Ids of queued or running jobs whose request names the dataset (for training or testing):

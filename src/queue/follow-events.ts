@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { TERMINAL } from './keys.ts';
+import { TERMINAL } from '../schemas/job-status.ts';
 import { parseEntries, type JobEvent, type JobStore } from './job-store.ts';
 
 const PAGE = 500;

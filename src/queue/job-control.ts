@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { keys, type Keys } from './keys.ts';
+import { keys, type Keys } from '../storage/keys.ts';
 
 /** Requests to a running job from outside its worker: carried through Redis, so any API reaches any worker. */
 export type ControlRequest = 'cancel' | 'yield';

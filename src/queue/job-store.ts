@@ -4,7 +4,8 @@ import { v7 as uuidv7 } from 'uuid';
 import type { InlineDataInfo } from '../data/inline.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
-import { JOB_STATUSES, TERMINAL, keys, type JobStatus, type Keys } from './keys.ts';
+import { JOB_STATUSES, TERMINAL, type JobStatus } from '../schemas/job-status.ts';
+import { keys, type Keys } from '../storage/keys.ts';
 
 export interface JobError {
   code: string;

@@ -1,5 +1,7 @@
 import { Queue, type ConnectionOptions } from 'bullmq';
-import { TRAINING_QUEUE } from './keys.ts';
+
+/** The BullMQ queue's name (under the configured prefix); the worker consumes the same one. */
+export const TRAINING_QUEUE = 'training';
 
 /** What BullMQ carries: only the id. The job's request lives in its record, written once. */
 export interface TrainingJobData {

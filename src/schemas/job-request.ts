@@ -132,7 +132,7 @@ export const FitSpec = Type.Object(
     batchSize: Type.Integer({ minimum: 1, maximum: 65_536, default: 32 }),
     validationSplit: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'a shuffled fraction held out for val_* metrics' }),
     shuffle: Type.Boolean({ default: true }),
-    seed: Type.Optional(Type.Integer({ minimum: 0, description: 'seed of the validation split shuffle' })),
+    seed: Type.Optional(Type.Integer({ minimum: 0, description: 'seed of the validation split, of the shuffle of data read from disk, and of every random layer initializer the model leaves unseeded' })),
     callbacks: Type.Optional(Type.Array(CallbackSpec, { maxItems: 8, description: 'Keras-style callbacks' })),
     maxDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, description: 'stop and fail the job with code `timeout` after this long' })),
     saveModelOnTimeout: Type.Optional(Type.Boolean({ description: 'on timeout, still store the model as trained so far' })),

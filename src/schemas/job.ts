@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { JOB_STATUSES } from '../queue/keys.ts';
+import { JOB_STATUSES } from './job-status.ts';
 import { Id, Nullable, PageQuery } from './common.ts';
 import { Evaluation } from './evaluation.ts';
 import { ModelSummary } from './model.ts';

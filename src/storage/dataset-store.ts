@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { v7 as randomUUIDv7 } from 'uuid';
 import type { DatasetCatalog, DatasetMeta, StoredDataset } from '../data/dataset-meta.ts';
-import { keys, type Keys } from '../queue/keys.ts';
+import { keys, type Keys } from './keys.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
 import { OwnedIndex } from './owned-index.ts';
 

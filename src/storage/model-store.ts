@@ -5,10 +5,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Redis } from 'ioredis';
 import { v7 as randomUUIDv7 } from 'uuid';
 import type { Transforms } from '../data/transforms.ts';
-import { keys, type Keys } from '../queue/keys.ts';
+import { keys, type Keys } from './keys.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
-import type { ModelSummary } from '../training/build-model.ts';
-import type { CompileSettings } from '../training/compile.ts';
+import type { Model } from '../schemas/model.ts';
 import type { Tenant } from '../tenant.ts';
 import { OwnedIndex } from './owned-index.ts';
 
@@ -25,8 +24,10 @@ export interface ModelMeta {
   jobId: string;
   createdAt: string;
   backend: string;
-  summary: ModelSummary;
-  compile: CompileSettings;
+  /** What training's summarize() made of it; stored as the API shows it (schemas/model.ts). */
+  summary: Model['summary'];
+  /** Training's CompileSettings, stored as the API shows them. */
+  compile: Model['compile'];
   transforms: Transforms;
   /** Last epoch's training metrics. */
   metrics: Record<string, number>;

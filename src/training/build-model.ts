@@ -4,6 +4,7 @@ import { MERGE_LAYERS } from '../schemas/layers.ts';
 import { tfjsOptions } from './layer-options.ts';
 import type { ModelDef } from './model-spec.ts';
 import { estimateLayer, type LayerEstimate } from './model-estimates.ts';
+import { seedInitializers, seedSequence } from './seed-initializers.ts';
 
 type Factory = (args: never) => tf.layers.Layer;
 const L = tf.layers as unknown as Record<string, Factory>;
@@ -18,6 +19,8 @@ export interface Limits {
   maxLayers?: number;
   /** A dry run: weights are allocated for their shapes only, as zeros (see `tfjsOptions`). */
   shapesOnly?: boolean;
+  /** fit.seed: seeds every random initializer the request left unseeded (see `seedInitializers`). */
+  seed?: number;
 }
 
 /** The model's layers, created (no weights yet) with their shapes and size estimates. */
@@ -77,6 +80,7 @@ export function createLayers(def: ModelDef, inputShape: number[], limits: Limits
   const inputName = def.graph?.input.name ?? '';
   shapes.set(inputName, [null, ...inputShape]);
   let previous = inputName;
+  const nextSeed = limits.seed === undefined || limits.shapesOnly ? undefined : seedSequence(limits.seed);
   for (const [i, l] of def.layers.entries()) {
     const inputs = (l.inputs ?? [previous]).map((n) => shapes.get(n)!);
     const input = MERGE_LAYERS.has(l.type) ? inputs : inputs[0];
@@ -87,6 +91,7 @@ export function createLayers(def: ModelDef, inputShape: number[], limits: Limits
       if (l.type === 'gaussianNoise' || l.type === 'gaussianDropout') delete args.seed;
       if (l.wrapped) args.layer = factory(l.wrapped.type)(tfjsOptions(l.wrapped.args, limits.shapesOnly) as never);
       const layer = factory(l.type)(args as never);
+      if (nextSeed) seedInitializers(layer, nextSeed);
       const output = layer.computeOutputShape(input as never) as Shape;
       if (output.some((d, j) => j > 0 && d !== null && !(d > 0))) throw new Error(`the output shape would be [${output.slice(1)}]`);
       created.set(l.name, layer);

@@ -3,7 +3,7 @@ import type { CompileSpec, ModelSpec } from '../schemas/job-request.ts';
 import { own } from '../json-guard.ts';
 import { LAYER_TYPES, layerType } from '../schemas/layers.ts';
 import { lossName, metricName, optimizerName } from './keras-names.ts';
-import type { RawLayer, RawModel } from './model-spec.ts';
+import type { RawLayer, RawModel } from './raw-model.ts';
 
 /**
  * Translates Keras documents into our own raw form: Python Keras 2.x and Keras 3

@@ -3,6 +3,7 @@ import { AppError, type FieldError } from '../errors.ts';
 import { LAYER_SCHEMAS, LAYER_TYPES, MERGE_LAYERS, layerType } from '../schemas/layers.ts';
 import type { CompileSpec, ModelSpec } from '../schemas/job-request.ts';
 import { fromKeras, isKerasDocument } from './keras-import.ts';
+import type { RawModel } from './raw-model.ts';
 import { normalizeOptions } from './layer-options.ts';
 
 /** A layer after parsing: its `type` and tfjs constructor arguments, plus where it came from. */
@@ -27,21 +28,6 @@ export interface ModelDef {
   compile?: CompileSpec;
   /** Things that were accepted but changed (e.g. Keras options ignored). */
   warnings: string[];
-}
-
-/** A raw layer with its path: what the request (or the Keras translation) gave. */
-export interface RawLayer {
-  layer: Record<string, unknown>;
-  path: string;
-}
-
-export interface RawModel {
-  layers: RawLayer[];
-  inputs?: { name: string; shape?: number[] }[];
-  outputs?: string[];
-  compile?: CompileSpec;
-  warnings: string[];
-  graph: boolean;
 }
 
 /**

@@ -7,7 +7,8 @@ import type { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import { planJob, type PlanLimits, type TrainingPlan } from './plan.ts';
 import { Supervisor } from './supervision.ts';
-import { train, type TrainingResult, type TrainingSink } from './train.ts';
+import type { TrainingResult, TrainingSink } from './fit.ts';
+import { train } from './train.ts';
 import { disposeModel } from './dispose.ts';
 
 export interface RunDeps {

@@ -1,17 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { diskDataset, readBlocks, type Block, type DiskSource, type RowSet } from '../data/disk-batches.ts';
+import { diskDataset, readBlocks, type Block } from '../data/disk-batches.ts';
 import { validationSplit } from '../data/split.ts';
 import { FeatureStatistics, featuresTensor, labelsTensor, modelInputShape, type Transforms } from '../data/transforms.ts';
-import { sizeOf, type LoadedData } from '../data/types.ts';
+import { sizeOf, type DiskSource, type LoadedData, type RowSet } from '../data/types.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { buildModel } from './build-model.ts';
 import { compileModel } from './compile.ts';
 import { ReportAccumulator } from './evaluation-report.ts';
 import type { TrainingPlan } from './plan.ts';
-import type { FitInput, TrainingResult, TrainingSink } from './train.ts';
+import { fit, type TrainingResult, type TrainingSink } from './fit.ts';
 import { disposeModel } from './dispose.ts';
-
-type Fit = (model: tf.LayersModel, input: FitInput, plan: TrainingPlan, sink: TrainingSink) => Promise<Record<string, number[]>>;
 
 /** Blocks read for statistics and labels: big enough for few reads, small enough to stay bounded. */
 const SCAN_BLOCK = 4096;
@@ -24,7 +22,7 @@ const pick = (rows: Int32Array, indices: Int32Array) => Int32Array.from(indices,
  * files, so the worker holds a batch (plus the model) rather than the dataset. Validation
  * split, statistics and evaluation are computed in passes over blocks too.
  */
-export async function trainFromDisk(plan: TrainingPlan, data: LoadedData & { disk: DiskSource }, sink: TrainingSink, seed: string, fit: Fit): Promise<TrainingResult> {
+export async function trainFromDisk(plan: TrainingPlan, data: LoadedData & { disk: DiskSource }, sink: TrainingSink, seed: string): Promise<TrainingResult> {
   const { disk } = data;
   const { batchSize } = plan.fit;
   let trainRows = disk.train.rows;
@@ -44,7 +42,7 @@ export async function trainFromDisk(plan: TrainingPlan, data: LoadedData & { dis
   const toTensors = (block: Block) =>
     tf.tidy(() => ({ xs: featuresTensor(block.x, block.count, transforms), ys: labelsTensor(block.y, block.count, data, plan.transforms.labels) }));
 
-  const model = buildModel(plan.model, modelInputShape(plan.transforms));
+  const model = buildModel(plan.model, modelInputShape(plan.transforms), { seed: plan.fit.seed });
   try {
     compileModel(model, plan.compile);
     const dataset = diskDataset(disk.train, trainRows, batchSize, toTensors, plan.fit.shuffle ? { seed: plan.fit.seed ?? seed } : undefined);

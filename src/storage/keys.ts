@@ -1,8 +1,4 @@
-export const JOB_STATUSES = ['queued', 'running', 'completed', 'failed', 'cancelled'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export const TERMINAL: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
-
-export const TRAINING_QUEUE = 'training';
+import type { JobStatus } from '../schemas/job-status.ts';
 
 /** Every Redis key we write, in one place, under the configured prefix. */
 export const keys = (prefix: string) => ({
