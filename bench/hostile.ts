@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { deleteKeys } from './service.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dir = await mkdtemp(path.join(tmpdir(), 'tts-hostile-bench-'));
@@ -116,15 +116,7 @@ try {
   console.table(results.map(({ from, to, ...r }) => r));
   console.log(`API: longest event-loop stall ${loop.maxStallMs.toFixed(1)} ms (p99 ${loop.p99StallMs.toFixed(1)} ms), peak RSS ${(loop.peakRssBytes / 2 ** 20).toFixed(0)} MiB`);
   await rm(dir, { recursive: true, force: true });
-  // The bench's keys go too: Redis is shared with whatever else runs here.
-  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${env.REDIS_PREFIX}:*`, 'COUNT', 1000);
-    if (found.length > 0) await redis.del(...found);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
+  await deleteKeys(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', env.REDIS_PREFIX);
 }
 
 async function freePort(): Promise<number> {

@@ -33,16 +33,21 @@ export async function testConfig(overrides: Partial<Record<keyof Config, string>
   });
 }
 
-/** Deletes every key under the config's prefix and its data directory. */
-export async function cleanup(config: Config) {
-  const redis = new Redis(config.REDIS_URL);
+/** Deletes every key under `prefix` (Redis is shared with whatever else runs here). */
+export async function deleteKeys(redisUrl: string, prefix: string) {
+  const redis = new Redis(redisUrl);
   let cursor = '0';
   do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${config.REDIS_PREFIX}:*`, 'COUNT', 1000);
+    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
     if (found.length > 0) await redis.del(...found);
     cursor = next;
   } while (cursor !== '0');
   await redis.quit();
+}
+
+/** Deletes every key under the config's prefix and its data directory. */
+export async function cleanup(config: Config) {
+  await deleteKeys(config.REDIS_URL, config.REDIS_PREFIX);
   await rm(config.DATA_DIR, { recursive: true, force: true });
 }
 

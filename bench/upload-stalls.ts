@@ -20,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { deleteKeys } from './service.ts';
 import { emit, median, round, table } from './stats.ts';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -71,25 +72,13 @@ async function serve() {
       clearInterval(watch);
       if (watch) await mkdir(arg('profile')!, { recursive: true }).then(() => writeFile(path.join(arg('profile')!, `stalls-${process.pid}.json`), JSON.stringify(spans)));
       await app.close();
-      await dropPrefix(config.REDIS_URL, config.REDIS_PREFIX);
+      await deleteKeys(config.REDIS_URL, config.REDIS_PREFIX);
       await rm(dataDir, { recursive: true, force: true });
       process.send!(stats, () => process.exit(0));
     }
   });
   const address = app.server.address() as { port: number };
   process.send!({ url: `http://127.0.0.1:${address.port}` });
-}
-
-async function dropPrefix(url: string, prefix: string) {
-  const { Redis } = await import('ioredis');
-  const redis = new Redis(url);
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    if (found.length > 0) await redis.del(...found);
-    cursor = next;
-  } while (cursor !== '0');
-  await redis.quit();
 }
 
 interface Case {

@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeOrCheck } from './generated-file.ts';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
 import { ConfigSchema } from '../src/config.ts';
@@ -61,16 +61,5 @@ export function generateConfigurationDoc(): string {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const generated = generateConfigurationDoc();
-  if (process.argv.includes('--check')) {
-    const committed = await readFile(target, 'utf8').catch(() => '');
-    if (committed !== generated) {
-      console.error('docs/configuration.md is stale: run `npm run docs:config` and commit the result');
-      process.exit(1);
-    }
-    console.log('docs/configuration.md is up to date');
-  } else {
-    await writeFile(target, generated);
-    console.log(`wrote ${target}`);
-  }
+  await writeOrCheck(target, generateConfigurationDoc(), 'docs/configuration.md', 'npm run docs:config');
 }

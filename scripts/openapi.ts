@@ -1,4 +1,4 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeOrCheck } from './generated-file.ts';
 import { fileURLToPath } from 'node:url';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/config.ts';
@@ -15,16 +15,5 @@ export async function generateOpenApi(): Promise<string> {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const generated = await generateOpenApi();
-  if (process.argv.includes('--check')) {
-    const committed = await readFile(target, 'utf8').catch(() => '');
-    if (committed !== generated) {
-      console.error('openapi.yaml is stale: run `npm run openapi` and commit the result');
-      process.exit(1);
-    }
-    console.log('openapi.yaml is up to date');
-  } else {
-    await writeFile(target, generated);
-    console.log(`wrote ${target}`);
-  }
+  await writeOrCheck(target, await generateOpenApi(), 'openapi.yaml', 'npm run openapi');
 }

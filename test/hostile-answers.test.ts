@@ -1,4 +1,4 @@
-import { rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
+import { assertProblem, rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { csv, upload, uploadForm } from './dataset-fixtures.ts';
@@ -30,18 +30,7 @@ describe('hostile answers', () => {
     send(base, method, urlPath, { body: typeof body === 'string' ? body : JSON.stringify(body), type: 'application/json' });
   const post = (urlPath: string, body: unknown) => json(service.url, 'POST', urlPath, body);
 
-  /** The answer is the problem we expect: status, problem+json, code, and the field path (or detail) naming the reason. */
-  function problem(answer: Answer, status: number, code: string | undefined, names: string | RegExp) {
-    const context = answer.text.slice(0, 600);
-    assert.equal(answer.status, status, context);
-    assert.match(answer.type, /^application\/problem\+json/, context);
-    assert.equal(answer.body.status, status, context);
-    if (code) assert.equal(answer.body.code, code, context);
-    if (typeof names === 'string') {
-      assert.ok((answer.body.errors ?? []).some((e: { path: string }) => e.path === names), `no error at ${names}: ${context}`);
-    } else assert.match(answer.body.detail, names, context);
-    return answer.body;
-  }
+  const problem = assertProblem;
 
   /** A tiny regression job on inline data: trains in milliseconds. */
   const tiny = (extra: { data?: Record<string, unknown>; [k: string]: unknown } = {}) => ({

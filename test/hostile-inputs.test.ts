@@ -1,4 +1,4 @@
-import { rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
+import { assertProblem, rawRequest, type RawAnswer, type RawOptions } from './raw-http.ts';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -69,18 +69,7 @@ describe('hostile inputs', () => {
   }
   const sendJson = (method: string, urlPath: string, body: unknown) => send(method, urlPath, { body: typeof body === 'string' ? body : JSON.stringify(body), type: 'application/json' });
 
-  /** The answer is the problem we expect: status, problem+json, code, and the field path (or detail) that names the reason. */
-  function problem(answer: Answer, status: number, code: string | undefined, names: string | RegExp) {
-    const context = answer.text.slice(0, 600);
-    assert.equal(answer.status, status, context);
-    assert.match(answer.type, /^application\/problem\+json/, context);
-    assert.equal(answer.body.status, status, context);
-    if (code) assert.equal(answer.body.code, code, context);
-    if (typeof names === 'string') {
-      assert.ok((answer.body.errors ?? []).some((e: { path: string }) => e.path === names), `no error at ${names}: ${context}`);
-    } else assert.match(answer.body.detail, names, context);
-    return answer.body;
-  }
+  const problem = assertProblem;
 
   /** What a refused request must not leave behind: jobs, queue entries, datasets, models, files. */
   async function snapshot() {

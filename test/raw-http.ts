@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { request as httpRequest, type Agent, type IncomingHttpHeaders } from 'node:http';
 
 export interface RawAnswer {
@@ -48,4 +49,20 @@ export function rawRequest(base: string, method: string, urlPath: string, opts: 
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/**
+ * The answer is the problem we expect: status, problem+json, code, and the field path (a
+ * string: some `errors[].path` equals it) or the detail (a pattern) naming the reason.
+ */
+export function assertProblem(answer: Omit<RawAnswer, 'headers'>, status: number, code: string | undefined, names: string | RegExp) {
+  const context = answer.text.slice(0, 600);
+  assert.equal(answer.status, status, context);
+  assert.match(answer.type, /^application\/problem\+json/, context);
+  assert.equal(answer.body.status, status, context);
+  if (code) assert.equal(answer.body.code, code, context);
+  if (typeof names === 'string') {
+    assert.ok((answer.body.errors ?? []).some((e: { path: string }) => e.path === names), `no error at ${names}: ${context}`);
+  } else assert.match(answer.body.detail, names, context);
+  return answer.body;
 }

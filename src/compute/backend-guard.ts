@@ -56,3 +56,12 @@ export function replaceBackend(): Promise<void> {
 /** The 503 a request gets while the backend is being replaced, or when its own work faulted it. */
 export const backendUnavailable = (why: string) =>
   new AppError(503, 'backend_unavailable', `${why}; the compute backend is being replaced, try again in a moment`, [], { 'Retry-After': '1' });
+
+/** Starts replacing a backend that faulted, without waiting; a process that cannot get a new one exits. */
+export function replaceFaultedBackend(): void {
+  replaceBackend().catch((failed: unknown) => {
+    // Without a backend this process cannot serve; its supervisor (compose, systemd, k8s) restarts it.
+    console.error('the compute backend could not be replaced; exiting', failed);
+    process.exit(1);
+  });
+}

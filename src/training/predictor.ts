@@ -5,7 +5,7 @@ import { featuresTensor, instancesTensor, type Transforms } from '../data/transf
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { accelerations, type Forward } from '../compute/accelerations/index.ts';
-import { backendState, backendUnavailable, isBackendFault, onBackendDiscarded, replaceBackend } from '../compute/backend-guard.ts';
+import { backendState, backendUnavailable, isBackendFault, onBackendDiscarded, replaceFaultedBackend } from '../compute/backend-guard.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
 
 interface Loaded {
@@ -76,13 +76,13 @@ export class Predictor {
   private readonly limits: Required<PredictorLimits>;
   /** Set while the backend is discarded: its tensors are gone with it and must not be disposed. */
   private discarding = false;
+  private readonly stopListening: () => void;
 
   constructor(
     private readonly models: ModelStore,
-    limits: PredictorLimits | number,
+    limits: PredictorLimits,
   ) {
-    const given = typeof limits === 'number' ? { cacheSize: limits } : limits;
-    this.limits = { maxAnswerBytes: Number.POSITIVE_INFINITY, maxPassBytes: Number.POSITIVE_INFINITY, maxPassFlops: Number.POSITIVE_INFINITY, ...given };
+    this.limits = { maxAnswerBytes: Number.POSITIVE_INFINITY, maxPassBytes: Number.POSITIVE_INFINITY, maxPassFlops: Number.POSITIVE_INFINITY, ...limits };
     this.cache = new LRUCache({
       max: this.limits.cacheSize,
       dispose: (loading) => {
@@ -91,8 +91,6 @@ export class Predictor {
     });
     this.stopListening = onBackendDiscarded(() => this.forgetAll());
   }
-
-  private readonly stopListening: () => void;
 
   /** The backend was discarded: every loaded model and waiting batch went with it. */
   private forgetAll() {
@@ -180,11 +178,7 @@ export class Predictor {
   private faulted(waiting: Waiting[]) {
     for (const w of waiting) w.reject(backendUnavailable('the compute backend faulted during this request'));
     this.counts.faults++;
-    void replaceBackend().catch((failed: unknown) => {
-      // Without a backend this process cannot serve; its supervisor (compose, systemd, k8s) restarts it.
-      console.error('the compute backend could not be replaced; exiting', failed);
-      process.exit(1);
-    });
+    replaceFaultedBackend();
   }
 
   /** Answer size and pass memory, from the model's shapes, before anything is converted or allocated. */
