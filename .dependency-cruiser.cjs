@@ -13,24 +13,31 @@
  *                          from npm only @tensorflow/*.
  *      src/data/           datasets, readers, transforms: leaf modules and schemas.
  *      (compute and data never import each other.)
- *   3. src/storage/        models, datasets, checkpoints on disk, their Redis indexes, and
+ *   3. src/model/          the model language: spec, Keras import, layer options, build,
+ *                          compile, estimates, warnings: layers 0-2.
+ *      src/storage/        models, datasets, checkpoints on disk, their Redis indexes, and
  *                          the Redis key names (storage/keys.ts): layers 0-2.
- *   4. src/queue/          job records, job control, the BullMQ queue: layers 0-3.
- *   5. src/training/       plans, builds, trains, predicts; run-job.ts drives one stored
- *                          job, so the queue sits below training: layers 0-4.
+ *      (model and storage never import each other.)
+ *   4. src/training/       the plan, the dry run, the fit loop, callbacks, training from
+ *                          memory or disk, the evaluation report: layers 0-3.
+ *      src/serving/        the predictor and its outputs: layers 0-3.
+ *      (training and serving never import each other.)
+ *   5. src/jobs/           job records, control, event streams, the BullMQ queue, one job's
+ *                          run and its supervision: layers 0-4 except serving.
  *   6. src/http/           the Fastify routes: layers 0-5.
- *      workers/            the BullMQ worker: layers 0-5.
+ *      workers/            the BullMQ worker: layers 0-5, never serving.
  *      (http and workers never import each other.)
  *   7. src/app.ts, src/server.ts, src/start.ts: the composition roots (start.ts runs the
  *      API and a worker in one process); nothing in src/ or workers/ imports them.
- *
+
  * Outside the layers:
  *   - src/cli/ talks to the service over HTTP: it imports only src/schemas/ and src/errors.ts.
  *   - bench/ and scripts/ may import src/, workers/ and their own folder, never test/.
  *   - test/ may import anything.
- *   - Domain code (src/training, src/data, src/storage, src/compute) never imports fastify,
- *     @fastify/*, fastify-plugin or bullmq: those belong to src/http/ and workers/ (and
- *     src/queue/training-queue.ts).
+ *   - Domain code (model, training, serving, data, storage, compute) never imports fastify,
+ *     @fastify/*, fastify-plugin or bullmq: those belong to src/http/ and workers/.
+ *   - bullmq is imported only by src/jobs/training-queue.ts, workers/ and (types only)
+ *     src/http/services.ts: one module owns the queue.
  *   - No circular dependencies anywhere.
  */
 
@@ -78,23 +85,27 @@ module.exports = {
     },
     layer('data-layer', '^src/data/', [LEAF, below('schemas')],
       'src/data/ imports leaf modules and src/schemas/ only.'),
+    layer('model-layer', '^src/model/', [LEAF, below('schemas', 'compute', 'data')],
+      'src/model/ imports layers 0-2 only (never storage, training, serving, jobs, http).'),
     layer('storage-layer', '^src/storage/', [LEAF, below('schemas', 'compute', 'data')],
-      'src/storage/ imports layers 0-2 only (never queue, training, http).'),
-    layer('queue-layer', '^src/queue/', [LEAF, below('schemas', 'compute', 'data', 'storage')],
-      'src/queue/ imports layers 0-3 only (never training, http).'),
-    layer('training-layer', '^src/training/', [LEAF, below('schemas', 'compute', 'data', 'storage', 'queue')],
-      'src/training/ imports layers 0-4 only (never http, workers).'),
-    layer('http-layer', '^src/http/', [LEAF, below('schemas', 'compute', 'data', 'storage', 'queue', 'training')],
+      'src/storage/ imports layers 0-2 only (never model, training, serving, jobs, http).'),
+    layer('training-layer', '^src/training/', [LEAF, below('schemas', 'compute', 'data', 'model', 'storage')],
+      'src/training/ imports layers 0-3 only (never serving, jobs, http).'),
+    layer('serving-layer', '^src/serving/', [LEAF, below('schemas', 'compute', 'data', 'model', 'storage')],
+      'src/serving/ imports layers 0-3 only (never training, jobs, http).'),
+    layer('jobs-layer', '^src/jobs/', [LEAF, below('schemas', 'compute', 'data', 'model', 'storage', 'training')],
+      'src/jobs/ imports layers 0-4 except serving (never http, workers).'),
+    layer('http-layer', '^src/http/', [LEAF, below('schemas', 'compute', 'data', 'model', 'storage', 'training', 'serving', 'jobs')],
       'src/http/ imports layers 0-5 only (never workers, cli, the composition roots).'),
-    layer('workers-layer', '^workers/', [LEAF, below('schemas', 'compute', 'data', 'storage', 'queue', 'training')],
-      'workers/ imports layers 0-5 only (never src/http/, cli, the composition roots).'),
+    layer('workers-layer', '^workers/', [LEAF, below('schemas', 'compute', 'data', 'model', 'storage', 'training', 'jobs')],
+      'workers/ imports layers 0-5 except serving (never src/http/, cli, the composition roots).'),
     layer('cli-over-http', '^src/cli/', ['^src/schemas/', '^src/errors\\.ts$'],
       'src/cli/ talks HTTP: it imports only src/schemas/ and src/errors.ts.'),
     {
       name: 'composition-roots-on-top',
       comment: 'src/app.ts, src/server.ts and src/start.ts wire everything; only they, bench/, scripts/ and test/ import them.',
       severity: 'error',
-      from: { path: '^(src/(schemas|compute|data|storage|queue|training|http|cli)/|workers/)' },
+      from: { path: '^(src/(schemas|compute|data|model|storage|training|serving|jobs|http|cli)/|workers/)' },
       to: { path: '^src/(app|server|start)\\.ts$' },
     },
     {
@@ -127,10 +138,17 @@ module.exports = {
     },
     {
       name: 'domain-without-transport',
-      comment: 'Domain code (training, data, storage, compute) never imports fastify, @fastify/*, fastify-plugin or bullmq.',
+      comment: 'Domain code (model, training, serving, data, storage, compute) never imports fastify, @fastify/*, fastify-plugin or bullmq.',
       severity: 'error',
-      from: { path: '^src/(training|data|storage|compute)/' },
+      from: { path: '^src/(model|training|serving|data|storage|compute)/' },
       to: { path: '(^|/)node_modules/(fastify|fastify-plugin|@fastify/[^/]+|bullmq)/|^(fastify|fastify-plugin|@fastify/[^/]+|bullmq)(/|$)' },
+    },
+    {
+      name: 'bullmq-in-one-place',
+      comment: 'One module owns the queue: bullmq is imported by src/jobs/training-queue.ts, workers/, and for types by src/http/services.ts.',
+      severity: 'error',
+      from: { pathNot: '^(src/jobs/training-queue\\.ts|workers/|src/http/services\\.ts|test/|bench/)' },
+      to: { path: '(^|/)node_modules/bullmq/|^bullmq(/|$)' },
     },
     {
       name: 'not-to-unresolvable',
@@ -142,7 +160,8 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^(dist|node_modules)/' },
+    // node_modules stays visible (not followed) so the rules about npm packages can see it.
+    exclude: { path: '^dist/' },
     // Type-only imports count: a type import still ties one layer to another.
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },

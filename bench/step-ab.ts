@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
 import { initBackend } from '../src/compute/backend.ts';
-import { compileModel, parseCompile } from '../src/training/compile.ts';
+import { compileModel, parseCompile } from '../src/model/compile.ts';
 import { setFusedOptimizerUpdates } from '../src/compute/accelerations/fused-optimizers.ts';
 import { setMatMulSwaps } from '../src/compute/accelerations/wasm-matmul.ts';
 import { shareWasmIdentity, unshareWasmIdentity } from '../src/compute/accelerations/wasm-identity.ts';

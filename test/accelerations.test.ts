@@ -7,7 +7,7 @@ import { matMulsRouted } from '../src/compute/accelerations/wasm-matmul.ts';
 import { sparseMatMulRuns } from '../src/compute/accelerations/wasm-sparse-matmul.ts';
 import { initBackend } from '../src/compute/backend.ts';
 import { backendReplacements, replaceBackend } from '../src/compute/backend-guard.ts';
-import { compileModel, parseCompile } from '../src/training/compile.ts';
+import { compileModel, parseCompile } from '../src/model/compile.ts';
 import { testBackend } from './helpers.ts';
 
 /**

@@ -60,7 +60,7 @@ test('a callback monitoring a metric that is not logged is refused with what is 
 });
 
 test('clipvalue and clipnorm bound every step, as Keras does', async () => {
-  const { compileModel, parseCompile } = await import('../src/training/compile.ts');
+  const { compileModel, parseCompile } = await import('../src/model/compile.ts');
   for (const [option, bound] of [['clipvalue', 0.001], ['clipnorm', 0.002]] as const) {
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4] })] });
     compileModel(model, parseCompile({ optimizer: { type: 'sgd', learningRate: 1, [option]: bound }, loss: 'mse' }));

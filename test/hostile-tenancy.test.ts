@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { buildApp, type App } from '../src/app.ts';
 import { AuthFailures } from '../src/http/auth-failures.ts';
 import { sharedRateStore } from '../src/http/rate-limit-store.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobStore } from '../src/jobs/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { OwnedIndex } from '../src/storage/owned-index.ts';
 import { csv, binaryRows } from './dataset-fixtures.ts';

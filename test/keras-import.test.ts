@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import type { ModelSpec } from '../src/schemas/job-request.ts';
 import { initBackend } from '../src/compute/backend.ts';
-import { buildWithEstimates, summarize } from '../src/training/build-model.ts';
-import { camelizeKeys } from '../src/training/keras-names.ts';
-import { parseModel } from '../src/training/model-spec.ts';
+import { buildWithEstimates, summarize } from '../src/model/build-model.ts';
+import { camelizeKeys } from '../src/model/keras-names.ts';
+import { parseModel } from '../src/model/model-spec.ts';
 import { testBackend } from './helpers.ts';
 
 /** Keras 3 serializes every layer with these. */

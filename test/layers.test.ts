@@ -5,9 +5,9 @@ import type { AppError } from '../src/errors.ts';
 import { LAYER_TYPES } from '../src/schemas/layers.ts';
 import type { ModelSpec } from '../src/schemas/job-request.ts';
 import { initBackend } from '../src/compute/backend.ts';
-import { buildModel, summarize } from '../src/training/build-model.ts';
-import { compileModel, parseCompile } from '../src/training/compile.ts';
-import { parseModel } from '../src/training/model-spec.ts';
+import { buildModel, summarize } from '../src/model/build-model.ts';
+import { compileModel, parseCompile } from '../src/model/compile.ts';
+import { parseModel } from '../src/model/model-spec.ts';
 import { testBackend } from './helpers.ts';
 
 /** One small model per layer type: [input shape, layers, integer inputs?]. */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AppError } from '../src/errors.ts';
-import { camelizeKeys } from '../src/training/keras-names.ts';
-import { parseModel } from '../src/training/model-spec.ts';
-import { parseCompile } from '../src/training/compile.ts';
+import { camelizeKeys } from '../src/model/keras-names.ts';
+import { parseModel } from '../src/model/model-spec.ts';
+import { parseCompile } from '../src/model/compile.ts';
 import type { ModelSpec } from '../src/schemas/job-request.ts';
 
 const keras2Mlp = {

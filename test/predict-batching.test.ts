@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
-import type { Prediction } from '../src/training/prediction-output.ts';
+import type { Prediction } from '../src/serving/prediction-output.ts';
 import { postJson, smallMnistJob, startService, waitForJob, type TestService } from './helpers.ts';
 
 let service: TestService;

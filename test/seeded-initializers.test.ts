@@ -3,8 +3,8 @@ import { before, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import type { ModelSpec } from '../src/schemas/job-request.ts';
 import { initBackend } from '../src/compute/backend.ts';
-import { buildModel } from '../src/training/build-model.ts';
-import { parseModel } from '../src/training/model-spec.ts';
+import { buildModel } from '../src/model/build-model.ts';
+import { parseModel } from '../src/model/model-spec.ts';
 import { testBackend } from './helpers.ts';
 
 before(() => initBackend(...testBackend()));

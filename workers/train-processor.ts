@@ -3,16 +3,16 @@ import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
-import { JobControl } from '../src/queue/job-control.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobControl } from '../src/jobs/job-control.ts';
+import { JobStore } from '../src/jobs/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
-import type { TrainingJobData } from '../src/queue/training-queue.ts';
+import type { TrainingJobData } from '../src/jobs/training-queue.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
 import { ModelStore } from '../src/storage/model-store.ts';
 import { initBackend } from '../src/compute/backend.ts';
 import { isBackendFault } from '../src/compute/backend-guard.ts';
 import { planLimits } from '../src/training/plan.ts';
-import { runJob, type RunDeps } from '../src/training/run-job.ts';
+import { runJob, type RunDeps } from '../src/jobs/run-job.ts';
 
 /**
  * BullMQ's sandboxed processor: runs in a child process, so CPU-bound training never starves

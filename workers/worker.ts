@@ -3,11 +3,11 @@ import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { configToEnv, loadConfig, type Config } from '../src/config.ts';
-import { JobControl } from '../src/queue/job-control.ts';
-import { JobStore } from '../src/queue/job-store.ts';
+import { JobControl } from '../src/jobs/job-control.ts';
+import { JobStore } from '../src/jobs/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { TERMINAL } from '../src/schemas/job-status.ts';
-import { TRAINING_QUEUE, type TrainingJobData } from '../src/queue/training-queue.ts';
+import { TRAINING_QUEUE, type TrainingJobData } from '../src/jobs/training-queue.ts';
 
 /** The sandboxed processor sits beside this file, in TypeScript (tsx) or compiled form. */
 const processorFile = fileURLToPath(new URL(`./train-processor${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));

@@ -10,7 +10,7 @@ import { byteLimit, IdxIngest, ingestTable, limited, type DatasetContent, type U
 import { ingestLimits } from '../data/ingest-limits.ts';
 import { invalidDataset } from '../data/upload-errors.ts';
 import { hiddenCharacter, HIDDEN_CHARACTERS_RULE } from '../schemas/common.ts';
-import { jobsUsingDataset } from '../queue/dataset-usage.ts';
+import { jobsUsingDataset } from '../jobs/dataset-usage.ts';
 import { ProblemRef } from '../schemas/common.ts';
 import { DatasetListQuery, DatasetList, DatasetParams, UploadQuery } from '../schemas/dataset.ts';
 import { DRAFT_LEASE_MS, StorageQuotaError } from '../storage/dataset-store.ts';

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { conflict, notFound } from '../errors.ts';
-import { JobControl } from '../queue/job-control.ts';
+import { JobControl } from '../jobs/job-control.ts';
 import { TERMINAL } from '../schemas/job-status.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { CheckpointStore } from '../storage/checkpoint-store.ts';

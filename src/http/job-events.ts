@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError, notFound } from '../errors.ts';
-import { followEvents, parseEventId, resumePoint } from '../queue/follow-events.ts';
+import { followEvents, parseEventId, resumePoint } from '../jobs/follow-events.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { canSee } from '../tenant.ts';
 

@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError, notFound } from '../errors.ts';
-import { QuotaError, type JobRecord } from '../queue/job-store.ts';
-import { enqueueTraining, queuePositions } from '../queue/training-queue.ts';
+import { QuotaError, type JobRecord } from '../jobs/job-store.ts';
+import { enqueueTraining, queuePositions } from '../jobs/training-queue.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { JobList, JobListQuery } from '../schemas/job.ts';
 import { JobRequest } from '../schemas/job-request.ts';

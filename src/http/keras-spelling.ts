@@ -1,5 +1,5 @@
 import type { preValidationHookHandler } from 'fastify';
-import { camelizeKeys } from '../training/keras-names.ts';
+import { camelizeKeys } from '../model/keras-names.ts';
 
 /** Accept Keras's snake_case everywhere by camelizing body keys before validation. */
 export const kerasSpelling: preValidationHookHandler = async (request) => {

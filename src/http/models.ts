@@ -7,7 +7,7 @@ import { IdParams, PageQuery, ProblemRef } from '../schemas/common.ts';
 import { ModelList, PredictRequest, PredictResponse } from '../schemas/model.ts';
 import { MODEL_FILE, WEIGHTS_FILE } from '../storage/model-store.ts';
 import { canSee, listScope, type Tenant } from '../tenant.ts';
-import { finiteOrThrow } from '../training/prediction-output.ts';
+import { finiteOrThrow } from '../serving/prediction-output.ts';
 
 /** Models known to belong to the tenant asking, so predict skips the index read; ownership never changes. */
 const KNOWN_OWNED = { max: 10_000, ttl: 60_000 };

@@ -2,12 +2,12 @@ import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config.ts';
-import { JobStore } from '../queue/job-store.ts';
-import { createTrainingQueue, type TrainingJobData } from '../queue/training-queue.ts';
+import { JobStore } from '../jobs/job-store.ts';
+import { createTrainingQueue, type TrainingJobData } from '../jobs/training-queue.ts';
 import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import { initBackend, type BackendName } from '../compute/backend.ts';
-import { Predictor } from '../training/predictor.ts';
+import { Predictor } from '../serving/predictor.ts';
 import { DryRuns } from '../training/dry-run.ts';
 
 export interface Services {

@@ -4,7 +4,6 @@ import { AppError } from '../errors.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { TrainingControl } from './callbacks.ts';
 import type { TrainingPlan } from './plan.ts';
-import type { StopReason, Supervisor } from './supervision.ts';
 
 /*
  * Keras's fit loop and what training reports and returns, shared by training in memory
@@ -23,6 +22,23 @@ export interface BatchReport {
   batch: number;
   batches: number;
   metrics: Record<string, number>;
+}
+
+export type StopReason = 'cancel' | 'yield' | 'timeout';
+
+/**
+ * What watches a fit from outside: stops it between batches, checkpoints it after epochs,
+ * restores it on resume. Declared here so the fit loop does not depend on who supervises
+ * (src/jobs/supervision.ts implements it for a stored job).
+ */
+export interface Supervisor {
+  readonly stopReason: StopReason | undefined;
+  /** Called after every batch; true stops the fit. */
+  shouldStop(): Promise<boolean>;
+  /** Called after every finished epoch (1-based), before its event is recorded. */
+  epochDone(epoch: number, epochs: number, model: tf.LayersModel, history: Record<string, number[]>): Promise<void>;
+  /** Loads a checkpoint into a freshly compiled model; the epochs already done, if any. */
+  restore(model: tf.LayersModel): Promise<{ initialEpoch: number; history: Record<string, number[]> } | undefined>;
 }
 
 /** Where training reports to; the worker writes these to Redis. */

@@ -5,13 +5,13 @@ import type { Config } from '../config.ts';
 import type { DatasetCatalog } from '../data/dataset-meta.ts';
 import type { DataDescription } from '../data/types.ts';
 import type { FitSpec, JobRequest } from '../schemas/job-request.ts';
-import { buildWithEstimates, summarize, type ModelSummary } from './build-model.ts';
+import { buildWithEstimates, summarize, type ModelSummary } from '../model/build-model.ts';
 import { parseCallbacks, type CallbackSettings } from './callbacks.ts';
-import { compileModel, parseCompile, type CompileSettings } from './compile.ts';
-import { estimateCost, type CostEstimate, type LayerEstimate } from './model-estimates.ts';
-import { modelWarnings } from './model-warnings.ts';
-import { parseModel, type ModelDef } from './model-spec.ts';
-import { disposeModel } from './dispose.ts';
+import { compileModel, parseCompile, type CompileSettings } from '../model/compile.ts';
+import { estimateCost, type CostEstimate, type LayerEstimate } from '../model/model-estimates.ts';
+import { modelWarnings } from '../model/model-warnings.ts';
+import { parseModel, type ModelDef } from '../model/model-spec.ts';
+import { disposeModel } from '../model/dispose.ts';
 
 /** Everything a worker needs to train a job, checked; the API makes it at submit (the dry run). */
 export interface TrainingPlan {

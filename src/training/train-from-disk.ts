@@ -4,12 +4,12 @@ import { validationSplit } from '../data/split.ts';
 import { FeatureStatistics, featuresTensor, labelsTensor, modelInputShape, type Transforms } from '../data/transforms.ts';
 import { sizeOf, type DiskSource, type LoadedData, type RowSet } from '../data/types.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
-import { buildModel } from './build-model.ts';
-import { compileModel } from './compile.ts';
+import { buildModel } from '../model/build-model.ts';
+import { compileModel } from '../model/compile.ts';
 import { ReportAccumulator } from './evaluation-report.ts';
 import type { TrainingPlan } from './plan.ts';
 import { fit, type TrainingResult, type TrainingSink } from './fit.ts';
-import { disposeModel } from './dispose.ts';
+import { disposeModel } from '../model/dispose.ts';
 
 /** Blocks read for statistics and labels: big enough for few reads, small enough to stay bounded. */
 const SCAN_BLOCK = 4096;

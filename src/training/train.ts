@@ -3,15 +3,15 @@ import { loadData } from '../data/datasets.ts';
 import { featuresTensor, fitStatistics, labelsTensor, type Transforms } from '../data/transforms.ts';
 import { validationSplit } from '../data/split.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
-import { buildModel } from './build-model.ts';
-import { compileModel } from './compile.ts';
+import { buildModel } from '../model/build-model.ts';
+import { compileModel } from '../model/compile.ts';
 import { modelInputShape } from '../data/transforms.ts';
 import type { TrainingPlan } from './plan.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { reportFor } from './evaluation-report.ts';
 import { trainFromDisk } from './train-from-disk.ts';
 import { fit, type TrainingResult, type TrainingSink } from './fit.ts';
-import { disposeModel } from './dispose.ts';
+import { disposeModel } from '../model/dispose.ts';
 
 /**
  * Loads the data, builds and fits the model, and evaluates it on the test split: Keras's

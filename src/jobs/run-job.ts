@@ -1,15 +1,15 @@
 import { AppError } from '../errors.ts';
-import type { JobControl } from '../queue/job-control.ts';
-import type { JobRecord, JobStore } from '../queue/job-store.ts';
+import type { JobControl } from './job-control.ts';
+import type { JobRecord, JobStore } from './job-store.ts';
 import type { JobRequest } from '../schemas/job-request.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
-import { planJob, type PlanLimits, type TrainingPlan } from './plan.ts';
-import { Supervisor } from './supervision.ts';
-import type { TrainingResult, TrainingSink } from './fit.ts';
-import { train } from './train.ts';
-import { disposeModel } from './dispose.ts';
+import { planJob, type PlanLimits, type TrainingPlan } from '../training/plan.ts';
+import { JobSupervisor } from './supervision.ts';
+import type { TrainingResult, TrainingSink } from '../training/fit.ts';
+import { train } from '../training/train.ts';
+import { disposeModel } from '../model/dispose.ts';
 
 export interface RunDeps {
   /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
@@ -64,7 +64,7 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   try {
     const request = await withInlineData(record, checkpoints);
     const plan = planJob(request, deps.limits ?? deps.maxParams, await deps.datasets?.catalog(request.data));
-    const supervisor = new Supervisor(jobId, deps.control, checkpoints, {
+    const supervisor = new JobSupervisor(jobId, deps.control, checkpoints, {
       checkpointEvery: deps.checkpointEvery,
       deadline: request.fit?.maxDurationSeconds ? Date.parse(record.startedAt ?? now) + request.fit.maxDurationSeconds * 1000 : undefined,
     });
@@ -124,7 +124,7 @@ async function epochRecorder(jobs: JobStore, record: JobRecord, saved: { epoch: 
   return sink;
 }
 
-async function finish(deps: RunDeps, record: JobRecord, plan: TrainingPlan, result: TrainingResult, supervisor: Supervisor): Promise<RunOutcome> {
+async function finish(deps: RunDeps, record: JobRecord, plan: TrainingPlan, result: TrainingResult, supervisor: JobSupervisor): Promise<RunOutcome> {
   const { jobs, checkpoints, control } = deps;
   const id = record.id;
   const fit = (record.request as JobRequest).fit;

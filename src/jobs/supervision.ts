@@ -1,8 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import type { JobControl } from '../queue/job-control.ts';
+import type { JobControl } from './job-control.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
-
-export type StopReason = 'cancel' | 'yield' | 'timeout';
+import type { StopReason, Supervisor } from '../training/fit.ts';
 
 export interface SupervisionOptions {
   /** Wall-clock instant (ms) after which training stops with `timeout`. */
@@ -18,7 +17,7 @@ export interface SupervisionOptions {
  * job is cancelled, its worker shuts down, or its time is up; checkpoints it after epochs;
  * and restores a checkpoint when a job is resumed on another worker.
  */
-export class Supervisor {
+export class JobSupervisor implements Supervisor {
   stopReason: StopReason | undefined;
   keepModel = false;
   private lastPoll = 0;
