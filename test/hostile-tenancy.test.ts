@@ -156,7 +156,7 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     const store = new JobStore(new Redis(REDIS_URL), `test-${randomUUID().slice(0, 8)}`);
     try {
       const big = { data: { x: Array.from({ length: 200_000 }, (_, i) => i % 97) } };
-      const { record } = await store.create({ tenant: 'alice', request: big, epochs: 1, summary: null });
+      const { record } = await store.create({ tenant: 'alice', request: big, epochs: 1, summary: undefined });
       let found: unknown = 'unset';
       const cost = costOf(await redis.during(async () => (found = await store.getFor(record.id, BOB_T))), record.id);
       assert.equal(found, undefined);

@@ -3,12 +3,9 @@ import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
 import { AppError } from '../src/errors.ts';
-import { JobControl } from '../src/jobs/job-control.ts';
-import { JobStore } from '../src/jobs/job-store.ts';
-import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
-import type { TrainingJobData } from '../src/jobs/training-queue.ts';
-import { DatasetStore } from '../src/storage/dataset-store.ts';
-import { ModelStore } from '../src/storage/model-store.ts';
+import { createStores } from '../src/jobs/stores.ts';
+import { Value } from '@sinclair/typebox/value';
+import { TrainingJobData } from '../src/jobs/training-queue.ts';
 import { initBackend } from '../src/compute/backend.ts';
 import { isBackendFault } from '../src/compute/backend-guard.ts';
 import { planLimits } from '../src/training/plan.ts';
@@ -30,11 +27,7 @@ async function connect(): Promise<RunDeps> {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
   return {
-    jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
-    models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),
-    datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
-    control: new JobControl(redis, config.REDIS_PREFIX),
-    checkpoints: new CheckpointStore(config.DATA_DIR),
+    ...createStores(redis, config),
     backend,
     maxParams: config.MAX_MODEL_PARAMS,
     limits: planLimits(config),
@@ -47,6 +40,8 @@ async function connect(): Promise<RunDeps> {
 const TENANT_BUSY_DELAY_MS = 2_000;
 
 export default async function processTrainingJob(job: SandboxedJob<TrainingJobData>, token?: string) {
+  // The queue's payload comes from Redis, which anyone with its address can write: check it, never cast it.
+  if (!Value.Check(TrainingJobData, job.data)) throw new UnrecoverableError(`malformed queue payload for BullMQ job ${job.id}: expected {"jobId": "<uuid>"}`);
   deps ??= connect();
   try {
     // This attempt holds the job's lock, so whoever wrote its checkpoints before is gone: clear what they left half-done.

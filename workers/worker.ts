@@ -3,9 +3,9 @@ import { Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import { configToEnv, loadConfig, type Config } from '../src/config.ts';
-import { JobControl } from '../src/jobs/job-control.ts';
-import { JobStore } from '../src/jobs/job-store.ts';
-import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
+import type { JobStore } from '../src/jobs/job-store.ts';
+import { createStores } from '../src/jobs/stores.ts';
+import type { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { TERMINAL } from '../src/schemas/job-status.ts';
 import { TRAINING_QUEUE, type TrainingJobData } from '../src/jobs/training-queue.ts';
 
@@ -26,9 +26,7 @@ export interface TrainingWorker {
  */
 export async function startWorker(config: Config, log = pino({ level: config.LOG_LEVEL })): Promise<TrainingWorker> {
   const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const jobs = new JobStore(connection, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS);
-  const checkpoints = new CheckpointStore(config.DATA_DIR);
-  const control = new JobControl(connection, config.REDIS_PREFIX);
+  const { jobs, checkpoints, control } = createStores(connection, config);
   const active = new Set<string>();
   const worker = new Worker<TrainingJobData>(TRAINING_QUEUE, processorFile, {
     connection,

@@ -1,5 +1,6 @@
 import { AppError, type FieldError } from '../errors.ts';
 import type { NumericArray } from './types.ts';
+import type { Job } from '../schemas/job.ts';
 
 export interface InlineArray {
   /** Shape of one sample. */
@@ -64,11 +65,8 @@ export const isIntegral = (values: NumericArray) => values.every((v) => Number.i
 const INLINE_FIELDS = ['x', 'y', 'xTest', 'yTest'] as const;
 
 /** What a job record says of inline data it keeps elsewhere (see CheckpointStore.saveInline). */
-export interface InlineDataInfo {
-  /** Samples per field, e.g. `{x: 2400, y: 2400}`. */
-  samples: Record<string, number>;
-  bytes: number;
-}
+/** What a job record says of its inline arrays: samples per field (`{x: 2400, y: 2400}`) and bytes. */
+export type InlineDataInfo = NonNullable<Job['inlineData']>;
 
 /** Splits a request's inline arrays from the rest: the rest is what a job record keeps. */
 export function separateInline<R extends { data: object }>(request: R): { request: R; arrays?: Record<string, unknown[]>; samples?: Record<string, number> } {

@@ -1,20 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { conflict, notFound } from '../errors.ts';
-import { JobControl } from '../jobs/job-control.ts';
 import { TERMINAL } from '../schemas/job-status.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
-import { CheckpointStore } from '../storage/checkpoint-store.ts';
-
-const CancelRequest = Type.Object(
-  { keepModel: Type.Optional(Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' })) },
-  { additionalProperties: false },
-);
+import { CancelRequest } from '../schemas/job.ts';
 
 export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { jobs, config } = app.services;
-  const control = new JobControl(app.services.redis, config.REDIS_PREFIX);
-  const checkpoints = new CheckpointStore(config.DATA_DIR);
+  const { jobs, control, checkpoints } = app.services;
 
   app.post('/jobs/:id/cancel', {
     // No body, an empty one and `{}` all mean the defaults.

@@ -9,7 +9,6 @@ import { JobRequest } from '../schemas/job-request.ts';
 import { ValidationReport } from '../schemas/model.ts';
 import { planLimits } from '../training/plan.ts';
 import { separateInline } from '../data/inline.ts';
-import { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { listScope } from '../tenant.ts';
 import { kerasSpelling } from './keras-spelling.ts';
 import { checkStorageQuota } from './quotas.ts';
@@ -17,8 +16,7 @@ import { checkStorageQuota } from './quotas.ts';
 const problems = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 429: ProblemRef, 503: ProblemRef };
 
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { jobs, config } = app.services;
-  const checkpoints = new CheckpointStore(config.DATA_DIR);
+  const { jobs, checkpoints, config } = app.services;
 
   const view = (record: JobRecord, positions: Map<string, number>) => ({
     ...record,

@@ -2,20 +2,16 @@ import fp from 'fastify-plugin';
 import { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config.ts';
-import { JobStore } from '../jobs/job-store.ts';
+import { createStores, type Stores } from '../jobs/stores.ts';
 import { createTrainingQueue, type TrainingJobData } from '../jobs/training-queue.ts';
-import { DatasetStore } from '../storage/dataset-store.ts';
-import { ModelStore } from '../storage/model-store.ts';
 import { initBackend, type BackendName } from '../compute/backend.ts';
 import { Predictor } from '../serving/predictor.ts';
 import { DryRuns } from '../training/dry-run.ts';
 
-export interface Services {
+/** The stores (jobs, models, datasets, control, checkpoints), from createStores, and what serves requests with them. */
+export interface Services extends Stores {
   config: Config;
   redis: Redis;
-  jobs: JobStore;
-  models: ModelStore;
-  datasets: DatasetStore;
   predictor: Predictor;
   /** Model builds for validate and submit, in a thread with time and memory limits. */
   dryRuns: DryRuns;
@@ -57,8 +53,8 @@ export const services = fp<{ config: Config }>(
       ]);
       clearTimeout(timer);
     });
-    const models = new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
-    const predictor = new Predictor(models, {
+    const stores = createStores(redis, config);
+    const predictor = new Predictor(stores.models, {
       cacheSize: config.MODEL_CACHE_SIZE,
       maxAnswerBytes: config.PREDICT_MAX_ANSWER_BYTES,
       maxPassBytes: config.PREDICT_MAX_PASS_BYTES,
@@ -70,9 +66,7 @@ export const services = fp<{ config: Config }>(
     app.decorate('services', {
       config,
       redis,
-      jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
-      models,
-      datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
+      ...stores,
       predictor,
       dryRuns,
       backend,

@@ -1,5 +1,15 @@
-import type { Redis } from 'ioredis';
+import type { Redis, RedisKey, Result } from 'ioredis';
 import { keys, type Keys } from '../storage/keys.ts';
+import { defineScript } from '../storage/redis-scripts.ts';
+
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** request-yield.lua */
+    requestYield(job: RedisKey): Result<null, Context>;
+    /** clear-yield.lua */
+    clearYield(job: RedisKey): Result<null, Context>;
+  }
+}
 
 /** Requests to a running job from outside its worker: carried through Redis, so any API reaches any worker. */
 export type ControlRequest = 'cancel' | 'yield';
@@ -21,6 +31,8 @@ export class JobControl {
     prefix: string,
   ) {
     this.keys = keys(prefix);
+    defineScript(redis, 'requestYield', new URL('./request-yield.lua', import.meta.url), 1);
+    defineScript(redis, 'clearYield', new URL('./clear-yield.lua', import.meta.url), 1);
   }
 
   async requestCancel(jobId: string, keepModel: boolean) {
@@ -29,16 +41,12 @@ export class JobControl {
 
   /** Only a running job yields: one its worker deferred (still queued) must not find a stale flag when it starts. */
   async requestYield(jobId: string) {
-    await this.redis.eval(
-      "if redis.call('HGET', KEYS[1], 'control') ~= 'cancel' and redis.call('HGET', KEYS[1], 'status') == 'running' then redis.call('HSET', KEYS[1], 'control', 'yield') end",
-      1,
-      this.keys.job(jobId),
-    );
+    await this.redis.requestYield(this.keys.job(jobId));
   }
 
   /** Clears a yield once the job is handed back, so the next worker trains it. */
   async clearYield(jobId: string) {
-    await this.redis.eval("if redis.call('HGET', KEYS[1], 'control') == 'yield' then redis.call('HDEL', KEYS[1], 'control') end", 1, this.keys.job(jobId));
+    await this.redis.clearYield(this.keys.job(jobId));
   }
 
   async read(jobId: string): Promise<ControlState> {

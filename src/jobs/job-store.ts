@@ -1,40 +1,20 @@
-import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisKey, Result } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { InlineDataInfo } from '../data/inline.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
+import type { Job } from '../schemas/job.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
 import { JOB_STATUSES, TERMINAL, type JobStatus } from '../schemas/job-status.ts';
 import { keys, type Keys } from '../storage/keys.ts';
+import { defineScript } from '../storage/redis-scripts.ts';
 
-export interface JobError {
-  code: string;
-  message: string;
-}
-
-/** A job as stored; `request` is the submitted (camelized, defaulted) JSON. */
-export interface JobRecord {
-  id: string;
-  name: string;
-  /** The tenant that submitted it; only it (and admins) can see it. */
-  tenant: string;
-  status: JobStatus;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-  progress: { epoch: number; epochs: number };
-  backend: string | null;
-  history: Record<string, number[]>;
+/** A job as stored: the API's `Job` (schemas/job.ts) less `queuePosition`, which is read live. */
+export type JobRecord = Omit<Job, 'queuePosition' | 'evaluation'> & {
+  /** The full report (its class table typed), as the schema's `additionalProperties` allows. */
   evaluation: EvaluationReport | null;
-  modelId: string | null;
-  error: JobError | null;
-  attempts: number;
-  summary: unknown;
-  /** The request as submitted, less its inline arrays (see `inlineData`). */
-  request?: unknown;
-  /** Inline arrays the request had: kept beside the job's checkpoints until it ends, never in Redis. */
-  inlineData?: InlineDataInfo;
-}
+};
+
+export type JobError = NonNullable<JobRecord['error']>;
 
 export interface JobEvent {
   id: string;
@@ -47,73 +27,22 @@ const LIST_FIELDS = ['id', 'name', 'tenant', 'status', 'createdAt', 'startedAt',
 /** Every field of a record but `request`, the largest. */
 const RECORD_FIELDS = [...LIST_FIELDS, 'summary', 'inlineData'];
 
-const JOB_FOR_TENANT = readFileSync(new URL('./job-for-tenant.lua', import.meta.url), 'utf8');
-
-interface JobRedis extends Redis {
-  jobForTenant(key: string, tenant: string, legacyTenant: string, ...fields: string[]): Promise<string[] | null>;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** job-for-tenant.lua */
+    jobForTenant(job: RedisKey, tenant: string, legacyTenant: string, ...fields: string[]): Result<string[] | null, Context>;
+    /** job-create.lua */
+    jobCreate(
+      ...args: [job: RedisKey, events: RedisKey, jobs: RedisKey, queued: RedisKey, tenantJobs: RedisKey, tenantQueued: RedisKey, tenantRunning: RedisKey, tenants: RedisKey,
+        id: string, record: string, statusEvent: string, maxQueued: string, tenant: string]
+    ): Result<number, Context>;
+    /** job-transition.lua */
+    jobTransition(
+      ...args: [job: RedisKey, events: RedisKey, ...statusIndexes: RedisKey[],
+        id: string, to: string, from: string, fields: string, statusEvent: string, endEvent: string, statuses: string, retentionSeconds: string, tenantPrefix: string, maxRunning: string]
+    ): Result<[done: number, found: string], Context>;
+  }
 }
-
-/**
- * Moves a job between statuses atomically, with its status-set membership, its fields and
- * its `status` (and `end`) events, so the stream and the record never disagree. Refuses when
- * the current status is not one of the allowed ones, e.g. a late "completed" after a cancel.
- */
-const TRANSITION = `
-local current = redis.call('HGET', KEYS[1], 'status')
-if not current then return {0, ''} end
-local allowed = false
-for s in string.gmatch(ARGV[3], '[^,]+') do if s == current then allowed = true end end
-if not allowed then return {0, current} end
--- Tenant indexes are named from the record (the caller need not know the tenant); one Redis, not a cluster.
-local tenantKey = ARGV[9] .. (redis.call('HGET', KEYS[1], 'tenant') or 'local') .. ':jobs:'
-if ARGV[2] == 'running' and current ~= 'running' and tonumber(ARGV[10]) > 0
-  and redis.call('ZCARD', tenantKey .. 'running') >= tonumber(ARGV[10]) then
-  return {2, current}
-end
-local fields = cjson.decode(ARGV[4])
-local flat = {'status', ARGV[2]}
-for k, v in pairs(fields) do
-  table.insert(flat, k)
-  table.insert(flat, v)
-end
-redis.call('HSET', KEYS[1], unpack(flat))
-local index = {}
-for i, s in ipairs(cjson.decode(ARGV[7])) do index[s] = KEYS[2 + i] end
-redis.call('ZREM', index[current], ARGV[1])
-redis.call('ZADD', index[ARGV[2]], 0, ARGV[1])
-redis.call('ZREM', tenantKey .. current, ARGV[1])
-redis.call('ZADD', tenantKey .. ARGV[2], 0, ARGV[1])
-if current ~= ARGV[2] then redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[5]) end
-if ARGV[6] ~= '' then redis.call('XADD', KEYS[2], '*', 'event', 'end', 'data', ARGV[6]) end
-if ARGV[6] ~= '' and tonumber(ARGV[8]) > 0 then
-  redis.call('EXPIRE', KEYS[1], ARGV[8])
-  redis.call('EXPIRE', KEYS[2], ARGV[8])
-end
-return {1, current}
-`;
-
-/**
- * Writes a new queued job with its global and tenant index entries and its first event,
- * unless the tenant already has `ARGV[4]` jobs queued (-1). Returns how many jobs the tenant
- * had queued or running before this one, which orders the queue fairly between tenants.
- */
-const CREATE = `
-local queued = redis.call('ZCARD', KEYS[6])
-if tonumber(ARGV[4]) > 0 and queued >= tonumber(ARGV[4]) then return -1 end
-local flat = {}
-for k, v in pairs(cjson.decode(ARGV[2])) do
-  table.insert(flat, k)
-  table.insert(flat, v)
-end
-redis.call('HSET', KEYS[1], unpack(flat))
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('ZADD', KEYS[4], 0, ARGV[1])
-redis.call('ZADD', KEYS[5], 0, ARGV[1])
-redis.call('ZADD', KEYS[6], 0, ARGV[1])
-redis.call('SADD', KEYS[8], ARGV[5])
-redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[3])
-return queued + redis.call('ZCARD', KEYS[7])
-`;
 
 /** What `start` found: started, refused (not queued/running any more), or the tenant runs its maximum already. */
 export type StartResult = 'started' | 'refused' | 'tenant-busy';
@@ -133,7 +62,9 @@ export class JobStore {
     private readonly retentionSeconds = 0,
   ) {
     this.keys = keys(prefix);
-    if (!('jobForTenant' in redis)) redis.defineCommand('jobForTenant', { numberOfKeys: 1, lua: JOB_FOR_TENANT });
+    defineScript(redis, 'jobForTenant', new URL('./job-for-tenant.lua', import.meta.url), 1);
+    defineScript(redis, 'jobCreate', new URL('./job-create.lua', import.meta.url), 8);
+    defineScript(redis, 'jobTransition', new URL('./job-transition.lua', import.meta.url), 2 + JOB_STATUSES.length);
   }
 
   /**
@@ -141,7 +72,7 @@ export class JobStore {
    * QuotaError when the tenant already has `maxQueued` jobs waiting (0: no limit). `ahead` is
    * how many jobs the tenant had queued or running: the fair-share rank of this one.
    */
-  async create(input: { name?: string; tenant?: string; request: unknown; inlineData?: InlineDataInfo; epochs: number; summary: unknown }, maxQueued = 0): Promise<{ record: JobRecord; ahead: number }> {
+  async create(input: { name?: string; tenant?: string; request: unknown; inlineData?: InlineDataInfo; epochs: number; summary: JobRecord['summary'] }, maxQueued = 0): Promise<{ record: JobRecord; ahead: number }> {
     const id = uuidv7();
     const tenant = input.tenant ?? LOCAL_TENANT.id;
     const now = new Date().toISOString();
@@ -164,9 +95,7 @@ export class JobStore {
       request: input.request,
       ...(input.inlineData ? { inlineData: input.inlineData } : {}),
     };
-    const ahead = (await this.redis.eval(
-      CREATE,
-      8,
+    const ahead = await this.redis.jobCreate(
       this.keys.job(id),
       this.keys.events(id),
       this.keys.jobs,
@@ -180,7 +109,7 @@ export class JobStore {
       JSON.stringify({ status: 'queued', at: now }),
       String(maxQueued),
       tenant,
-    )) as number;
+    );
     if (ahead < 0) throw new QuotaError(`tenant ${tenant} already has ${maxQueued} jobs queued (TENANT_MAX_QUEUED_JOBS)`);
     return { record, ahead };
   }
@@ -204,7 +133,7 @@ export class JobStore {
    */
   async getFor(id: string, tenant: Tenant, withRequest = true): Promise<JobRecord | undefined> {
     const fields = withRequest ? [] : RECORD_FIELDS;
-    const found = await (this.redis as JobRedis).jobForTenant(this.keys.job(id), tenant.admin ? '' : tenant.id, LOCAL_TENANT.id, ...fields);
+    const found = await this.redis.jobForTenant(this.keys.job(id), tenant.admin ? '' : tenant.id, LOCAL_TENANT.id, ...fields);
     if (!found) return undefined;
     const raw: Record<string, string | null> = {};
     if (withRequest) for (let i = 0; i < found.length; i += 2) raw[found[i]] = found[i + 1];
@@ -265,9 +194,7 @@ export class JobStore {
     const end = TERMINAL.includes(to)
       ? JSON.stringify({ status: to, ...(fields.modelId ? { modelId: fields.modelId } : {}), ...(fields.error ? { error: fields.error } : {}) })
       : '';
-    const [done] = (await this.redis.eval(
-      TRANSITION,
-      2 + JOB_STATUSES.length,
+    const [done] = await this.redis.jobTransition(
       this.keys.job(id),
       this.keys.events(id),
       ...JOB_STATUSES.map((s) => this.keys.jobsByStatus(s)),
@@ -281,7 +208,7 @@ export class JobStore {
       String(this.retentionSeconds),
       this.keys.tenantPrefix,
       String(maxRunning),
-    )) as [number, string];
+    );
     return done;
   }
 
@@ -377,7 +304,7 @@ function deserialize(raw: Record<string, string | null>): JobRecord {
     modelId: nullable(raw.modelId),
     error: parse(raw.error),
     attempts: Number(raw.attempts ?? 0),
-    summary: parse(raw.summary),
+    ...(raw.summary ? { summary: parse(raw.summary) } : {}),
     ...(raw.request !== undefined ? { request: parse(raw.request) } : {}),
     ...(raw.inlineData ? { inlineData: parse(raw.inlineData) } : {}),
   };

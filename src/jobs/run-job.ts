@@ -1,7 +1,8 @@
 import { AppError } from '../errors.ts';
 import type { JobControl } from './job-control.ts';
 import type { JobRecord, JobStore } from './job-store.ts';
-import type { JobRequest } from '../schemas/job-request.ts';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { JobRequest } from '../schemas/job-request.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
@@ -71,7 +72,7 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
     const sink: TrainingSink = { ...(await epochRecorder(jobs, record, saved)), supervisor };
     const result = await train(plan, request.data, sink, jobId);
     try {
-      return await finish(deps, record, plan, result, supervisor);
+      return await finish(deps, record, request.fit, plan, result, supervisor);
     } finally {
       disposeModel(result.model);
     }
@@ -84,9 +85,20 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   }
 }
 
-/** The job's request as submitted: its inline arrays, if it had any, come back from beside its checkpoints. */
+/** The schema the API checked the request against at submit, compiled once for the worker's own check. */
+const storedRequest = TypeCompiler.Compile(JobRequest);
+
+/**
+ * The job's request as submitted: its inline arrays, if it had any, come back from beside its
+ * checkpoints. What comes out of Redis is checked against the schema, not trusted: a record
+ * written by another version of the service, or by hand, fails here with its first mismatch.
+ */
 async function withInlineData(record: JobRecord, checkpoints: CheckpointStore): Promise<JobRequest> {
-  const request = record.request as JobRequest;
+  if (!storedRequest.Check(record.request)) {
+    const first = storedRequest.Errors(record.request).First();
+    throw new AppError(422, 'invalid_stored_request', `the stored job request does not match the JobRequest schema${first ? ` at ${first.path || '/'}: ${first.message}` : ''}; submit the job again`);
+  }
+  const request = record.request;
   if (!record.inlineData) return request;
   const arrays = await checkpoints.loadInline(record.id);
   if (!arrays) throw new AppError(422, 'inline_data_missing', "the job's inline data is no longer stored (was the data folder cleared?); submit the job again");
@@ -124,10 +136,9 @@ async function epochRecorder(jobs: JobStore, record: JobRecord, saved: { epoch: 
   return sink;
 }
 
-async function finish(deps: RunDeps, record: JobRecord, plan: TrainingPlan, result: TrainingResult, supervisor: JobSupervisor): Promise<RunOutcome> {
+async function finish(deps: RunDeps, record: JobRecord, fit: JobRequest['fit'], plan: TrainingPlan, result: TrainingResult, supervisor: JobSupervisor): Promise<RunOutcome> {
   const { jobs, checkpoints, control } = deps;
   const id = record.id;
-  const fit = (record.request as JobRequest).fit;
   switch (result.stopped) {
     case 'yield':
       // Worker shutdown: the last checkpoint stays; the next worker resumes from it.

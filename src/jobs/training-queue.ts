@@ -1,12 +1,13 @@
+import { Type, type Static } from '@sinclair/typebox';
 import { Queue, type ConnectionOptions } from 'bullmq';
+import { Id } from '../schemas/common.ts';
 
 /** The BullMQ queue's name (under the configured prefix); the worker consumes the same one. */
 export const TRAINING_QUEUE = 'training';
 
 /** What BullMQ carries: only the id. The job's request lives in its record, written once. */
-export interface TrainingJobData {
-  jobId: string;
-}
+export const TrainingJobData = Type.Object({ jobId: Id }, { additionalProperties: false });
+export type TrainingJobData = Static<typeof TrainingJobData>;
 
 export interface QueueSettings {
   connection: ConnectionOptions;

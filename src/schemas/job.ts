@@ -42,3 +42,10 @@ export const JobList = Type.Object({ items: Type.Array(Type.Ref('Job')), nextCur
 
 export const JobListQuery = Type.Object({ status: Type.Optional(JobStatus), ...PageQuery }, { additionalProperties: false });
 export type JobListQuery = Static<typeof JobListQuery>;
+
+/** POST /v1/jobs/{id}/cancel: optional, as are its fields. */
+export const CancelRequest = Type.Object(
+  { keepModel: Type.Optional(Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' })) },
+  { additionalProperties: false },
+);
+export type CancelRequest = Static<typeof CancelRequest>;

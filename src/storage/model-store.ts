@@ -16,24 +16,15 @@ export const MODEL_FILE = 'model.json';
 const META_FILE = 'meta.json';
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-export interface ModelMeta {
-  id: string;
-  name: string;
-  /** The tenant whose job trained it. */
+/**
+ * A stored model's metadata: the API's `Model` (schemas/model.ts), with the tenant always set
+ * and the transforms and evaluation in the full types training made them with.
+ */
+export type ModelMeta = Omit<Model, 'tenant' | 'transforms' | 'evaluation'> & {
   tenant: string;
-  jobId: string;
-  createdAt: string;
-  backend: string;
-  /** What training's summarize() made of it; stored as the API shows it (schemas/model.ts). */
-  summary: Model['summary'];
-  /** Training's CompileSettings, stored as the API shows them. */
-  compile: Model['compile'];
   transforms: Transforms;
-  /** Last epoch's training metrics. */
-  metrics: Record<string, number>;
   evaluation: EvaluationReport | null;
-  bytes: number;
-}
+};
 
 /**
  * Trained models: artifacts (model.json, weights.bin, meta.json) in `DATA_DIR/models/<id>`,

@@ -1,11 +1,16 @@
-import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisKey, Result } from 'ioredis';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
+import { defineScript } from './redis-scripts.ts';
 
-const OWNED_FOR_TENANT = readFileSync(new URL('./owned-for-tenant.lua', import.meta.url), 'utf8');
-
-interface OwnedRedis extends Redis {
-  ownedForTenant(meta: string, tenantIndex: string, id: string): Promise<string | null>;
+declare module 'ioredis' {
+  interface RedisCommander<Context> {
+    /** owned-for-tenant.lua */
+    ownedForTenant(meta: RedisKey, tenantIndex: RedisKey, id: string): Result<string | null, Context>;
+    /** owned-register.lua */
+    ownedRegister(meta: RedisKey, all: RedisKey, tenantIndex: RedisKey, usage: RedisKey, id: string, json: string, bytes: string, maxBytes: string): Result<number, Context>;
+    /** owned-unregister.lua */
+    ownedUnregister(meta: RedisKey, all: RedisKey, id: string, tenantPrefix: string, legacyTenant: string, kind: string): Result<string | null, Context>;
+  }
 }
 
 /** What every stored resource's metadata carries for the index. */
@@ -14,36 +19,6 @@ export interface Owned {
   tenant?: string;
   bytes: number;
 }
-
-/**
- * Registers metadata with the global and tenant indexes and adds its bytes to the tenant's
- * usage, replacing (and un-counting) an earlier registration under the same id. With a limit
- * (ARGV[4] > 0), refuses (-1) when the tenant's usage would go over it.
- */
-const REGISTER = `
-local old = redis.call('GET', KEYS[1])
-local oldBytes = old and (cjson.decode(old).bytes or 0) or 0
-local used = tonumber(redis.call('HGET', KEYS[4], 'bytes') or '0')
-if tonumber(ARGV[4]) > 0 and used - oldBytes + tonumber(ARGV[3]) > tonumber(ARGV[4]) then return -1 end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
-redis.call('ZADD', KEYS[3], 0, ARGV[1])
-redis.call('HINCRBY', KEYS[4], 'bytes', tonumber(ARGV[3]) - oldBytes)
-return 1
-`;
-
-/** Unregisters metadata and un-counts its bytes from its tenant's usage; returns the metadata, or nil. */
-const UNREGISTER = `
-local raw = redis.call('GET', KEYS[1])
-if not raw then return nil end
-local meta = cjson.decode(raw)
-local tenant = meta.tenant or ARGV[3]
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', ARGV[2] .. tenant .. ':' .. ARGV[4], ARGV[1])
-redis.call('HINCRBY', ARGV[2] .. tenant .. ':usage', 'bytes', -(meta.bytes or 0))
-return raw
-`;
 
 export interface OwnedIndexKeys {
   meta: (id: string) => string;
@@ -63,7 +38,9 @@ export class OwnedIndex<Meta extends Owned> {
     private readonly redis: Redis,
     private readonly keys: OwnedIndexKeys,
   ) {
-    if (!('ownedForTenant' in redis)) redis.defineCommand('ownedForTenant', { numberOfKeys: 2, lua: OWNED_FOR_TENANT });
+    defineScript(redis, 'ownedForTenant', new URL('./owned-for-tenant.lua', import.meta.url), 2);
+    defineScript(redis, 'ownedRegister', new URL('./owned-register.lua', import.meta.url), 4);
+    defineScript(redis, 'ownedUnregister', new URL('./owned-unregister.lua', import.meta.url), 2);
   }
 
   private tenantIndex = (tenant: string) => `${this.keys.tenantPrefix}${tenant}:${this.keys.kind}`;
@@ -72,15 +49,15 @@ export class OwnedIndex<Meta extends Owned> {
   /** False when `maxBytes` (0: no limit) would be exceeded; nothing is written then. */
   async register(meta: Meta, maxBytes = 0): Promise<boolean> {
     const tenant = meta.tenant ?? LOCAL_TENANT.id;
-    const done = await this.redis.eval(
-      REGISTER, 4, this.keys.meta(meta.id), this.keys.all, this.tenantIndex(tenant), this.usageKey(tenant),
+    const done = await this.redis.ownedRegister(
+      this.keys.meta(meta.id), this.keys.all, this.tenantIndex(tenant), this.usageKey(tenant),
       meta.id, JSON.stringify(meta), String(meta.bytes), String(maxBytes),
     );
     return done === 1;
   }
 
   async unregister(id: string): Promise<Meta | undefined> {
-    const raw = (await this.redis.eval(UNREGISTER, 2, this.keys.meta(id), this.keys.all, id, this.keys.tenantPrefix, LOCAL_TENANT.id, this.keys.kind)) as string | null;
+    const raw = await this.redis.ownedUnregister(this.keys.meta(id), this.keys.all, id, this.keys.tenantPrefix, LOCAL_TENANT.id, this.keys.kind);
     return raw ? (JSON.parse(raw) as Meta) : undefined;
   }
 
@@ -95,7 +72,7 @@ export class OwnedIndex<Meta extends Owned> {
    */
   async getFor(id: string, tenant: Tenant): Promise<Meta | undefined> {
     if (tenant.admin) return this.get(id);
-    const raw = await (this.redis as OwnedRedis).ownedForTenant(this.keys.meta(id), this.tenantIndex(tenant.id), id);
+    const raw = await this.redis.ownedForTenant(this.keys.meta(id), this.tenantIndex(tenant.id), id);
     return raw ? (JSON.parse(raw) as Meta) : undefined;
   }
 

@@ -1,0 +1,33 @@
+import type { Redis } from 'ioredis';
+import type { Config } from '../config.ts';
+import { CheckpointStore } from '../storage/checkpoint-store.ts';
+import { DatasetStore } from '../storage/dataset-store.ts';
+import { ModelStore } from '../storage/model-store.ts';
+import { JobControl } from './job-control.ts';
+import { JobStore } from './job-store.ts';
+
+/** What the stores are configured by. */
+export type StoresConfig = Pick<Config, 'REDIS_PREFIX' | 'DATA_DIR' | 'JOB_RETENTION_SECONDS' | 'DATASET_MEMORY_LIMIT_BYTES'>;
+
+/** Everything the API and the workers keep: job records and control, models, datasets, checkpoints. */
+export interface Stores {
+  jobs: JobStore;
+  models: ModelStore;
+  datasets: DatasetStore;
+  control: JobControl;
+  checkpoints: CheckpointStore;
+}
+
+/**
+ * The one place src/ and workers/ build their stores, so the API and every worker read and
+ * write the same data the same way, and a storage implementation is chosen here alone.
+ */
+export function createStores(redis: Redis, config: StoresConfig): Stores {
+  return {
+    jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
+    models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),
+    datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
+    control: new JobControl(redis, config.REDIS_PREFIX),
+    checkpoints: new CheckpointStore(config.DATA_DIR),
+  };
+}
