@@ -31,7 +31,10 @@
  *      API and a worker in one process); nothing in src/ or workers/ imports them.
 
  * Outside the layers:
- *   - src/cli/ talks to the service over HTTP: it imports only src/schemas/ and src/errors.ts.
+ *   - src/client/ is the service's HTTP client, published as `tfjs-training-service/client`:
+ *     it imports only the types of src/schemas/ (so it carries no schema code).
+ *   - src/cli/ talks to the service over HTTP: it imports only src/client/, src/schemas/ and
+ *     src/errors.ts.
  *   - bench/ and scripts/ may import src/, workers/ and their own folder, never test/.
  *   - test/ may import anything.
  *   - Domain code (model, training, serving, data, storage, compute) never imports fastify,
@@ -99,13 +102,22 @@ module.exports = {
       'src/http/ imports layers 0-5 only (never workers, cli, the composition roots).'),
     layer('workers-layer', '^workers/', [LEAF, below('schemas', 'compute', 'data', 'model', 'storage', 'training', 'jobs')],
       'workers/ imports layers 0-5 except serving (never src/http/, cli, the composition roots).'),
-    layer('cli-over-http', '^src/cli/', ['^src/schemas/', '^src/errors\\.ts$'],
-      'src/cli/ talks HTTP: it imports only src/schemas/ and src/errors.ts.'),
+    layer('client-over-http', '^src/client/', ['^src/schemas/', '^src/errors\\.ts$'],
+      'src/client/ talks HTTP: it imports only src/schemas/ and src/errors.ts.'),
+    {
+      name: 'client-schema-types-only',
+      comment: 'src/client/ takes only types from src/schemas/: the published client carries no TypeBox schema code.',
+      severity: 'error',
+      from: { path: '^src/client/' },
+      to: { path: '^src/schemas/', dependencyTypesNot: ['type-only'] },
+    },
+    layer('cli-over-http', '^src/cli/', ['^src/client/', '^src/schemas/', '^src/errors\\.ts$'],
+      'src/cli/ talks HTTP through src/client/: it imports only src/client/, src/schemas/ and src/errors.ts.'),
     {
       name: 'composition-roots-on-top',
       comment: 'src/app.ts, src/server.ts and src/start.ts wire everything; only they, bench/, scripts/ and test/ import them.',
       severity: 'error',
-      from: { path: '^(src/(schemas|compute|data|model|storage|training|serving|jobs|http|cli)/|workers/)' },
+      from: { path: '^(src/(schemas|compute|data|model|storage|training|serving|jobs|http|cli|client)/|workers/)' },
       to: { path: '^src/(app|server|start)\\.ts$' },
     },
     {

@@ -9,7 +9,8 @@
 import { readFileSync } from 'node:fs';
 import { buildApp } from '../src/app.ts';
 import { startWorker } from '../workers/worker.ts';
-import { cleanup, postJson, readEvents, testConfig, waitForJob } from './service.ts';
+import { TrainingClient } from '../src/client/index.ts';
+import { cleanup, testConfig } from './service.ts';
 
 const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
 const request = JSON.parse(readFileSync(new URL('../examples/mnist-cnn.json', import.meta.url), 'utf8'));
@@ -24,20 +25,15 @@ const url = `http://127.0.0.1:${typeof address === 'object' && address ? address
 const worker = await startWorker(config);
 const started = performance.now();
 try {
-  const submitted = await postJson(`${url}/v1/jobs`, request);
-  if (submitted.status !== 202) throw new Error(`submit answered ${submitted.status}: ${JSON.stringify(submitted.body)}`);
-  const id = submitted.body.id;
-  await readEvents(`${url}/v1/jobs/${id}/events`, {
-    timeoutMs: 4 * 3600_000,
-    stopAfter: (e) => {
-      if (e.event === 'epoch') console.log(JSON.stringify({ epoch: e.data.epoch, seconds: e.data.elapsedMs / 1000, metrics: e.data.metrics }));
-      return e.event === 'end';
-    },
-  });
-  const job = await waitForJob(url, id, ['completed', 'failed', 'cancelled'], 60_000);
+  const client = new TrainingClient({ baseUrl: url });
+  const { id } = await client.submitJob(request);
+  for await (const e of client.followJob(id, { signal: AbortSignal.timeout(4 * 3600_000) })) {
+    if (e.event === 'epoch') console.log(JSON.stringify({ epoch: e.data.epoch, seconds: e.data.elapsedMs / 1000, metrics: e.data.metrics }));
+  }
+  const job = await client.getJob(id);
   const accuracy = job.evaluation?.acc;
   console.log(JSON.stringify({ status: job.status, backend: job.backend, testAccuracy: accuracy, evaluation: job.evaluation, wallSeconds: (performance.now() - started) / 1000, error: job.error }));
-  process.exitCode = job.status === 'completed' && accuracy >= 0.985 ? 0 : 1;
+  process.exitCode = job.status === 'completed' && typeof accuracy === 'number' && accuracy >= 0.985 ? 0 : 1;
 } finally {
   await worker.close();
   await app.close();

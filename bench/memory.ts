@@ -5,16 +5,17 @@
  *
  *   npm run bench:memory -- [--jobs 50]
  */
-import { postJson, smallMnistJob, startService, waitForJob } from './service.ts';
+import { TrainingClient } from '../src/client/index.ts';
+import { smallMnistJob, startService } from './service.ts';
 import { emit, table } from './stats.ts';
 
 const jobs = Number(process.argv[process.argv.indexOf('--jobs') + 1]) || 50;
 const service = await startService();
+const client = new TrainingClient({ baseUrl: service.url });
 const samples: { job: number; rssMB: number; numTensors: number; numBytes: number }[] = [];
 try {
   for (let i = 1; i <= jobs; i++) {
-    const submitted = await postJson(`${service.url}/v1/jobs`, smallMnistJob());
-    const job = await waitForJob(service.url, submitted.body.id);
+    const job = await client.waitForJob((await client.submitJob(smallMnistJob())).id);
     if (job.status !== 'completed') throw new Error(`job ${i} ${job.status}: ${JSON.stringify(job.error)}`);
     // The record turns `completed` a moment before BullMQ stores the processor's return value.
     let bull = await service.app.services.queue().getJob(job.id);
@@ -26,7 +27,7 @@ try {
     const sample = { job: i, rssMB: Math.round(rss / 2 ** 20), numTensors, numBytes };
     samples.push(sample);
     emit({ bench: 'memory', ...sample });
-    await fetch(`${service.url}/v1/models/${job.modelId}`, { method: 'DELETE' });
+    await client.deleteModel(job.modelId!);
   }
 } finally {
   await service.close();

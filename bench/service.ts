@@ -9,10 +9,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { buildApp, type App } from '../src/app.ts';
+import { eventStream } from '../src/client/event-stream.ts';
+import { TrainingClient } from '../src/client/index.ts';
 import { loadConfig, type Config } from '../src/config.ts';
 import type { JobRequest } from '../src/schemas/job-request.ts';
+import { TERMINAL, type JobStatus } from '../src/schemas/job-status.ts';
 import { startWorker, type TrainingWorker } from '../workers/worker.ts';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -112,14 +114,19 @@ export async function getJson(url: string) {
   return { status: response.status, headers: response.headers, body: (await response.json()) as any };
 }
 
-/** Polls a job until it reaches one of `statuses`. */
-export async function waitForJob(base: string, id: string, statuses = ['completed', 'failed', 'cancelled'], timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const { body } = await getJson(`${base}/v1/jobs/${id}`);
-    if (statuses.includes(body.status)) return body;
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${body.status} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+/**
+ * Follows a job (the client's event stream) until it reaches one of `statuses`, and answers
+ * its record, untyped like the answers above: tests read whatever came back.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
+export async function waitForJob(base: string, id: string, statuses: readonly JobStatus[] = TERMINAL, timeoutMs = 120_000, apiKey?: string): Promise<any> {
+  const client = new TrainingClient({ baseUrl: base, apiKey });
+  const deadline = AbortSignal.timeout(timeoutMs);
+  try {
+    return await client.waitForJob(id, { statuses, signal: deadline });
+  } catch (err) {
+    if (!deadline.aborted) throw err;
+    throw new Error(`job ${id} still ${(await client.getJob(id)).status} after ${timeoutMs} ms`);
   }
 }
 
@@ -130,42 +137,29 @@ export interface SseEvent {
 }
 
 /**
- * Reads a job's SSE stream until the server closes it (after `end`) or `stopAfter` says to
- * stop, and returns the events with their ids. `onEvent` sees each event as it arrives: a
- * test's signal that the stream is open and has delivered something.
+ * Reads one connection of a job's SSE stream (`url` may carry `?lastEventId=`), without
+ * reconnecting, until the server closes it (after `end`) or `stopAfter` says to stop, and
+ * returns the events with their ids and the heartbeat comments. `onEvent` sees each event as
+ * it arrives: a test's signal that the stream is open and has delivered something. Tests of
+ * the stream itself use this; the rest follow jobs with the client.
  */
 export async function readEvents(
   url: string,
   opts: { lastEventId?: string; stopAfter?: (e: SseEvent) => boolean; onEvent?: (e: SseEvent) => void; timeoutMs?: number; headers?: Record<string, string> } = {},
 ) {
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), opts.timeoutMs ?? 120_000);
+  const signal = AbortSignal.timeout(opts.timeoutMs ?? 120_000);
   const events: SseEvent[] = [];
   const comments: string[] = [];
-  let stop = false;
-  const parser = createParser({
-    onEvent: (m: EventSourceMessage) => {
-      const e = { id: m.id, event: m.event ?? 'message', data: JSON.parse(m.data) };
-      events.push(e);
-      opts.onEvent?.(e);
-      if (opts.stopAfter?.(e)) stop = true;
-    },
-    onComment: (c) => comments.push(c),
-  });
   const response = await fetch(url, {
     headers: { accept: 'text/event-stream', ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}), ...opts.headers },
-    signal: controller.signal,
+    signal,
   });
-  try {
-    if (response.status !== 200) throw new Error(`SSE answered ${response.status}: ${await response.text()}`);
-    const decoder = new TextDecoder();
-    for await (const chunk of response.body!) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      if (stop) break;
-    }
-  } finally {
-    clearTimeout(timer);
-    controller.abort();
+  if (response.status !== 200) throw new Error(`SSE answered ${response.status}: ${await response.text()}`);
+  for await (const m of eventStream(response.body!, (c) => comments.push(c))) {
+    const e = { id: m.id, event: m.event ?? 'message', data: JSON.parse(m.data) };
+    events.push(e);
+    opts.onEvent?.(e);
+    if (opts.stopAfter?.(e)) break;
   }
   return { events, comments, contentType: response.headers.get('content-type') };
 }

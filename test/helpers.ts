@@ -1,5 +1,6 @@
 import { loadConfig } from '../src/config.ts';
-import { smallMnistJob } from '../bench/service.ts';
+import type { JobStatus } from '../src/schemas/job-status.ts';
+import { smallMnistJob, waitForJob } from '../bench/service.ts';
 
 // The in-process service and its HTTP helpers live in bench/ (the benchmarks use them too,
 // and bench/ never imports test/); tests import them from here as before.
@@ -53,15 +54,7 @@ export function apiAs(base: string, key?: string) {
     get: (path: string) => call('GET', path),
     post: (path: string, body?: unknown, headers?: Record<string, string>) => call('POST', path, body, headers),
     delete: (path: string) => call('DELETE', path),
-    /** Polls a job until it ends. */
-    async waitFor(id: string, statuses = ['completed', 'failed', 'cancelled'], timeoutMs = 120_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const { body } = await call('GET', `/v1/jobs/${id}`);
-        if (statuses.includes(body.status)) return body;
-        if (Date.now() > deadline) throw new Error(`job ${id} still ${body.status} after ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 150));
-      }
-    },
+    /** Follows a job, as this tenant, until it reaches one of `statuses` (default: it ended); answers its record. */
+    waitFor: (id: string, statuses?: readonly JobStatus[], timeoutMs?: number) => waitForJob(base, id, statuses, timeoutMs, key),
   };
 }

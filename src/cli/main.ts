@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { ApiError, Client } from './client.ts';
-import { follow, type EndEvent } from './follow.ts';
+import { ApiError, TrainingClient, type JobEnd, type JobRequest, type JobStatus, type UploadQuery } from '../client/index.ts';
+import { follow } from './follow.ts';
 import { age, formatMetrics, formatNumber, summaryText, table } from './format.ts';
 import { readInstances, readJson } from './input.ts';
 
@@ -15,20 +15,6 @@ const print = (text: string): void => {
 };
 const json = (value: unknown): void => print(JSON.stringify(value, null, 2));
 
-interface JobView {
-  id: string;
-  name: string;
-  status: string;
-  queuePosition: number | null;
-  progress: { epoch: number; epochs: number };
-  createdAt: string;
-  history: Record<string, number[]>;
-  evaluation: Record<string, unknown> | null;
-  modelId: string | null;
-  error: { code: string; message: string } | null;
-  summary?: Parameters<typeof summaryText>[0];
-}
-
 const program = new Command('tts')
   .description('Command line for the training service: submit and follow jobs, list them, predict, upload datasets.')
   .addOption(new Option('--url <url>', 'service base URL').env('TTS_URL').default('http://127.0.0.1:3000'))
@@ -37,8 +23,15 @@ const program = new Command('tts')
 
 const client = () => {
   const { url, key } = program.opts<{ url: string; key?: string }>();
-  return new Client(url, key);
+  return new TrainingClient({ baseUrl: url, apiKey: key });
 };
+
+/** The one line a 401 prints, whichever command met it: what to set, not the server's wording. */
+function unauthorized(): string {
+  return program.opts<{ key?: string }>().key
+    ? 'the API refused the key: set TTS_API_KEY or --key to a valid one (HTTP 401)'
+    : 'the API wants a key: set TTS_API_KEY or --key (HTTP 401)';
+}
 
 async function followToEnd(id: string): Promise<number> {
   // Ctrl-C stops watching, not the job: say how to stop it, and give the cursor back.
@@ -46,7 +39,7 @@ async function followToEnd(id: string): Promise<number> {
     process.stderr.write(`\x1b[?25h\nstopped following; job ${id} goes on (tts cancel ${id} stops it)\n`);
     process.exit(130);
   });
-  const end: EndEvent = await follow(client(), id, { out: process.stdout, err: process.stderr });
+  const end: JobEnd = await follow(client(), id, { out: process.stdout, err: process.stderr });
   if (end.status === 'completed') {
     print(`Job ${id} completed${end.modelId ? `: model ${end.modelId}` : ''}`);
     return EXIT.ok;
@@ -66,9 +59,10 @@ program
   .option('--name <name>', 'override the job name')
   .option('--no-follow', 'print the job id and return at once')
   .action(async (file: string, opts: { name?: string; follow: boolean }) => {
-    const request = (await readJson(file)) as Record<string, unknown>;
+    // The service checks the request; the CLI only passes it on.
+    const request = (await readJson(file)) as JobRequest;
     if (opts.name) request.name = opts.name;
-    const job = await client().post<JobView>('/v1/jobs', request);
+    const job = await client().submitJob(request);
     if (!opts.follow) return print(job.id);
     print(`Job ${job.id} (${job.name}) ${job.status}${job.queuePosition ? `, queue position ${job.queuePosition}` : ''}`);
     process.exitCode = await followToEnd(job.id);
@@ -89,8 +83,7 @@ program
   .option('--limit <n>', 'how many', '20')
   .option('--json', 'print the API answer')
   .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
-    const query = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
-    const page = await client().get<{ items: JobView[] }>(`/v1/jobs?${query}`);
+    const page = await client().listJobs({ limit: Number(opts.limit), status: opts.status as JobStatus | undefined });
     if (opts.json) return json(page);
     print(table(['ID', 'NAME', 'STATUS', 'QUEUE', 'EPOCH', 'CREATED', 'LAST METRICS'], page.items.map((j) => [
       j.id, j.name, j.status, j.queuePosition ?? '', `${j.progress.epoch}/${j.progress.epochs}`, age(j.createdAt), formatMetrics(lastMetrics(j.history)),
@@ -103,7 +96,7 @@ program
   .argument('<job>', 'job id')
   .option('--json', 'print the API answer')
   .action(async (id: string, opts: { json?: boolean }) => {
-    const job = await client().get<JobView>(`/v1/jobs/${encodeURIComponent(id)}`);
+    const job = await client().getJob(id);
     if (opts.json) return json(job);
     print(`Job ${job.id} (${job.name}): ${job.status}, epoch ${job.progress.epoch}/${job.progress.epochs}, created ${age(job.createdAt)}`);
     if (job.queuePosition) print(`Queue position: ${job.queuePosition}`);
@@ -122,8 +115,8 @@ program
   .description('cancel a queued or running job')
   .argument('<job>', 'job id')
   .action(async (id: string) => {
-    const answer = await client().post<{ status?: string }>(`/v1/jobs/${encodeURIComponent(id)}/cancel`);
-    print(`Job ${id}: ${answer?.status ?? 'cancel requested'}`);
+    const job = await client().cancelJob(id);
+    print(`Job ${id}: ${job.status}`);
   });
 
 program
@@ -132,23 +125,12 @@ program
   .option('--limit <n>', 'how many', '20')
   .option('--json', 'print the API answer')
   .action(async (opts: { limit: string; json?: boolean }) => {
-    const page = await client().get<{ items: ModelView[] }>(`/v1/models?limit=${encodeURIComponent(opts.limit)}`);
+    const page = await client().listModels({ limit: Number(opts.limit) });
     if (opts.json) return json(page);
     print(table(['ID', 'NAME', 'CREATED', 'INPUT', 'EVALUATION'], page.items.map((m) => [
       m.id, m.name, age(m.createdAt), `[${m.transforms.featureShape.join(', ')}]`, formatMetrics(scalars(m.evaluation ?? m.metrics)),
     ])));
   });
-
-interface ModelView {
-  id: string;
-  name: string;
-  jobId: string;
-  createdAt: string;
-  transforms: { featureShape: number[]; classNames?: string[]; features?: string[] };
-  metrics: Record<string, number>;
-  evaluation: Record<string, unknown> | null;
-  summary: Parameters<typeof summaryText>[0];
-}
 
 program
   .command('model')
@@ -156,7 +138,7 @@ program
   .argument('<model>', 'model id')
   .option('--json', 'print the API answer')
   .action(async (id: string, opts: { json?: boolean }) => {
-    const model = await client().get<ModelView>(`/v1/models/${encodeURIComponent(id)}`);
+    const model = await client().getModel(id);
     if (opts.json) return json(model);
     print(`Model ${model.id} (${model.name}) from job ${model.jobId}, created ${age(model.createdAt)}`);
     print(`Input: one instance of shape [${model.transforms.featureShape.join(', ')}]${model.transforms.features ? ` (features ${model.transforms.features.join(', ')})` : ''}`);
@@ -174,8 +156,7 @@ program
   .action(async (id: string, file: string, opts: { json?: boolean }) => {
     const instances = await readInstances(file);
     // Classes and labels nest per step for sequence classifiers.
-    const answer = await client().post<{ predictions: unknown[]; classes?: (number | number[])[]; labels?: (string | string[])[] }>(
-      `/v1/models/${encodeURIComponent(id)}/predict`, { instances });
+    const answer = await client().predict(id, instances);
     if (opts.json) return json(answer);
     const head = answer.classes ? ['#', 'CLASS', ...(answer.labels ? ['LABEL'] : []), 'P', 'OUTPUT'] : ['#', 'OUTPUT'];
     const flat = (v: unknown) => [v].flat(Infinity as 1);
@@ -201,17 +182,10 @@ program
   .option('--delimiter <char>', 'CSV delimiter')
   .option('--json', 'print the API answer')
   .action(async (file: string, labels: string | undefined, opts: { name?: string; label?: string; format?: string; delimiter?: string; json?: boolean }) => {
-    const form = new FormData();
-    // Fields first: the server reads the options before the file streams in.
-    for (const key of ['name', 'label', 'format', 'delimiter'] as const) if (opts[key]) form.append(key, opts[key]!);
-    const blob = async (f: string) => new Blob([await readFile(f)]);
-    if (labels) {
-      form.append('images', await blob(file), path.basename(file));
-      form.append('labels', await blob(labels), path.basename(labels));
-    } else {
-      form.append('file', await blob(file), path.basename(file));
-    }
-    const dataset = await client().request<{ id: string; name: string; rows: number; label: string; features: string[]; featureShape: number[] }>('POST', '/v1/datasets', form);
+    // Empty options are left out, as if not given; the service checks the rest (format included).
+    const fields = { name: opts.name || undefined, label: opts.label || undefined, format: (opts.format || undefined) as UploadQuery['format'], delimiter: opts.delimiter || undefined };
+    const named = async (f: string) => new File([await readFile(f)], path.basename(f));
+    const dataset = await client().uploadDataset(labels ? { ...fields, images: await named(file), labels: await named(labels) } : { ...fields, file: await named(file) });
     if (opts.json) return json(dataset);
     print(`Dataset ${dataset.id} (${dataset.name}): ${dataset.rows} rows, label ${dataset.label}, features [${dataset.featureShape.join(', ')}]`);
   });
@@ -221,7 +195,7 @@ program
   .description('list datasets (built-in and uploaded)')
   .option('--json', 'print the API answer')
   .action(async (opts: { json?: boolean }) => {
-    const page = await client().get<{ items: { id: string; name: string; format: string; rows: number; label: string; featureShape: number[] }[] }>('/v1/datasets');
+    const page = await client().listDatasets();
     if (opts.json) return json(page);
     print(table(['ID', 'NAME', 'FORMAT', 'ROWS', 'LABEL', 'FEATURES'], page.items.map((d) => [d.id, d.name, d.format, d.rows, d.label, `[${d.featureShape.join(', ')}]`])));
   });
@@ -247,6 +221,7 @@ function printEvaluation(evaluation: Record<string, unknown>) {
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.stderr.write(`tts: ${err instanceof ApiError || err instanceof Error ? err.message : String(err)}\n`);
+  const message = err instanceof ApiError && err.status === 401 ? unauthorized() : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`tts: ${message}\n`);
   process.exitCode = EXIT.failed;
 }

@@ -3,8 +3,8 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { LRUCache } from 'lru-cache';
 import { notFound } from '../errors.ts';
-import { IdParams, PageQuery, ProblemRef } from '../schemas/common.ts';
-import { ModelList, PredictRequest, PredictResponse } from '../schemas/model.ts';
+import { IdParams, ProblemRef } from '../schemas/common.ts';
+import { ModelList, ModelListQuery, PredictRequest, PredictResponse } from '../schemas/model.ts';
 import { MODEL_FILE, WEIGHTS_FILE } from '../storage/model-store.ts';
 import { canSee, listScope, type Tenant } from '../tenant.ts';
 import { finiteOrThrow } from '../serving/prediction-output.ts';
@@ -41,7 +41,7 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     schema: {
       tags: ['models'],
       summary: 'List trained models, newest first',
-      querystring: Type.Object(PageQuery, { additionalProperties: false }),
+      querystring: ModelListQuery,
       response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
   }, async (request) => models.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: app.services.config.LIST_MAX_BYTES }));

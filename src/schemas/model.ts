@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { Id, Nullable, Shape } from './common.ts';
+import { Id, Nullable, PageQuery, Shape } from './common.ts';
 import { Evaluation } from './evaluation.ts';
 
 const Dim = Nullable(Type.Integer());
@@ -92,6 +92,9 @@ export const Model = Type.Object(
 export type Model = Static<typeof Model>;
 
 export const ModelList = Type.Object({ items: Type.Array(Type.Ref('Model')), nextCursor: Nullable(Type.String()) });
+
+export const ModelListQuery = Type.Object(PageQuery, { additionalProperties: false });
+export type ModelListQuery = Static<typeof ModelListQuery>;
 
 export const PredictRequest = Type.Object(
   {
