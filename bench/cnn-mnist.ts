@@ -28,11 +28,21 @@ try {
   const client = new TrainingClient({ baseUrl: url });
   const { id } = await client.submitJob(request);
   for await (const e of client.followJob(id, { signal: AbortSignal.timeout(4 * 3600_000) })) {
-    if (e.event === 'epoch') console.log(JSON.stringify({ epoch: e.data.epoch, seconds: e.data.elapsedMs / 1000, metrics: e.data.metrics }));
+    if (e.event === 'epoch')
+      console.log(JSON.stringify({ epoch: e.data.epoch, seconds: e.data.elapsedMs / 1000, metrics: e.data.metrics }));
   }
   const job = await client.getJob(id);
   const accuracy = job.evaluation?.acc;
-  console.log(JSON.stringify({ status: job.status, backend: job.backend, testAccuracy: accuracy, evaluation: job.evaluation, wallSeconds: (performance.now() - started) / 1000, error: job.error }));
+  console.log(
+    JSON.stringify({
+      status: job.status,
+      backend: job.backend,
+      testAccuracy: accuracy,
+      evaluation: job.evaluation,
+      wallSeconds: (performance.now() - started) / 1000,
+      error: job.error,
+    }),
+  );
   process.exitCode = job.status === 'completed' && typeof accuracy === 'number' && accuracy >= 0.985 ? 0 : 1;
 } finally {
   await worker.close();

@@ -31,7 +31,12 @@ async function child() {
   const backend = await initBackend((process.env.TFJS_BACKEND as 'auto') ?? 'auto');
   const store = new DatasetStore(redis, prefix, dataDir, Number(limit));
   const request = {
-    model: { layers: [{ type: 'dense', units: 32, activation: 'relu' }, { type: 'dense', units: 1, activation: 'sigmoid' }] },
+    model: {
+      layers: [
+        { type: 'dense', units: 32, activation: 'relu' },
+        { type: 'dense', units: 1, activation: 'sigmoid' },
+      ],
+    },
     compile: { optimizer: 'adam', loss: 'binaryCrossentropy', metrics: ['accuracy'] },
     data: { dataset: id, testSplit: 0.1, inputs: { standardize: true } },
     fit: { epochs: Number(epochs), batchSize: 256, validationSplit: 0.1, shuffle: true, seed: 1 },
@@ -44,7 +49,14 @@ async function child() {
   const seconds = (Date.now() - started) / 1000;
   result.model.dispose();
   redis.disconnect();
-  console.log(JSON.stringify({ backend, seconds, acc: result.evaluation?.acc, peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024) }));
+  console.log(
+    JSON.stringify({
+      backend,
+      seconds,
+      acc: result.evaluation?.acc,
+      peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    }),
+  );
 }
 
 async function main() {
@@ -58,7 +70,7 @@ async function main() {
     const file = path.join(dir, 'big.csv');
     const out = createWriteStream(file);
     const random = seedrandom('bench');
-    out.write([...Array.from({ length: cols }, (_, j) => `f${j}`), 'label'].join(',') + '\n');
+    out.write(`${[...Array.from({ length: cols }, (_, j) => `f${j}`), 'label'].join(',')}\n`);
     for (let i = 0; i < rows; i++) {
       const values = Array.from({ length: cols }, () => (random() * 2 - 1).toFixed(3));
       const line = `${values.join(',')},${Number(values[0]) + Number(values[1]) > 0 ? 'pos' : 'neg'}\n`;
@@ -76,22 +88,52 @@ async function main() {
     const draft = await store.draft();
     const meta = await draft.commit(await ingestTable('csv', createReadStream(file), draft.dir, {}));
     clearInterval(sampler);
-    const ingest = { what: 'ingest', rows, cols, csvMb: +(csvBytes / 2 ** 20).toFixed(1), seconds: (Date.now() - started) / 1000, rssGrowthMb: Math.round((ingestPeak - rssBefore) / 2 ** 20), storedMb: +(meta.bytes / 2 ** 20).toFixed(1) };
+    const ingest = {
+      what: 'ingest',
+      rows,
+      cols,
+      csvMb: +(csvBytes / 2 ** 20).toFixed(1),
+      seconds: (Date.now() - started) / 1000,
+      rssGrowthMb: Math.round((ingestPeak - rssBefore) / 2 ** 20),
+      storedMb: +(meta.bytes / 2 ** 20).toFixed(1),
+    };
     console.log(JSON.stringify(ingest));
 
     const trainingMb = +((rows * (cols + 1) * 4) / 2 ** 20).toFixed(1);
     const results = [];
-    for (const [mode, limit] of [['disk', '0'], ['memory', String(Number.MAX_SAFE_INTEGER)]] as const) {
-      const run = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child=1', `--prefix=${prefix}`, `--dir=${dir}`, `--id=${meta.id}`, `--limit=${limit}`, `--epochs=${epochs}`], { encoding: 'utf8', maxBuffer: 1 << 24 });
+    for (const [mode, limit] of [
+      ['disk', '0'],
+      ['memory', String(Number.MAX_SAFE_INTEGER)],
+    ] as const) {
+      const run = spawnSync(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          fileURLToPath(import.meta.url),
+          '--child=1',
+          `--prefix=${prefix}`,
+          `--dir=${dir}`,
+          `--id=${meta.id}`,
+          `--limit=${limit}`,
+          `--epochs=${epochs}`,
+        ],
+        { encoding: 'utf8', maxBuffer: 1 << 24 },
+      );
       const line = run.stdout.trim().split('\n').at(-1) ?? '';
       if (run.status !== 0) throw new Error(`${mode} run failed: ${run.stderr}`);
       const result = { what: 'train', mode, trainingColumnsMb: trainingMb, ...JSON.parse(line) };
       console.log(JSON.stringify(result));
       results.push(result);
     }
-    console.error(`\ningest: ${rows} rows x ${cols + 1} columns, ${ingest.csvMb} MB CSV in ${ingest.seconds} s, RSS growth ${ingest.rssGrowthMb} MB`);
+    console.error(
+      `\ningest: ${rows} rows x ${cols + 1} columns, ${ingest.csvMb} MB CSV in ${ingest.seconds} s, RSS growth ${ingest.rssGrowthMb} MB`,
+    );
     console.error('mode     peak RSS MB   seconds   test acc');
-    for (const r of results) console.error(`${r.mode.padEnd(8)} ${String(r.peakRssMb).padStart(11)}   ${String(r.seconds).padStart(7)}   ${r.acc?.toFixed(3)}`);
+    for (const r of results)
+      console.error(
+        `${r.mode.padEnd(8)} ${String(r.peakRssMb).padStart(11)}   ${String(r.seconds).padStart(7)}   ${r.acc?.toFixed(3)}`,
+      );
   } finally {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length) await redis.del(...keys);

@@ -18,7 +18,14 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
 function once(): Promise<{ status: number; bytes: number; text?: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': body.length } },
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': body.length },
+      },
       (res) => {
         let bytes = 0;
         // Only a failed answer's text is kept, for the report.

@@ -25,7 +25,13 @@ if (file && isMainThread) {
   }, 20).unref();
   process.on('exit', () => {
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    const stats = { maxStallMs: delay.max / 1e6, p99StallMs: delay.percentile(99) / 1e6, meanStallMs: delay.mean / 1e6, peakRssBytes: peakRss, stalls };
+    const stats = {
+      maxStallMs: delay.max / 1e6,
+      p99StallMs: delay.percentile(99) / 1e6,
+      meanStallMs: delay.mean / 1e6,
+      peakRssBytes: peakRss,
+      stalls,
+    };
     writeFileSync(file, JSON.stringify(stats));
   });
 }

@@ -35,5 +35,18 @@ try {
 const at = (n: number) => samples[Math.min(n, samples.length) - 1];
 const tail = samples.slice(Math.min(10, samples.length - 1));
 const slope = tail.length > 1 ? (tail.at(-1)!.rssMB - tail[0].rssMB) / (tail.length - 1) : 0;
-emit({ bench: 'memory-summary', jobs, rssFirstMB: at(1).rssMB, rss10MB: at(10).rssMB, rssLastMB: at(jobs).rssMB, rssSlopeMBPerJobAfter10: Number(slope.toFixed(3)), tensorsFirst: at(1).numTensors, tensorsLast: at(jobs).numTensors, bytesLast: at(jobs).numBytes });
-table('training child after each job', samples.filter((s) => s.job === 1 || s.job % 10 === 0));
+emit({
+  bench: 'memory-summary',
+  jobs,
+  rssFirstMB: at(1).rssMB,
+  rss10MB: at(10).rssMB,
+  rssLastMB: at(jobs).rssMB,
+  rssSlopeMBPerJobAfter10: Number(slope.toFixed(3)),
+  tensorsFirst: at(1).numTensors,
+  tensorsLast: at(jobs).numTensors,
+  bytesLast: at(jobs).numBytes,
+});
+table(
+  'training child after each job',
+  samples.filter((s) => s.job === 1 || s.job % 10 === 0),
+);

@@ -28,14 +28,23 @@ const data = await loadMnist({ train: n, test: 1 });
 const x = tf.tidy(() => tf.tensor(Float32Array.from(data.train.x), [n, 784]).div(255));
 const y = tf.tidy(() => tf.oneHot(tf.tensor1d(Int32Array.from(data.train.y), 'int32'), 10).toFloat());
 const model = tf.sequential({
-  layers: [tf.layers.dense({ units: 512, activation: 'relu', inputShape: [784] }), tf.layers.dense({ units: 10, activation: 'softmax' })],
+  layers: [
+    tf.layers.dense({ units: 512, activation: 'relu', inputShape: [784] }),
+    tf.layers.dense({ units: 10, activation: 'softmax' }),
+  ],
 });
-model.compile({ optimizer: fuseOptimizerUpdates(tf.train.rmsprop(0.001)), loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+model.compile({
+  optimizer: fuseOptimizerUpdates(tf.train.rmsprop(0.001)),
+  loss: 'categoricalCrossentropy',
+  metrics: ['accuracy'],
+});
 await model.fit(x.slice(0, 1280), y.slice(0, 1280), { epochs: 1, batchSize: 128, verbose: 0 });
 const started = performance.now();
 await model.fit(x, y, { epochs: 1, batchSize: 128, verbose: 0 });
 const perBatch = (performance.now() - started) / Math.ceil(n / 128);
-console.log(`${backend}: fit ${perBatch.toFixed(2)} ms/batch = ${((perBatch * 469) / 1000).toFixed(1)} s per 60,000-digit epoch`);
+console.log(
+  `${backend}: fit ${perBatch.toFixed(2)} ms/batch = ${((perBatch * 469) / 1000).toFixed(1)} s per 60,000-digit epoch`,
+);
 
 const xb = x.slice(0, 128);
 const yb = y.slice(0, 128);
@@ -50,6 +59,8 @@ for (const k of profile.kernels) {
 }
 const total = [...byKernel.values()].reduce((s, e) => s + e.ms, 0);
 console.log(`one trainOnBatch: ${profile.kernels.length} kernels, ${total.toFixed(2)} ms in kernels`);
-for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15)) console.log(`  ${name.padEnd(22)} ${e.ms.toFixed(2).padStart(7)} ms  ${e.calls} call(s)`);
-for (const k of profile.kernels.filter((k) => /MatMul/.test(k.name))) console.log(`  ${k.name} ${JSON.stringify(k.inputShapes)} ${Number(k.kernelTimeMs).toFixed(2)} ms`);
+for (const [name, e] of [...byKernel].sort((a, b) => b[1].ms - a[1].ms).slice(0, 15))
+  console.log(`  ${name.padEnd(22)} ${e.ms.toFixed(2).padStart(7)} ms  ${e.calls} call(s)`);
+for (const k of profile.kernels.filter((k) => /MatMul/.test(k.name)))
+  console.log(`  ${k.name} ${JSON.stringify(k.inputShapes)} ${Number(k.kernelTimeMs).toFixed(2)} ms`);
 process.exit(0);

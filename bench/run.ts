@@ -33,7 +33,8 @@ const args = new Map(
     return [k, v ?? 'true'] as const;
   }),
 );
-const opt = (name: string, fallback: string) => args.get(name) ?? process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? fallback;
+const opt = (name: string, fallback: string) =>
+  args.get(name) ?? process.env[`BENCH_${name.toUpperCase().replace(/-/g, '_')}`] ?? fallback;
 const quick = opt('quick', 'false') === 'true' || opt('quick', 'false') === '1';
 const runs = Number(opt('runs', quick ? '1' : '3'));
 const epochs = Number(opt('epochs', quick ? '1' : '5'));
@@ -50,7 +51,9 @@ const TARGET_NAMES: Record<PredictTarget, string> = {
   bare: 'bare Fastify route',
 };
 if (!predictTargets.includes('bare') || predictTargets.some((t) => !(t in TARGET_NAMES))) {
-  throw new Error(`--predict-targets takes ${Object.keys(TARGET_NAMES).join(', ')} and needs bare (the reference); got ${predictTargets.join(',')}`);
+  throw new Error(
+    `--predict-targets takes ${Object.keys(TARGET_NAMES).join(', ')} and needs bare (the reference); got ${predictTargets.join(',')}`,
+  );
 }
 
 const recipe = JSON.parse(readFileSync(path.join(here, '../examples/mnist.json'), 'utf8')) as JobRequest;
@@ -77,8 +80,11 @@ async function inProcess(mode: string): Promise<TrainRun> {
   const env: NodeJS.ProcessEnv = { ...process.env, BENCH_REQUEST: JSON.stringify(request) };
   if (mode === 'inproc-stock') env.TFJS_ACCELERATION = 'off';
   const stdout = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['--import', 'tsx', path.join(here, 'in-process.ts')], { env, maxBuffer: 1 << 24 }, (err, out, errOut) =>
-      err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', path.join(here, 'in-process.ts')],
+      { env, maxBuffer: 1 << 24 },
+      (err, out, errOut) => (err ? reject(new Error(`${err.message}\n${errOut}`)) : resolve(out)),
     ),
   );
   const r = JSON.parse(stdout.trim().split('\n').at(-1)!);
@@ -107,7 +113,12 @@ async function startBenchService() {
   const address = app.server.address();
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
   const noop = () => undefined;
-  const worker = await startWorker(config, { info: noop, warn: noop, error: noop, debug: noop } as unknown as Parameters<typeof startWorker>[1]);
+  const worker = await startWorker(config, {
+    info: noop,
+    warn: noop,
+    error: noop,
+    debug: noop,
+  } as unknown as Parameters<typeof startWorker>[1]);
   return {
     url,
     app,
@@ -128,7 +139,8 @@ async function throughService(service: Service): Promise<TrainRun & { modelId: s
   const started = performance.now();
   try {
     const submitted = await postJson(`${service.url}/v1/jobs`, request);
-    if (submitted.status !== 202) throw new Error(`submit answered ${submitted.status}: ${JSON.stringify(submitted.body)}`);
+    if (submitted.status !== 202)
+      throw new Error(`submit answered ${submitted.status}: ${JSON.stringify(submitted.body)}`);
     const job = await waitForJob(service.url, submitted.body.id, undefined, 30 * 60_000);
     const wallSeconds = (performance.now() - started) / 1000;
     if (job.status !== 'completed') throw new Error(`job ${job.status}: ${JSON.stringify(job.error)}`);
@@ -195,12 +207,21 @@ async function benchTraining(service: Service) {
   const viaService = summary.find((s) => s.mode === 'service');
   const overhead =
     inproc && viaService
-      ? { epochRatio: round(viaService['s/epoch'] / inproc['s/epoch']), wallRatio: round(viaService['wall s'] / inproc['wall s']) }
+      ? {
+          epochRatio: round(viaService['s/epoch'] / inproc['s/epoch']),
+          wallRatio: round(viaService['wall s'] / inproc['wall s']),
+        }
       : undefined;
   for (const s of summary) emit({ kind: 'train-summary', ...s, epochs, trainSamples: trainLimit });
   if (overhead) emit({ kind: 'service-overhead', ...overhead, note: 'service / in-process, medians of the same run' });
-  table(`training: MNIST recipe, ${trainLimit} digits x ${epochs} epoch(s), medians of ${runs} round(s); load average now ${loadAverage().join(' ')}`, summary);
-  if (overhead) process.stderr.write(`service-path overhead: s/epoch x${overhead.epochRatio}, wall x${overhead.wallRatio} (wall includes queueing, child start, saving)\n`);
+  table(
+    `training: MNIST recipe, ${trainLimit} digits x ${epochs} epoch(s), medians of ${runs} round(s); load average now ${loadAverage().join(' ')}`,
+    summary,
+  );
+  if (overhead)
+    process.stderr.write(
+      `service-path overhead: s/epoch x${overhead.epochRatio}, wall x${overhead.wallRatio} (wall includes queueing, child start, saving)\n`,
+    );
   return modelId;
 }
 
@@ -217,8 +238,17 @@ async function startBareRoute(answer: unknown) {
 }
 
 async function load(url: string, bodyFile: string, connections: number) {
-  const env = { ...process.env, LOAD_URL: url, LOAD_BODY_FILE: bodyFile, LOAD_CONCURRENCY: String(connections), LOAD_SECONDS: String(predictSeconds) };
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'load.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const env = {
+    ...process.env,
+    LOAD_URL: url,
+    LOAD_BODY_FILE: bodyFile,
+    LOAD_CONCURRENCY: String(connections),
+    LOAD_SECONDS: String(predictSeconds),
+  };
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'load.ts')], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let out = '';
   child.stdout.on('data', (c) => (out += c));
   // The servers share this process (the worker trains in child processes, idle now): its CPU
@@ -227,7 +257,18 @@ async function load(url: string, bodyFile: string, connections: number) {
   const cpu = process.cpuUsage();
   await new Promise((resolve) => child.on('close', resolve));
   const used = process.cpuUsage(cpu);
-  const result = JSON.parse(out.trim()) as { rps: number; p50: number; p90: number; p99: number; errors: number; firstError?: string; requests: number; sent: number; requestBytes: number; responseBytes: number };
+  const result = JSON.parse(out.trim()) as {
+    rps: number;
+    p50: number;
+    p90: number;
+    p99: number;
+    errors: number;
+    firstError?: string;
+    requests: number;
+    sent: number;
+    requestBytes: number;
+    responseBytes: number;
+  };
   return { ...result, cpuUsPerRequest: (used.user + used.system) / Math.max(1, result.sent) };
 }
 
@@ -258,16 +299,40 @@ async function benchPredict(service: Service, modelId: string) {
         for (const target of order) {
           const stats = service.app.services.predictor.stats();
           setSparseMatMul(target !== 'predict-dense');
-          const r = await load(target === 'bare' ? bare.url : predictUrl, c.file, c.connections).finally(() => setSparseMatMul(true));
-          if (r.errors > 0) throw new Error(`${c.name} against ${target}: ${r.errors} of ${r.requests} requests failed, e.g. ${r.firstError}`);
+          const r = await load(target === 'bare' ? bare.url : predictUrl, c.file, c.connections).finally(() =>
+            setSparseMatMul(true),
+          );
+          if (r.errors > 0)
+            throw new Error(
+              `${c.name} against ${target}: ${r.errors} of ${r.requests} requests failed, e.g. ${r.firstError}`,
+            );
           const after = service.app.services.predictor.stats();
           // How the micro-batching went: instances per forward pass, requests moved to the next pass.
-          const passes = target === 'bare' ? {} : { instancesPerPass: round((after.instances - stats.instances) / Math.max(1, after.passes - stats.passes), 1), carried: after.carried - stats.carried };
+          const passes =
+            target === 'bare'
+              ? {}
+              : {
+                  instancesPerPass: round(
+                    (after.instances - stats.instances) / Math.max(1, after.passes - stats.passes),
+                    1,
+                  ),
+                  carried: after.carried - stats.carried,
+                };
           measured[target].push(r);
-          emit({ kind: 'predict', case: c.name, target, run, connections: c.connections, ...r, ...passes, loadAverage: loadAverage() });
+          emit({
+            kind: 'predict',
+            case: c.name,
+            target,
+            run,
+            connections: c.connections,
+            ...r,
+            ...passes,
+            loadAverage: loadAverage(),
+          });
         }
       }
-      const med = (target: string, key: 'rps' | 'p50' | 'p99' | 'cpuUsPerRequest') => median(measured[target].map((r) => r[key]));
+      const med = (target: string, key: 'rps' | 'p50' | 'p99' | 'cpuUsPerRequest') =>
+        median(measured[target].map((r) => r[key]));
       for (const target of predictTargets) {
         rows.push({
           case: c.name,
@@ -285,7 +350,15 @@ async function benchPredict(service: Service, modelId: string) {
       for (const target of predictTargets.filter((t) => t !== 'bare')) {
         const ratio = round(med(target, 'rps') / med('bare', 'rps'));
         const cpuRatio = round(med(target, 'cpuUsPerRequest') / med('bare', 'cpuUsPerRequest'));
-        emit({ kind: 'predict-summary', case: c.name, target, rpsRatio: ratio, serverCpuRatio: cpuRatio, predictP99: round(med(target, 'p99'), 2), bareP99: round(med('bare', 'p99'), 2) });
+        emit({
+          kind: 'predict-summary',
+          case: c.name,
+          target,
+          rpsRatio: ratio,
+          serverCpuRatio: cpuRatio,
+          predictP99: round(med(target, 'p99'), 2),
+          bareP99: round(med('bare', 'p99'), 2),
+        });
         rows.push({ case: c.name, target: `ratio ${target}/bare: ${ratio} req/s, ${cpuRatio} server CPU per request` });
       }
     }
@@ -293,10 +366,24 @@ async function benchPredict(service: Service, modelId: string) {
     await bare.app.close();
     await rm(dir, { recursive: true, force: true });
   }
-  table(`predict: ${predictSeconds} s per measurement, medians of ${runs} round(s), load average now ${loadAverage().join(' ')}`, rows);
+  table(
+    `predict: ${predictSeconds} s per measurement, medians of ${runs} round(s), load average now ${loadAverage().join(' ')}`,
+    rows,
+  );
 }
 
-emit({ kind: 'bench', quick, runs, epochs, trainSamples: trainLimit, modes, cpus: os.availableParallelism(), loadAverage: loadAverage(), node: process.version, at: new Date().toISOString() });
+emit({
+  kind: 'bench',
+  quick,
+  runs,
+  epochs,
+  trainSamples: trainLimit,
+  modes,
+  cpus: os.availableParallelism(),
+  loadAverage: loadAverage(),
+  node: process.version,
+  at: new Date().toISOString(),
+});
 const service = await startBenchService();
 try {
   let modelId: string | undefined;
@@ -304,7 +391,11 @@ try {
   if (only !== 'train') {
     if (!modelId) {
       // Predict only: a quick model is enough to measure serving.
-      const quickJob = { ...request, data: { ...request.data, limit: { train: 2000, test: 500 } }, fit: { ...request.fit, epochs: 1 } };
+      const quickJob = {
+        ...request,
+        data: { ...request.data, limit: { train: 2000, test: 500 } },
+        fit: { ...request.fit, epochs: 1 },
+      };
       const submitted = await postJson(`${service.url}/v1/jobs`, quickJob);
       modelId = (await waitForJob(service.url, submitted.body.id)).modelId as string;
     }

@@ -84,7 +84,9 @@ export async function startService(opts: { worker?: boolean; config?: Config } =
 }
 
 const noop = () => undefined;
-const silentLogger = { info: noop, warn: noop, error: noop, debug: noop } as unknown as Parameters<typeof startWorker>[1];
+const silentLogger = { info: noop, warn: noop, error: noop, debug: noop } as unknown as Parameters<
+  typeof startWorker
+>[1];
 
 /** The MNIST recipe on a few hundred digits and one epoch: trains in a second or two. */
 export function smallMnistJob(overrides: Partial<JobRequest> = {}): JobRequest {
@@ -97,7 +99,12 @@ export function smallMnistJob(overrides: Partial<JobRequest> = {}): JobRequest {
       ],
     },
     compile: { optimizer: 'rmsprop', loss: 'categoricalCrossentropy', metrics: ['accuracy'] },
-    data: { dataset: 'mnist', limit: { train: 512, test: 128 }, inputs: { reshape: [784], scale: 1 / 255 }, labels: { oneHot: 10 } },
+    data: {
+      dataset: 'mnist',
+      limit: { train: 512, test: 128 },
+      inputs: { reshape: [784], scale: 1 / 255 },
+      labels: { oneHot: 10 },
+    },
     fit: { epochs: 1, batchSize: 64, validationSplit: 0, shuffle: true },
     evaluate: true,
     ...overrides,
@@ -105,7 +112,11 @@ export function smallMnistJob(overrides: Partial<JobRequest> = {}): JobRequest {
 }
 
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   return { status: response.status, headers: response.headers, body: (await response.json()) as any };
 }
 
@@ -118,8 +129,13 @@ export async function getJson(url: string) {
  * Follows a job (the client's event stream) until it reaches one of `statuses`, and answers
  * its record, untyped like the answers above: tests read whatever came back.
  */
-// biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
-export async function waitForJob(base: string, id: string, statuses: readonly JobStatus[] = TERMINAL, timeoutMs = 120_000, apiKey?: string): Promise<any> {
+export async function waitForJob(
+  base: string,
+  id: string,
+  statuses: readonly JobStatus[] = TERMINAL,
+  timeoutMs = 120_000,
+  apiKey?: string,
+): Promise<any> {
   const client = new TrainingClient({ baseUrl: base, apiKey });
   const deadline = AbortSignal.timeout(timeoutMs);
   try {
@@ -145,13 +161,23 @@ export interface SseEvent {
  */
 export async function readEvents(
   url: string,
-  opts: { lastEventId?: string; stopAfter?: (e: SseEvent) => boolean; onEvent?: (e: SseEvent) => void; timeoutMs?: number; headers?: Record<string, string> } = {},
+  opts: {
+    lastEventId?: string;
+    stopAfter?: (e: SseEvent) => boolean;
+    onEvent?: (e: SseEvent) => void;
+    timeoutMs?: number;
+    headers?: Record<string, string>;
+  } = {},
 ) {
   const signal = AbortSignal.timeout(opts.timeoutMs ?? 120_000);
   const events: SseEvent[] = [];
   const comments: string[] = [];
   const response = await fetch(url, {
-    headers: { accept: 'text/event-stream', ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}), ...opts.headers },
+    headers: {
+      accept: 'text/event-stream',
+      ...(opts.lastEventId ? { 'last-event-id': opts.lastEventId } : {}),
+      ...opts.headers,
+    },
     signal,
   });
   if (response.status !== 200) throw new Error(`SSE answered ${response.status}: ${await response.text()}`);

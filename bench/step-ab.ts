@@ -19,7 +19,8 @@ import { fastWasmGather, stockWasmGather } from '../src/compute/accelerations/wa
 import { loadavg } from 'node:os';
 import { median } from './stats.ts';
 
-const arg = (name: string, fallback: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
+const arg = (name: string, fallback: string) =>
+  process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? fallback;
 const variants = arg('variants', 'all,-optimizer').split(',');
 const rounds = Number(arg('rounds', '30'));
 const batches = Number(arg('batches', '12'));
@@ -47,8 +48,17 @@ const settings = parseCompile({ optimizer: 'rmsprop', loss: 'categoricalCrossent
 function makeModel() {
   const model = tf.sequential({
     layers: [
-      tf.layers.dense({ units: 512, activation: 'relu', inputShape: [784], kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
-      tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
+      tf.layers.dense({
+        units: 512,
+        activation: 'relu',
+        inputShape: [784],
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }),
+      }),
+      tf.layers.dense({
+        units: 10,
+        activation: 'softmax',
+        kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }),
+      }),
     ],
   });
   compileModel(model, settings);
@@ -81,9 +91,17 @@ for (let r = 0; r < rounds; r++) {
 const first = times.get(variants[0])!;
 const summary = variants.map((v) => {
   const ts = times.get(v)!;
-  return { variant: v, medianMsPerBatch: median(ts), medianRatioToFirst: median(ts.map((t, i) => t / first[i])), runs: ts.map((t) => Number(t.toFixed(2))) };
+  return {
+    variant: v,
+    medianMsPerBatch: median(ts),
+    medianRatioToFirst: median(ts.map((t, i) => t / first[i])),
+    runs: ts.map((t) => Number(t.toFixed(2))),
+  };
 });
-for (const s of summary) process.stderr.write(`${s.variant.padEnd(12)} median ${s.medianMsPerBatch.toFixed(2)} ms/batch = ${((s.medianMsPerBatch * 469) / 1000).toFixed(1)} s/epoch  per-round ratio x${s.medianRatioToFirst.toFixed(3)} vs ${variants[0]}\n`);
+for (const s of summary)
+  process.stderr.write(
+    `${s.variant.padEnd(12)} median ${s.medianMsPerBatch.toFixed(2)} ms/batch = ${((s.medianMsPerBatch * 469) / 1000).toFixed(1)} s/epoch  per-round ratio x${s.medianRatioToFirst.toFixed(3)} vs ${variants[0]}\n`,
+  );
 process.stderr.write(`load average during the run: ${load.map((l) => l.toFixed(1)).join(', ')}\n`);
 console.log(JSON.stringify({ backend, rounds, batches, summary, load }));
 process.exit(0);

@@ -38,8 +38,12 @@ async function serve() {
   const { loadConfig } = await import(pathToFileURL(path.join(root, 'src/config.ts')).href);
   const dataDir = await mkdtemp(path.join(tmpdir(), 'tts-upload-bench-'));
   const config = loadConfig({
-    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', REDIS_PREFIX: `bench-uploads-${randomUUID().slice(0, 8)}`,
-    DATA_DIR: dataDir, LOG_LEVEL: 'silent', PORT: '0', RATE_LIMIT_PER_MINUTE: '0',
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    REDIS_PREFIX: `bench-uploads-${randomUUID().slice(0, 8)}`,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'silent',
+    PORT: '0',
+    RATE_LIMIT_PER_MINUTE: '0',
   });
   const app = await buildApp(config, { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
@@ -50,11 +54,13 @@ async function serve() {
   // Profiling: the stalls' spans on the profile's clock (microseconds), to find what ran in them.
   const spans: [number, number][] = [];
   let last = process.hrtime.bigint();
-  const watch = arg('profile') ? setInterval(() => {
-    const now = process.hrtime.bigint();
-    if (now - last > 10_000_000n) spans.push([Number(last / 1000n), Number(now / 1000n)]);
-    last = now;
-  }, 1) : undefined;
+  const watch = arg('profile')
+    ? setInterval(() => {
+        const now = process.hrtime.bigint();
+        if (now - last > 10_000_000n) spans.push([Number(last / 1000n), Number(now / 1000n)]);
+        last = now;
+      }, 1)
+    : undefined;
   process.on('message', async (message: string) => {
     if (message === 'reset') {
       (globalThis as { gc?: () => void }).gc?.();
@@ -70,7 +76,10 @@ async function serve() {
       const stats: Stats = { maxStallMs: delay.max / 1e6, peakRssBytes: peak, rssGrowthBytes: peak - base };
       clearInterval(sample);
       clearInterval(watch);
-      if (watch) await mkdir(arg('profile')!, { recursive: true }).then(() => writeFile(path.join(arg('profile')!, `stalls-${process.pid}.json`), JSON.stringify(spans)));
+      if (watch)
+        await mkdir(arg('profile')!, { recursive: true }).then(() =>
+          writeFile(path.join(arg('profile')!, `stalls-${process.pid}.json`), JSON.stringify(spans)),
+        );
       await app.close();
       await deleteKeys(config.REDIS_URL, config.REDIS_PREFIX);
       await rm(dataDir, { recursive: true, force: true });
@@ -95,9 +104,24 @@ function cases(): Case[] {
   const wideHeader = (n: number) => Array.from({ length: n }, (_, i) => `c${i}`).join(',');
   const wideRow = (n: number, v = 1) => Array.from({ length: n }, () => v).join(',');
   const record = Object.fromEntries(Array.from({ length: 4000 }, (_, i) => [`k${i}`, i]));
-  const xy = { x: Array.from({ length: 40_000 }, (_, i) => Array.from({ length: 16 }, (_, j) => round(Math.sin(i * 16 + j), 6))), y: Array.from({ length: 40_000 }, (_, i) => `class${i % 7}`) };
-  const records = Array.from({ length: 50_000 }, (_, i) => ({ a: i, b: round(Math.cos(i), 6), c: round(Math.sin(i), 6), d: i % 13, kind: `k${i % 5}`, e: i * 2 }));
-  const tall = [wideHeader(10), ...Array.from({ length: 300_000 }, (_, i) => Array.from({ length: 10 }, (_, j) => (j === 9 ? i % 3 : round(Math.sin(i + j), 5))).join(','))].join('\n');
+  const xy = {
+    x: Array.from({ length: 40_000 }, (_, i) => Array.from({ length: 16 }, (_, j) => round(Math.sin(i * 16 + j), 6))),
+    y: Array.from({ length: 40_000 }, (_, i) => `class${i % 7}`),
+  };
+  const records = Array.from({ length: 50_000 }, (_, i) => ({
+    a: i,
+    b: round(Math.cos(i), 6),
+    c: round(Math.sin(i), 6),
+    d: i % 13,
+    kind: `k${i % 5}`,
+    e: i * 2,
+  }));
+  const tall = [
+    wideHeader(10),
+    ...Array.from({ length: 300_000 }, (_, i) =>
+      Array.from({ length: 10 }, (_, j) => (j === 9 ? i % 3 : round(Math.sin(i + j), 5))).join(','),
+    ),
+  ].join('\n');
   const classes = ['id,label', ...Array.from({ length: 10_000 }, (_, i) => `${i},value-${i}`)].join('\n');
   const images = Buffer.alloc(16 + 10_000 * 784, 7);
   images.writeUInt32BE(0x803, 0);
@@ -109,19 +133,49 @@ function cases(): Case[] {
   labels.writeUInt32BE(10_000, 4);
   const jsonText = (v: unknown) => JSON.stringify(v);
   const all: Case[] = [
-    { name: 'csv: 8,000 columns × 2 rows (refused)', status: 400, send: raw('text/csv', `${wideHeader(8000)}\n${wideRow(8000)}\n${wideRow(8000)}\n`) },
-    { name: 'csv: 4,096 columns × 200 rows', status: 201, send: raw('text/csv', [wideHeader(4096), ...Array.from({ length: 200 }, () => wideRow(4096))].join('\n')) },
-    { name: 'csv: one 20 MB cell (refused)', status: 400, send: raw('text/csv', `a,label\n1,${'x'.repeat(20 * 1024 * 1024)}\n`) },
-    { name: 'csv: 32 MB of commas in one row (refused)', status: 400, send: raw('text/csv', `a,b\n1,${','.repeat(32 * 1024 * 1024)}\n`) },
-    { name: 'csv: 4 MB header, no line break (refused)', status: 400, send: raw('text/csv', Array.from({ length: 4000 }, (_, i) => `c${i}`.padEnd(1000, 'x')).join(',')) },
+    {
+      name: 'csv: 8,000 columns × 2 rows (refused)',
+      status: 400,
+      send: raw('text/csv', `${wideHeader(8000)}\n${wideRow(8000)}\n${wideRow(8000)}\n`),
+    },
+    {
+      name: 'csv: 4,096 columns × 200 rows',
+      status: 201,
+      send: raw('text/csv', [wideHeader(4096), ...Array.from({ length: 200 }, () => wideRow(4096))].join('\n')),
+    },
+    {
+      name: 'csv: one 20 MB cell (refused)',
+      status: 400,
+      send: raw('text/csv', `a,label\n1,${'x'.repeat(20 * 1024 * 1024)}\n`),
+    },
+    {
+      name: 'csv: 32 MB of commas in one row (refused)',
+      status: 400,
+      send: raw('text/csv', `a,b\n1,${','.repeat(32 * 1024 * 1024)}\n`),
+    },
+    {
+      name: 'csv: 4 MB header, no line break (refused)',
+      status: 400,
+      send: raw('text/csv', Array.from({ length: 4000 }, (_, i) => `c${i}`.padEnd(1000, 'x')).join(',')),
+    },
     { name: 'csv: 300,000 rows × 10 columns', status: 201, send: raw('text/csv', tall) },
     { name: 'csv: 10,000 classes', status: 201, send: raw('text/csv', classes) },
     { name: 'json: 2 records of 4,000 keys', status: 201, send: raw('application/json', jsonText([record, record])) },
-    { name: 'json: 4,096-key records × 50', status: 201, send: raw('application/json', jsonText(Array.from({ length: 50 }, () => Object.fromEntries(Array.from({ length: 4096 }, (_, i) => [`k${i}`, i]))))) },
+    {
+      name: 'json: 4,096-key records × 50',
+      status: 201,
+      send: raw(
+        'application/json',
+        jsonText(
+          Array.from({ length: 50 }, () => Object.fromEntries(Array.from({ length: 4096 }, (_, i) => [`k${i}`, i]))),
+        ),
+      ),
+    },
     { name: 'json: x/y 40,000 × 16 (7 MB)', status: 201, send: raw('application/json', jsonText(xy)) },
     { name: 'json: 50,000 records (3 MB)', status: 201, send: raw('application/json', jsonText(records)) },
     {
-      name: 'idx: 10,000 × 28 × 28 (7.5 MB)', status: 201,
+      name: 'idx: 10,000 × 28 × 28 (7.5 MB)',
+      status: 201,
       send: (url) => {
         const form = new FormData();
         form.append('images', new Blob([images]), 'images-idx3-ubyte');
@@ -150,7 +204,11 @@ async function request(child: ChildProcess, message: string): Promise<unknown> {
 
 async function runOnce(c: Case, at: string): Promise<Stats & { status: number; ms: number }> {
   const profile = arg('profile') ? ['--cpu-prof', `--cpu-prof-dir=${arg('profile')}`] : [];
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', `--root=${at}`, ...(arg('profile') ? [`--profile=${arg('profile')}`] : [])], { execArgv: ['--import', 'tsx', '--expose-gc', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(
+    fileURLToPath(import.meta.url),
+    ['--serve', `--root=${at}`, ...(arg('profile') ? [`--profile=${arg('profile')}`] : [])],
+    { execArgv: ['--import', 'tsx', '--expose-gc', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+  );
   try {
     const [{ url }] = (await once(child, 'message')) as [{ url: string }];
     // What every process pays once (the route's first request, code compiled on first use) is not the case's.

@@ -64,7 +64,9 @@ export function h(tag, attrs = {}, ...children) {
     else if (k === 'style' && typeof v === 'object') Object.assign(el.style, v);
     else el.setAttribute(k, v === true ? '' : String(v));
   }
-  for (const child of children.flat(Infinity)) if (child !== undefined && child !== null && child !== false) el.append(child instanceof Node ? child : String(child));
+  for (const child of children.flat(Infinity))
+    if (child !== undefined && child !== null && child !== false)
+      el.append(child instanceof Node ? child : String(child));
   return el;
 }
 
@@ -78,7 +80,8 @@ export function age(iso) {
   return `${Math.floor(s / 86400)}d ago`;
 }
 
-export const fmt = (v) => (typeof v === 'number' ? (Math.abs(v) >= 1000 || v === Math.round(v) ? String(v) : v.toPrecision(4)) : String(v ?? ''));
+export const fmt = (v) =>
+  typeof v === 'number' ? (Math.abs(v) >= 1000 || v === Math.round(v) ? String(v) : v.toPrecision(4)) : String(v ?? '');
 
 export const statusBadge = (status) => h('span', { class: `status ${status}` }, status);
 

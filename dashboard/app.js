@@ -49,7 +49,8 @@ async function route() {
   const [page, arg] = (location.hash.slice(1) || '/').split('/').filter(Boolean);
   try {
     if (page === 'jobs' && arg) await jobPage(main, decodeURIComponent(arg), controller.signal);
-    else if (page === 'compare') await comparePage(main, (arg ?? '').split(',').filter(Boolean).map(decodeURIComponent), controller.signal);
+    else if (page === 'compare')
+      await comparePage(main, (arg ?? '').split(',').filter(Boolean).map(decodeURIComponent), controller.signal);
     else if (page === 'models' && arg) await modelPage(main, decodeURIComponent(arg), controller.signal);
     else if (page === 'models') await modelsPage(main, controller.signal);
     else await jobsPage(main, controller.signal);

@@ -19,8 +19,12 @@ export class MetricCharts {
     let entry = this.charts.get(metric);
     if (entry) return entry;
     const canvas = h('canvas', { role: 'img', 'aria-label': `${metric} per ${this.xLabel}, training and validation` });
-    const figure = h('figure', { class: 'chart', 'data-metric': metric, 'data-points': '0', style: { margin: 0 } },
-      h('figcaption', {}, h('strong', {}, metric)), h('div', { class: 'chart-box' }, canvas));
+    const figure = h(
+      'figure',
+      { class: 'chart', 'data-metric': metric, 'data-points': '0', style: { margin: 0 } },
+      h('figcaption', {}, h('strong', {}, metric)),
+      h('div', { class: 'chart-box' }, canvas),
+    );
     this.container.append(figure);
     const chart = new window.Chart(canvas, {
       type: 'line',
@@ -30,7 +34,10 @@ export class MetricCharts {
         responsive: true,
         maintainAspectRatio: false,
         interaction: { mode: 'nearest', intersect: false },
-        scales: { x: { type: 'linear', title: { display: true, text: this.xLabel }, ticks: { precision: 0 } }, y: { title: { display: true, text: metric } } },
+        scales: {
+          x: { type: 'linear', title: { display: true, text: this.xLabel }, ticks: { precision: 0 } },
+          y: { title: { display: true, text: metric } },
+        },
         plugins: { legend: { position: 'bottom' } },
       },
     });
@@ -45,7 +52,15 @@ export class MetricCharts {
     if (!dataset) {
       if (!this.colors.has(colorKey)) this.colors.set(colorKey, COLORS[this.colors.size % COLORS.length]);
       const color = this.colors.get(colorKey);
-      dataset = { label, data: [], borderColor: color, backgroundColor: color, borderDash: dashed ? [6, 4] : [], pointRadius, tension: 0.1 };
+      dataset = {
+        label,
+        data: [],
+        borderColor: color,
+        backgroundColor: color,
+        borderDash: dashed ? [6, 4] : [],
+        pointRadius,
+        tension: 0.1,
+      };
       chart.data.datasets.push(dataset);
     }
     return dataset;
@@ -80,9 +95,13 @@ export function addEpochMetrics(charts, epoch, metrics, prefix = '', colorKey) {
   for (const [key, value] of trainingFirst(Object.entries(metrics))) {
     if (typeof value !== 'number' || !Number.isFinite(value)) continue;
     const validation = isValidation(key);
-    charts.add(baseMetric(key), `${prefix}${validation ? 'validation' : 'training'}`, epoch, value, { dashed: validation, colorKey: colorKey ?? (validation ? 'validation' : 'training') });
+    charts.add(baseMetric(key), `${prefix}${validation ? 'validation' : 'training'}`, epoch, value, {
+      dashed: validation,
+      colorKey: colorKey ?? (validation ? 'validation' : 'training'),
+    });
   }
 }
 
 /** Training metrics before validation ones (tfjs logs val_* first): they take the first colour and column. */
-export const trainingFirst = (entries) => [...entries].sort(([a], [b]) => Number(isValidation(a)) - Number(isValidation(b)));
+export const trainingFirst = (entries) =>
+  [...entries].sort(([a], [b]) => Number(isValidation(a)) - Number(isValidation(b)));

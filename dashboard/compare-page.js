@@ -17,12 +17,27 @@ export async function comparePage(main, ids, signal) {
   const draw = async () => {
     const jobs = await Promise.all(ids.map((id) => api(`/v1/jobs/${encodeURIComponent(id)}`)));
     if (signal.aborted) return jobs;
-    legend.replaceChildren(...jobs.map((job) => h('li', {}, h('a', { href: `#/jobs/${job.id}` }, job.name), ` (${job.id.slice(0, 8)}) `, statusBadge(job.status))));
+    legend.replaceChildren(
+      ...jobs.map((job) =>
+        h(
+          'li',
+          {},
+          h('a', { href: `#/jobs/${job.id}` }, job.name),
+          ` (${job.id.slice(0, 8)}) `,
+          statusBadge(job.status),
+        ),
+      ),
+    );
     for (const job of jobs) {
       const who = `${job.name} ${job.id.slice(0, 6)}`;
       for (const [key, values] of Object.entries(job.history ?? {})) {
         const validation = isValidation(key);
-        charts.set(baseMetric(key), `${who} ${validation ? 'validation' : 'training'}`, values.map((y, i) => ({ x: i + 1, y })), { dashed: validation, colorKey: job.id });
+        charts.set(
+          baseMetric(key),
+          `${who} ${validation ? 'validation' : 'training'}`,
+          values.map((y, i) => ({ x: i + 1, y })),
+          { dashed: validation, colorKey: job.id },
+        );
       }
     }
     return jobs;

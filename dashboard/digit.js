@@ -48,7 +48,10 @@ export function drawingPad(canvas, onStroke) {
 export function mnistPixels(canvas, preview) {
   const { width, height } = canvas;
   const src = canvas.getContext('2d', { willReadFrequently: true }).getImageData(0, 0, width, height).data;
-  let minX = width, minY = height, maxX = -1, maxY = -1;
+  let minX = width,
+    minY = height,
+    maxX = -1,
+    maxY = -1;
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       if (src[(y * width + x) * 4] > 16) {
@@ -74,7 +77,9 @@ export function mnistPixels(canvas, preview) {
   b.drawImage(canvas, minX, minY, w, hh, (28 - w * scale) / 2, (28 - hh * scale) / 2, w * scale, hh * scale);
   // Then shift so the centre of mass sits at the centre.
   const data = b.getImageData(0, 0, 28, 28).data;
-  let mass = 0, cx = 0, cy = 0;
+  let mass = 0,
+    cx = 0,
+    cy = 0;
   for (let i = 0; i < 784; i++) {
     const v = data[i * 4];
     mass += v;

@@ -6,12 +6,26 @@ const POLL_MS = 2000;
 export async function jobsPage(main, signal) {
   const selected = new Set();
   const error = h('p', { class: 'error', role: 'alert' });
-  const editor = h('textarea', { id: 'job-request', rows: 16, spellcheck: 'false', 'aria-describedby': 'job-request-help' });
+  const editor = h('textarea', {
+    id: 'job-request',
+    rows: 16,
+    spellcheck: 'false',
+    'aria-describedby': 'job-request-help',
+  });
   const submit = h('button', { type: 'submit', id: 'submit-job' }, 'Submit job');
-  const form = h('form', { 'aria-labelledby': 'submit-title' },
+  const form = h(
+    'form',
+    { 'aria-labelledby': 'submit-title' },
     h('h2', { id: 'submit-title' }, 'Submit a job'),
-    h('label', { for: 'job-request', id: 'job-request-help', class: 'muted' }, 'Job request (JSON): the MNIST recipe to start from. See /docs for every field.'),
-    editor, h('p', {}, submit), error);
+    h(
+      'label',
+      { for: 'job-request', id: 'job-request-help', class: 'muted' },
+      'Job request (JSON): the MNIST recipe to start from. See /docs for every field.',
+    ),
+    editor,
+    h('p', {}, submit),
+    error,
+  );
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
     error.textContent = '';
@@ -35,16 +49,40 @@ export async function jobsPage(main, signal) {
   });
 
   const tbody = h('tbody');
-  const compare = h('button', { type: 'button', class: 'secondary', id: 'compare', disabled: true, onclick: () => (location.hash = `#/compare/${[...selected].join(',')}`) }, 'Compare selected');
+  const compare = h(
+    'button',
+    {
+      type: 'button',
+      class: 'secondary',
+      id: 'compare',
+      disabled: true,
+      onclick: () => (location.hash = `#/compare/${[...selected].join(',')}`),
+    },
+    'Compare selected',
+  );
   const listError = h('p', { class: 'error', role: 'alert' });
   main.append(
     h('h1', {}, 'Jobs'),
-    h('section', { class: 'card' },
+    h(
+      'section',
+      { class: 'card' },
       h('div', { class: 'row', style: { justifyContent: 'space-between' } }, h('h2', {}, 'Recent jobs'), compare),
-      h('table', { id: 'jobs-table' },
-        h('thead', {}, h('tr', {}, ['Compare', 'Name', 'Status', 'Queue', 'Progress', 'Age', ''].map((t) => h('th', { scope: 'col' }, t)))),
-        tbody),
-      listError),
+      h(
+        'table',
+        { id: 'jobs-table' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Compare', 'Name', 'Status', 'Queue', 'Progress', 'Age', ''].map((t) => h('th', { scope: 'col' }, t)),
+          ),
+        ),
+        tbody,
+      ),
+      listError,
+    ),
     h('section', { class: 'card' }, form),
   );
 
@@ -52,25 +90,54 @@ export async function jobsPage(main, signal) {
     // Rebuilt on each poll: keep keyboard focus on the same control.
     const focused = document.activeElement?.dataset?.key;
     tbody.replaceChildren(...jobs.map((job) => row(job)));
-    if (jobs.length === 0) tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No jobs yet: submit one below.')));
+    if (jobs.length === 0)
+      tbody.append(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No jobs yet: submit one below.')));
     if (focused) tbody.querySelector(`[data-key="${focused}"]`)?.focus();
     compare.disabled = selected.size < 1;
   };
   const row = (job) => {
-    const box = h('input', { type: 'checkbox', 'data-key': `select-${job.id}`, 'aria-label': `compare ${job.name} (${job.id})`, checked: selected.has(job.id) });
+    const box = h('input', {
+      type: 'checkbox',
+      'data-key': `select-${job.id}`,
+      'aria-label': `compare ${job.name} (${job.id})`,
+      checked: selected.has(job.id),
+    });
     box.addEventListener('change', () => {
       box.checked ? selected.add(job.id) : selected.delete(job.id);
       compare.disabled = selected.size < 1;
     });
     const { epoch, epochs } = job.progress;
-    return h('tr', { 'data-job': job.id },
+    return h(
+      'tr',
+      { 'data-job': job.id },
       h('td', {}, box),
-      h('td', {}, h('a', { href: `#/jobs/${job.id}`, 'data-key': `link-${job.id}` }, job.name), h('br'), h('small', { class: 'muted' }, job.id)),
+      h(
+        'td',
+        {},
+        h('a', { href: `#/jobs/${job.id}`, 'data-key': `link-${job.id}` }, job.name),
+        h('br'),
+        h('small', { class: 'muted' }, job.id),
+      ),
       h('td', {}, statusBadge(job.status)),
       h('td', { class: 'num' }, job.queuePosition ?? ''),
-      h('td', {}, h('progress', { max: epochs, value: epoch, 'aria-label': `epoch ${epoch} of ${epochs}` }), ` ${epoch}/${epochs}`),
+      h(
+        'td',
+        {},
+        h('progress', { max: epochs, value: epoch, 'aria-label': `epoch ${epoch} of ${epochs}` }),
+        ` ${epoch}/${epochs}`,
+      ),
       h('td', { title: job.createdAt }, age(job.createdAt)),
-      h('td', {}, TERMINAL.includes(job.status) ? '' : h('button', { type: 'button', class: 'danger', 'data-key': `cancel-${job.id}`, onclick: () => cancel(job) }, 'Cancel')),
+      h(
+        'td',
+        {},
+        TERMINAL.includes(job.status)
+          ? ''
+          : h(
+              'button',
+              { type: 'button', class: 'danger', 'data-key': `cancel-${job.id}`, onclick: () => cancel(job) },
+              'Cancel',
+            ),
+      ),
     );
   };
   const cancel = async (job) => {

@@ -5,19 +5,59 @@ import { renderEvaluation } from './job-page.js';
 export async function modelsPage(main, signal) {
   const { items } = await api('/v1/models?limit=50');
   if (signal.aborted) return;
-  const metric = (m) => Object.entries(m.evaluation ?? m.metrics ?? {}).filter(([, v]) => typeof v === 'number').slice(0, 3).map(([k, v]) => `${k} ${fmt(v)}`).join(', ');
-  main.append(h('h1', {}, 'Models'), h('section', { class: 'card' },
-    h('table', { id: 'models-table' },
-      h('thead', {}, h('tr', {}, ['Name', 'Created', 'Input', 'Evaluation', 'Job'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', {}, items.length === 0 ? h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No models yet.')) : items.map((m) => h('tr', {},
-        h('td', {}, h('a', { href: `#/models/${m.id}` }, m.name), h('br'), h('small', { class: 'muted' }, m.id)),
-        h('td', { title: m.createdAt }, age(m.createdAt)),
-        h('td', {}, `[${m.transforms.featureShape.join(', ')}]`),
-        h('td', {}, metric(m)),
-        h('td', {}, h('a', { href: `#/jobs/${m.jobId}` }, 'job'))))))));
+  const metric = (m) =>
+    Object.entries(m.evaluation ?? m.metrics ?? {})
+      .filter(([, v]) => typeof v === 'number')
+      .slice(0, 3)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ');
+  main.append(
+    h('h1', {}, 'Models'),
+    h(
+      'section',
+      { class: 'card' },
+      h(
+        'table',
+        { id: 'models-table' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            ['Name', 'Created', 'Input', 'Evaluation', 'Job'].map((t) => h('th', { scope: 'col' }, t)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          items.length === 0
+            ? h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No models yet.'))
+            : items.map((m) =>
+                h(
+                  'tr',
+                  {},
+                  h(
+                    'td',
+                    {},
+                    h('a', { href: `#/models/${m.id}` }, m.name),
+                    h('br'),
+                    h('small', { class: 'muted' }, m.id),
+                  ),
+                  h('td', { title: m.createdAt }, age(m.createdAt)),
+                  h('td', {}, `[${m.transforms.featureShape.join(', ')}]`),
+                  h('td', {}, metric(m)),
+                  h('td', {}, h('a', { href: `#/jobs/${m.jobId}` }, 'job')),
+                ),
+              ),
+        ),
+      ),
+    ),
+  );
 }
 
-const isImage28 = (shape) => (shape.length === 2 && shape[0] === 28 && shape[1] === 28) || (shape.length === 1 && shape[0] === 784);
+const isImage28 = (shape) =>
+  (shape.length === 2 && shape[0] === 28 && shape[1] === 28) || (shape.length === 1 && shape[0] === 784);
 
 /** Try a model: a digit pad for 28x28 inputs, and a JSON box of instances for any model. */
 export async function modelPage(main, id, signal) {
@@ -28,16 +68,38 @@ export async function modelPage(main, id, signal) {
   if (model.evaluation) renderEvaluation(evaluation, model.evaluation);
   main.append(
     h('h1', {}, `Model ${model.name}`),
-    h('p', { class: 'muted' }, `${model.id} · from `, h('a', { href: `#/jobs/${model.jobId}` }, `job ${model.jobId}`), ` · input [${shape.join(', ')}] · ${model.bytes.toLocaleString()} bytes of weights`),
+    h(
+      'p',
+      { class: 'muted' },
+      `${model.id} · from `,
+      h('a', { href: `#/jobs/${model.jobId}` }, `job ${model.jobId}`),
+      ` · input [${shape.join(', ')}] · ${model.bytes.toLocaleString()} bytes of weights`,
+    ),
   );
   if (isImage28(shape)) main.append(digitSection(model, shape));
   main.append(jsonSection(model, shape), h('section', { class: 'card' }, h('h2', {}, 'Evaluation'), evaluation));
 }
 
 function digitSection(model, shape) {
-  const pad = h('canvas', { class: 'digit', id: 'digit-pad', width: 280, height: 280, 'aria-label': 'drawing pad: draw a digit with the mouse, pen or finger' });
-  const preview = h('canvas', { id: 'digit-preview', width: 28, height: 28, style: { width: '112px', height: '112px', imageRendering: 'pixelated', background: '#000' }, 'aria-label': 'what the model sees: 28 by 28 pixels' });
-  const result = h('div', { id: 'digit-result', 'aria-live': 'polite' }, h('p', { class: 'muted' }, 'Draw a digit (white on black, as in MNIST).'));
+  const pad = h('canvas', {
+    class: 'digit',
+    id: 'digit-pad',
+    width: 280,
+    height: 280,
+    'aria-label': 'drawing pad: draw a digit with the mouse, pen or finger',
+  });
+  const preview = h('canvas', {
+    id: 'digit-preview',
+    width: 28,
+    height: 28,
+    style: { width: '112px', height: '112px', imageRendering: 'pixelated', background: '#000' },
+    'aria-label': 'what the model sees: 28 by 28 pixels',
+  });
+  const result = h(
+    'div',
+    { id: 'digit-result', 'aria-live': 'polite' },
+    h('p', { class: 'muted' }, 'Draw a digit (white on black, as in MNIST).'),
+  );
   let pending = 0;
   const predict = async () => {
     const rows = mnistPixels(pad, preview);
@@ -57,32 +119,69 @@ function digitSection(model, shape) {
     preview.getContext('2d').clearRect(0, 0, 28, 28);
     result.replaceChildren(h('p', { class: 'muted' }, 'Draw a digit (white on black, as in MNIST).'));
   };
-  return h('section', { class: 'card', 'aria-labelledby': 'digit-title' },
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'digit-title' },
     h('h2', { id: 'digit-title' }, 'Draw a digit'),
-    h('div', { class: 'row' },
-      h('div', {}, pad, h('p', {}, h('button', { type: 'button', id: 'digit-clear', class: 'secondary', onclick: clearAll }, 'Clear'), ' ',
-        h('button', { type: 'button', id: 'digit-predict', onclick: predict }, 'Predict'))),
+    h(
+      'div',
+      { class: 'row' },
+      h(
+        'div',
+        {},
+        pad,
+        h(
+          'p',
+          {},
+          h('button', { type: 'button', id: 'digit-clear', class: 'secondary', onclick: clearAll }, 'Clear'),
+          ' ',
+          h('button', { type: 'button', id: 'digit-predict', onclick: predict }, 'Predict'),
+        ),
+      ),
       h('div', {}, h('p', { class: 'muted' }, 'Model input'), preview),
-      h('div', { style: { flex: '1', minWidth: '16rem' } }, result)));
+      h('div', { style: { flex: '1', minWidth: '16rem' } }, result),
+    ),
+  );
 }
 
 function probabilities(model, answer) {
   const output = answer.predictions[0];
   const names = model.transforms.classNames;
   const best = answer.classes?.[0];
-  const label = answer.labels?.[0] ?? (best !== undefined ? names?.[best] ?? String(best) : undefined);
+  const label = answer.labels?.[0] ?? (best !== undefined ? (names?.[best] ?? String(best)) : undefined);
   if (!Array.isArray(output)) return h('p', {}, `Output: ${fmt(output)}`);
-  return h('div', {},
+  return h(
+    'div',
+    {},
     h('p', { id: 'digit-class', 'data-class': best }, 'Predicted: ', h('strong', {}, label ?? '?')),
-    h('ul', { class: 'probs', id: 'digit-probs', 'aria-label': 'class probabilities' }, output.map((p, i) => h('li', { class: i === best ? 'best' : undefined },
-      h('span', {}, names?.[i] ?? i), h('div', { style: { background: '#e8ecf5', borderRadius: '3px' } }, h('div', { class: 'bar', style: { width: `${(p * 100).toFixed(1)}%` } })),
-      h('span', { class: 'num' }, `${(p * 100).toFixed(1)}%`)))));
+    h(
+      'ul',
+      { class: 'probs', id: 'digit-probs', 'aria-label': 'class probabilities' },
+      output.map((p, i) =>
+        h(
+          'li',
+          { class: i === best ? 'best' : undefined },
+          h('span', {}, names?.[i] ?? i),
+          h(
+            'div',
+            { style: { background: '#e8ecf5', borderRadius: '3px' } },
+            h('div', { class: 'bar', style: { width: `${(p * 100).toFixed(1)}%` } }),
+          ),
+          h('span', { class: 'num' }, `${(p * 100).toFixed(1)}%`),
+        ),
+      ),
+    ),
+  );
 }
 
 function jsonSection(model, shape) {
   const zeros = (dims) => (dims.length === 0 ? 0 : Array.from({ length: dims[0] }, () => zeros(dims.slice(1))));
   const features = model.transforms.features;
-  const example = features ? Object.fromEntries(features.map((f) => [f, 0])) : shape.reduce((a, b) => a * b, 1) <= 64 ? zeros(shape) : null;
+  const example = features
+    ? Object.fromEntries(features.map((f) => [f, 0]))
+    : shape.reduce((a, b) => a * b, 1) <= 64
+      ? zeros(shape)
+      : null;
   const box = h('textarea', { id: 'predict-json', rows: 6, spellcheck: 'false' });
   box.value = example === null ? '[]' : JSON.stringify([example]);
   const out = h('div', { id: 'predict-result', 'aria-live': 'polite' });
@@ -92,17 +191,53 @@ function jsonSection(model, shape) {
       const parsed = JSON.parse(box.value);
       const instances = Array.isArray(parsed) ? parsed : parsed.instances;
       const answer = await api(`/v1/models/${model.id}/predict`, { method: 'POST', body: { instances } });
-      out.replaceChildren(h('table', {},
-        h('thead', {}, h('tr', {}, ['#', 'Class', 'Output'].map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, answer.predictions.map((p, i) => h('tr', {}, h('td', {}, i), h('td', {}, answer.labels?.[i] ?? answer.classes?.[i] ?? ''),
-          h('td', {}, Array.isArray(p) ? p.map(fmt).join(', ') : fmt(p)))))));
+      out.replaceChildren(
+        h(
+          'table',
+          {},
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ['#', 'Class', 'Output'].map((t) => h('th', { scope: 'col' }, t)),
+            ),
+          ),
+          h(
+            'tbody',
+            {},
+            answer.predictions.map((p, i) =>
+              h(
+                'tr',
+                {},
+                h('td', {}, i),
+                h('td', {}, answer.labels?.[i] ?? answer.classes?.[i] ?? ''),
+                h('td', {}, Array.isArray(p) ? p.map(fmt).join(', ') : fmt(p)),
+              ),
+            ),
+          ),
+        ),
+      );
     } catch (err) {
       out.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
     }
   };
-  return h('section', { class: 'card', 'aria-labelledby': 'json-title' },
-    h('form', { onsubmit: run },
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'json-title' },
+    h(
+      'form',
+      { onsubmit: run },
       h('h2', { id: 'json-title' }, 'Predict from JSON'),
-      h('label', { for: 'predict-json', class: 'muted' }, `A JSON array of instances, each of shape [${shape.join(', ')}] (raw values, as in the training data)${features ? ' or a record keyed by the feature columns' : ''}.`),
-      box, h('p', {}, h('button', { type: 'submit' }, 'Predict')), out));
+      h(
+        'label',
+        { for: 'predict-json', class: 'muted' },
+        `A JSON array of instances, each of shape [${shape.join(', ')}] (raw values, as in the training data)${features ? ' or a record keyed by the feature columns' : ''}.`,
+      ),
+      box,
+      h('p', {}, h('button', { type: 'submit' }, 'Predict')),
+      out,
+    ),
+  );
 }

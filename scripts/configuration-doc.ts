@@ -9,7 +9,11 @@ const code = (value: unknown) => `\`${typeof value === 'string' ? value : JSON.s
 
 /** 1073741824 → "1 GiB": byte sizes read better in binary units when they are whole ones. */
 function binary(n: number): string | undefined {
-  for (const [unit, size] of [['GiB', 1024 ** 3], ['MiB', 1024 ** 2], ['KiB', 1024]] as const) {
+  for (const [unit, size] of [
+    ['GiB', 1024 ** 3],
+    ['MiB', 1024 ** 2],
+    ['KiB', 1024],
+  ] as const) {
     if (n >= size && n % size === 0) return `${n / size} ${unit}`;
   }
   return undefined;
@@ -31,7 +35,8 @@ function boundsOf(schema: TSchema): string {
   const bounds: string[] = [];
   if (schema.minimum !== undefined) bounds.push(`≥ ${schema.minimum}`);
   if (schema.maximum !== undefined) bounds.push(`≤ ${schema.maximum}`);
-  if (schema.minLength !== undefined) bounds.push(`at least ${schema.minLength} character${schema.minLength === 1 ? '' : 's'}`);
+  if (schema.minLength !== undefined)
+    bounds.push(`at least ${schema.minLength} character${schema.minLength === 1 ? '' : 's'}`);
   if (schema.pattern !== undefined) bounds.push(`matches ${code(schema.pattern)}`);
   return bounds.join(', ');
 }
@@ -49,7 +54,7 @@ export function generateConfigurationDoc(): string {
     '',
     'Every setting is an environment variable, read and validated once at start: a bad value stops',
     'the process naming the variable and the reason; an unset or empty one takes its default.',
-    'Workers get the API\'s rules only through their own environment, so give API and workers the',
+    "Workers get the API's rules only through their own environment, so give API and workers the",
     'same settings. The limits these settings set, and the answer each gives, are in',
     '[security.md](security.md#input-limits).',
     '',

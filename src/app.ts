@@ -36,7 +36,9 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
 
   app.setValidatorCompiler(validatorCompiler);
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`),
+  );
   for (const schema of [Problem, Job, Model, Dataset]) app.addSchema(schema);
   await app.register(jsonBody, { maxDepth: config.MAX_JSON_DEPTH });
 
@@ -53,15 +55,18 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   await app.register(fastifySSE, { heartbeatInterval: config.SSE_HEARTBEAT_MS });
   await app.register(healthRoutes);
   // Every /v1 route: a tenant (or 401), then its rate limit, then the route.
-  await app.register(async (v1) => {
-    v1.addHook('onRequest', v1.authenticate);
-    await v1.register(tenantRateLimit);
-    await v1.register(jobRoutes);
-    await v1.register(jobEventRoutes);
-    await v1.register(jobCancelRoutes);
-    await v1.register(modelRoutes);
-    await v1.register(datasetRoutes);
-  }, { prefix: '/v1' });
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', v1.authenticate);
+      await v1.register(tenantRateLimit);
+      await v1.register(jobRoutes);
+      await v1.register(jobEventRoutes);
+      await v1.register(jobCancelRoutes);
+      await v1.register(modelRoutes);
+      await v1.register(datasetRoutes);
+    },
+    { prefix: '/v1' },
+  );
   await app.register(dashboard);
   return app;
 }

@@ -6,48 +6,61 @@ import { Value } from '@sinclair/typebox/value';
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the API listens on.' }),
   HOST: Type.String({
-    minLength: 1, default: '127.0.0.1',
+    minLength: 1,
+    default: '127.0.0.1',
     description: 'Address the API binds to (`0.0.0.0` in containers).',
   }),
   REDIS_URL: Type.String({
-    pattern: '^rediss?://', default: 'redis://127.0.0.1:6379',
-    description: 'Redis holding the queue, job records, event streams and the model and dataset '
-      + 'indexes. `npm start` runs a local `redis-server` when none answers here and one is '
-      + 'installed.',
+    pattern: '^rediss?://',
+    default: 'redis://127.0.0.1:6379',
+    description:
+      'Redis holding the queue, job records, event streams and the model and dataset ' +
+      'indexes. `npm start` runs a local `redis-server` when none answers here and one is ' +
+      'installed.',
   }),
   REDIS_PREFIX: Type.String({
-    pattern: '^[A-Za-z0-9_.-]+$', default: 'tts',
+    pattern: '^[A-Za-z0-9_.-]+$',
+    default: 'tts',
     description: 'Prefix of every Redis key we and BullMQ write; tests use a unique one each.',
   }),
   REDIS_COMMAND_TIMEOUT_MS: Type.Integer({
-    minimum: 100, maximum: 60_000, default: 1_000,
-    description: 'The API\'s Redis commands fail after this long without an answer (and at once while '
-      + 'Redis is unreachable), so requests answer 503 with Retry-After instead of hanging in '
-      + 'an outage; the connection that stopped answering is replaced.',
+    minimum: 100,
+    maximum: 60_000,
+    default: 1_000,
+    description:
+      "The API's Redis commands fail after this long without an answer (and at once while " +
+      'Redis is unreachable), so requests answer 503 with Retry-After instead of hanging in ' +
+      'an outage; the connection that stopped answering is replaced.',
   }),
   DATA_DIR: Type.String({
-    minLength: 1, default: './data',
-    description: 'Models, datasets, checkpoints and jobs\' inline data. API and workers must share it '
-      + '(a shared volume when they run on several machines).',
+    minLength: 1,
+    default: './data',
+    description:
+      "Models, datasets, checkpoints and jobs' inline data. API and workers must share it " +
+      '(a shared volume when they run on several machines).',
   }),
   WORKER_CONCURRENCY: Type.Integer({
-    minimum: 1, maximum: 64, default: 1,
+    minimum: 1,
+    maximum: 64,
+    default: 1,
     description: 'Jobs one worker process trains at once, each in its own child process.',
   }),
   TFJS_BACKEND: Type.Union(
     [Type.Literal('auto'), Type.Literal('tensorflow'), Type.Literal('wasm'), Type.Literal('cpu')],
     {
       default: 'auto',
-      description: 'Compute backend: `tensorflow` (tfjs-node), `wasm` or `cpu`; `auto` takes the first '
-        + 'that loads, in that order.',
+      description:
+        'Compute backend: `tensorflow` (tfjs-node), `wasm` or `cpu`; `auto` takes the first ' +
+        'that loads, in that order.',
     },
   ),
   TFJS_ACCELERATION: Type.Union([Type.Literal('auto'), Type.Literal('off')], {
     default: 'auto',
-    description: '`auto`: the kernels and paths of src/compute/accelerations/ that fit the backend '
-      + '(faster wasm matmuls, fused optimizer updates, Dense stacks for predict...). `off`: '
-      + 'stock tfjs kernels only, e.g. to rule an acceleration out when a result looks wrong, '
-      + 'or to compare.',
+    description:
+      '`auto`: the kernels and paths of src/compute/accelerations/ that fit the backend ' +
+      '(faster wasm matmuls, fused optimizer updates, Dense stacks for predict...). `off`: ' +
+      'stock tfjs kernels only, e.g. to rule an acceleration out when a result looks wrong, ' +
+      'or to compare.',
   }),
   LOG_LEVEL: Type.Union(
     ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
@@ -55,9 +68,10 @@ export const ConfigSchema = Type.Object({
   ),
   API_KEYS: Type.String({
     default: '',
-    description: 'API keys: comma-separated `key:tenant` or `key:tenant:admin`, each key at least 16 '
-      + 'characters. Empty (and no API_KEYS_FILE) runs the service open, for local use. Keys '
-      + 'are never logged.',
+    description:
+      'API keys: comma-separated `key:tenant` or `key:tenant:admin`, each key at least 16 ' +
+      'characters. Empty (and no API_KEYS_FILE) runs the service open, for local use. Keys ' +
+      'are never logged.',
   }),
   API_KEYS_FILE: Type.String({
     default: '',
@@ -68,201 +82,261 @@ export const ConfigSchema = Type.Object({
     description: 'Whether /docs and /openapi.json stay open when keys are configured.',
   }),
   RATE_LIMIT_PER_MINUTE: Type.Integer({
-    minimum: 0, default: 1200,
-    description: 'Requests per minute per tenant on /v1 (counted in Redis, so shared by every API '
-      + 'process); over it is a 429 `rate_limited` with Retry-After. 0 = no limit.',
+    minimum: 0,
+    default: 1200,
+    description:
+      'Requests per minute per tenant on /v1 (counted in Redis, so shared by every API ' +
+      'process); over it is a 429 `rate_limited` with Retry-After. 0 = no limit.',
   }),
   AUTH_FAILURES_PER_MINUTE: Type.Integer({
-    minimum: 0, default: 30,
-    description: 'Failed authentications per minute per client address (counted in Redis); over it, '
-      + 'the address gets 429 `too_many_auth_failures` until the minute ends, except tenants '
-      + 'that authenticated from it before. 0 = no limit.',
+    minimum: 0,
+    default: 30,
+    description:
+      'Failed authentications per minute per client address (counted in Redis); over it, ' +
+      'the address gets 429 `too_many_auth_failures` until the minute ends, except tenants ' +
+      'that authenticated from it before. 0 = no limit.',
   }),
   TENANT_MAX_RUNNING_JOBS: Type.Integer({
-    minimum: 0, default: 2,
-    description: 'Per tenant: jobs training at once; more wait in the queue (no attempt spent). 0 = no '
-      + 'limit.',
+    minimum: 0,
+    default: 2,
+    description: 'Per tenant: jobs training at once; more wait in the queue (no attempt spent). 0 = no ' + 'limit.',
   }),
   TENANT_MAX_STREAMS: Type.Integer({
-    minimum: 0, default: 20,
-    description: 'Per tenant and API process: open event streams (each holds a Redis connection); over '
-      + 'it is a 429 `too_many_streams`. 0 = no limit.',
+    minimum: 0,
+    default: 20,
+    description:
+      'Per tenant and API process: open event streams (each holds a Redis connection); over ' +
+      'it is a 429 `too_many_streams`. 0 = no limit.',
   }),
   TENANT_MAX_QUEUED_JOBS: Type.Integer({
-    minimum: 0, default: 100,
-    description: 'Per tenant: jobs waiting in the queue; a submission over it is a 429 `queue_quota`. '
-      + '0 = no limit.',
+    minimum: 0,
+    default: 100,
+    description:
+      'Per tenant: jobs waiting in the queue; a submission over it is a 429 `queue_quota`. ' + '0 = no limit.',
   }),
   TENANT_MAX_STORED_BYTES: Type.Integer({
-    minimum: 0, default: 10 * 1024 ** 3,
-    description: 'Per tenant: bytes of stored models and datasets; uploads and submissions over it are '
-      + 'a 403 `storage_quota` (a model a job trains is always kept). 0 = no limit.',
+    minimum: 0,
+    default: 10 * 1024 ** 3,
+    description:
+      'Per tenant: bytes of stored models and datasets; uploads and submissions over it are ' +
+      'a 403 `storage_quota` (a model a job trains is always kept). 0 = no limit.',
   }),
   BODY_LIMIT_BYTES: Type.Integer({
-    minimum: 1024, default: 1024 * 1024,
-    description: 'Largest accepted request body (jobs, dry runs); inline training data counts against '
-      + 'it; over it is a 413. Parsing and checking a JSON body holds the event loop, so '
-      + 'larger data is uploaded as a dataset, which streams.',
+    minimum: 1024,
+    default: 1024 * 1024,
+    description:
+      'Largest accepted request body (jobs, dry runs); inline training data counts against ' +
+      'it; over it is a 413. Parsing and checking a JSON body holds the event loop, so ' +
+      'larger data is uploaded as a dataset, which streams.',
   }),
   MAX_MODEL_PARAMS: Type.Integer({
-    minimum: 1, default: 50_000_000,
+    minimum: 1,
+    default: 50_000_000,
     description: 'Models with more trainable parameters than this are refused at submit (422).',
   }),
   MAX_MODEL_LAYERS: Type.Integer({
-    minimum: 1, default: 500,
+    minimum: 1,
+    default: 500,
     description: 'Layers of one model; more is a 422 naming the number and the cap.',
   }),
   MAX_EPOCHS: Type.Integer({
-    minimum: 1, default: 10_000,
+    minimum: 1,
+    default: 10_000,
     description: 'Epochs of one job; more is a 422 naming the number and the cap.',
   }),
   MAX_BATCH_SIZE: Type.Integer({
-    minimum: 1, default: 65_536,
+    minimum: 1,
+    default: 65_536,
     description: 'Samples per training batch; more is a 422 naming the number and the cap.',
   }),
   MAX_BATCH_MEMORY_BYTES: Type.Integer({
-    minimum: 1, default: 2 * 1024 ** 3,
+    minimum: 1,
+    default: 2 * 1024 ** 3,
     description: 'Estimated memory of one training batch; over it is a 422.',
   }),
   MAX_TRAINING_SAMPLES: Type.Integer({
-    minimum: 1, default: 100_000_000,
-    description: 'Cap on epochs × training rows of one job: the samples it would push through the '
-      + 'model (422 at /fit/epochs giving the product).',
+    minimum: 1,
+    default: 100_000_000,
+    description:
+      'Cap on epochs × training rows of one job: the samples it would push through the ' +
+      'model (422 at /fit/epochs giving the product).',
   }),
   MAX_BATCH_FLOPS: Type.Number({
-    minimum: 1, default: 50e9,
-    description: 'Work of one training step (forward + backward on a whole batch), in FLOPs; over it '
-      + 'is a 422 `over_limit`. Nothing stops a step half-way, so this bounds how long '
-      + 'cancel, time limits and shutdown can take.',
+    minimum: 1,
+    default: 50e9,
+    description:
+      'Work of one training step (forward + backward on a whole batch), in FLOPs; over it ' +
+      'is a 422 `over_limit`. Nothing stops a step half-way, so this bounds how long ' +
+      'cancel, time limits and shutdown can take.',
   }),
   MAX_SEQUENTIAL_STEPS: Type.Integer({
-    minimum: 1, default: 1_000,
-    description: 'Recurrent time steps one training step runs one after another (RNN/LSTM/GRU over '
-      + 'long sequences); over it is a 422 `over_limit`.',
+    minimum: 1,
+    default: 1_000,
+    description:
+      'Recurrent time steps one training step runs one after another (RNN/LSTM/GRU over ' +
+      'long sequences); over it is a 422 `over_limit`.',
   }),
   DRY_RUN_THREADS: Type.Integer({
-    minimum: 1, maximum: 16, default: 1,
-    description: 'Threads serving dry runs (validate, and every submission), which build the model in '
-      + 'a thread of their own, never on the API\'s event loop.',
+    minimum: 1,
+    maximum: 16,
+    default: 1,
+    description:
+      'Threads serving dry runs (validate, and every submission), which build the model in ' +
+      "a thread of their own, never on the API's event loop.",
   }),
   DRY_RUN_TIMEOUT_MS: Type.Integer({
-    minimum: 1, default: 10_000,
+    minimum: 1,
+    default: 10_000,
     description: 'A dry run taking longer than this is a 422 `dry_run_timeout`.',
   }),
   DRY_RUN_MEMORY_MB: Type.Integer({
-    minimum: 64, default: 512,
+    minimum: 64,
+    default: 512,
     description: 'Heap of a dry-run thread; a dry run needing more is a 422 `dry_run_memory`.',
   }),
   DRY_RUN_QUEUE: Type.Integer({
-    minimum: 0, default: 32,
+    minimum: 0,
+    default: 32,
     description: 'Dry runs waiting for a thread; more is a 503 `dry_run_busy` with Retry-After.',
   }),
   PREDICT_BODY_LIMIT_BYTES: Type.Integer({
-    minimum: 1024, default: 4 * 1024 * 1024,
-    description: 'Largest predict request body (about 1,300 raw MNIST digits); over it is a 413 naming '
-      + 'this setting. Parsed on the event loop, like BODY_LIMIT_BYTES.',
+    minimum: 1024,
+    default: 4 * 1024 * 1024,
+    description:
+      'Largest predict request body (about 1,300 raw MNIST digits); over it is a 413 naming ' +
+      'this setting. Parsed on the event loop, like BODY_LIMIT_BYTES.',
   }),
   PREDICT_MAX_ANSWER_BYTES: Type.Integer({
-    minimum: 1024, default: 4 * 1024 * 1024,
-    description: 'Predict is sized before it runs: instances × the model\'s output values per instance '
-      + '× 24 bytes (the most a float takes as JSON) over this is a 413 `answer_too_large`; '
-      + 'the answer can never be larger.',
+    minimum: 1024,
+    default: 4 * 1024 * 1024,
+    description:
+      "Predict is sized before it runs: instances × the model's output values per instance " +
+      '× 24 bytes (the most a float takes as JSON) over this is a 413 `answer_too_large`; ' +
+      'the answer can never be larger.',
   }),
   PREDICT_MAX_PASS_BYTES: Type.Integer({
-    minimum: 1024, maximum: 1024 ** 3, default: 256 * 1024 * 1024,
-    description: 'Bytes one forward pass may hold (instances × the values every layer outputs per '
-      + 'instance × 4): a request over it is a 413 `pass_too_large`, and concurrent requests '
-      + 'are batched within it. Keeps every pass far inside the compute backend\'s memory, '
-      + 'which all tenants share (the wasm backend\'s heap is 32-bit: at most 2 GiB, hence '
-      + 'the 1 GiB maximum).',
+    minimum: 1024,
+    maximum: 1024 ** 3,
+    default: 256 * 1024 * 1024,
+    description:
+      'Bytes one forward pass may hold (instances × the values every layer outputs per ' +
+      'instance × 4): a request over it is a 413 `pass_too_large`, and concurrent requests ' +
+      "are batched within it. Keeps every pass far inside the compute backend's memory, " +
+      "which all tenants share (the wasm backend's heap is 32-bit: at most 2 GiB, hence " +
+      'the 1 GiB maximum).',
   }),
   PREDICT_MAX_PASS_FLOPS: Type.Number({
-    minimum: 1e6, default: 1e9,
-    description: 'FLOPs of one forward pass. Passes run on the API\'s event loop, so this bounds how '
-      + 'long one can hold it: a request bigger than one pass is split into passes with a '
-      + 'turn of the loop between them; a model one instance of which exceeds it is a 422.',
+    minimum: 1e6,
+    default: 1e9,
+    description:
+      "FLOPs of one forward pass. Passes run on the API's event loop, so this bounds how " +
+      'long one can hold it: a request bigger than one pass is split into passes with a ' +
+      'turn of the loop between them; a model one instance of which exceeds it is a 422.',
   }),
   MAX_JSON_DEPTH: Type.Integer({
-    minimum: 8, maximum: 1000, default: 64,
-    description: 'Deepest nesting of arrays and objects in a JSON body or JSON dataset upload; deeper '
-      + 'is a 400 `too_deep`.',
+    minimum: 8,
+    maximum: 1000,
+    default: 64,
+    description:
+      'Deepest nesting of arrays and objects in a JSON body or JSON dataset upload; deeper ' + 'is a 400 `too_deep`.',
   }),
   DATASET_UPLOAD_LIMIT_BYTES: Type.Integer({
-    minimum: 1024, default: 512 * 1024 * 1024,
+    minimum: 1024,
+    default: 512 * 1024 * 1024,
     description: 'Largest accepted dataset upload (each file of a multipart upload); over it is a 413.',
   }),
   DATASET_MEMORY_LIMIT_BYTES: Type.Integer({
-    minimum: 0, default: 256 * 1024 * 1024,
-    description: 'Uploaded datasets whose training columns are bigger than this train from disk in '
-      + 'batches.',
+    minimum: 0,
+    default: 256 * 1024 * 1024,
+    description: 'Uploaded datasets whose training columns are bigger than this train from disk in ' + 'batches.',
   }),
   DATASET_MAX_COLUMNS: Type.Integer({
-    minimum: 1, maximum: 100_000, default: 4096,
-    description: 'Columns of a CSV or of JSON records. Like every DATASET_MAX_* cap, checked while the '
-      + 'upload streams in (over it is a 400 `invalid_dataset` naming the cap, the row and '
-      + 'the column), so ingest memory and what a dataset keeps in Redis stay bounded '
-      + 'whatever the upload looks like.',
+    minimum: 1,
+    maximum: 100_000,
+    default: 4096,
+    description:
+      'Columns of a CSV or of JSON records. Like every DATASET_MAX_* cap, checked while the ' +
+      'upload streams in (over it is a 400 `invalid_dataset` naming the cap, the row and ' +
+      'the column), so ingest memory and what a dataset keeps in Redis stay bounded ' +
+      'whatever the upload looks like.',
   }),
   DATASET_MAX_CELL_CHARS: Type.Integer({
-    minimum: 16, maximum: 1024 * 1024, default: 1024,
-    description: 'Characters of one CSV cell, JSON text value, key, number or column name; over it is '
-      + 'a 400.',
+    minimum: 16,
+    maximum: 1024 * 1024,
+    default: 1024,
+    description: 'Characters of one CSV cell, JSON text value, key, number or column name; over it is ' + 'a 400.',
   }),
   DATASET_MAX_CLASSES: Type.Integer({
-    minimum: 2, default: 10_000,
+    minimum: 2,
+    default: 10_000,
     description: 'Distinct text values (classes) of one column; more is a 400.',
   }),
   DATASET_MAX_SAMPLE_VALUES: Type.Integer({
-    minimum: 1, default: 1024 * 1024,
+    minimum: 1,
+    default: 1024 * 1024,
     description: 'Numbers in one sample (a JSON `x`/`y` entry, an IDX image); more is a 400.',
   }),
   DATASET_MAX_META_BYTES: Type.Integer({
-    minimum: 4096, default: 1024 * 1024,
-    description: 'Bytes of a dataset\'s metadata (column names, class names and counts, statistics), '
-      + 'which Redis holds; over it is a 400.',
+    minimum: 4096,
+    default: 1024 * 1024,
+    description:
+      "Bytes of a dataset's metadata (column names, class names and counts, statistics), " +
+      'which Redis holds; over it is a 400.',
   }),
   LIST_MAX_BYTES: Type.Integer({
-    minimum: 4096, default: 1024 * 1024,
-    description: 'Stored metadata one page of `GET /v1/datasets` or `GET /v1/models` reads: a page '
-      + 'stops before the item that would take it over this (it always holds one) and its '
-      + '`nextCursor` goes on from there, so a page of wide datasets or deep models is read, '
-      + 'parsed and answered in bounded time and size.',
+    minimum: 4096,
+    default: 1024 * 1024,
+    description:
+      'Stored metadata one page of `GET /v1/datasets` or `GET /v1/models` reads: a page ' +
+      'stops before the item that would take it over this (it always holds one) and its ' +
+      '`nextCursor` goes on from there, so a page of wide datasets or deep models is read, ' +
+      'parsed and answered in bounded time and size.',
   }),
   MODEL_CACHE_SIZE: Type.Integer({
-    minimum: 1, default: 8,
+    minimum: 1,
+    default: 8,
     description: 'How many loaded models the API keeps in memory for predict.',
   }),
   SSE_HEARTBEAT_MS: Type.Integer({
-    minimum: 100, maximum: 60_000, default: 10_000,
+    minimum: 100,
+    maximum: 60_000,
+    default: 10_000,
     description: 'Interval of SSE keep-alive comments; below the 15 s idle timeout common in proxies.',
   }),
   CHECKPOINT_EVERY_EPOCHS: Type.Integer({
-    minimum: 1, default: 1,
+    minimum: 1,
+    default: 1,
     description: 'Save a training checkpoint (weights + optimizer state) every this many epochs.',
   }),
   WORKER_LOCK_MS: Type.Integer({
-    minimum: 1_000, default: 30_000,
-    description: 'A worker\'s job lock; a worker silent for this long is presumed dead and its job '
-      + 'resumed elsewhere from its last checkpoint.',
+    minimum: 1_000,
+    default: 30_000,
+    description:
+      "A worker's job lock; a worker silent for this long is presumed dead and its job " +
+      'resumed elsewhere from its last checkpoint.',
   }),
   WORKER_SHUTDOWN_GRACE_MS: Type.Integer({
-    minimum: 0, default: 30_000,
-    description: 'On SIGTERM, how long a worker waits for its jobs to checkpoint and go back to the '
-      + 'queue.',
+    minimum: 0,
+    default: 30_000,
+    description: 'On SIGTERM, how long a worker waits for its jobs to checkpoint and go back to the ' + 'queue.',
   }),
   JOB_RETENTION_SECONDS: Type.Integer({
-    minimum: 0, default: 7 * 24 * 3600,
-    description: 'Finished jobs and their event streams are deleted this long after they end; 0 keeps '
-      + 'them. Models stay until deleted.',
+    minimum: 0,
+    default: 7 * 24 * 3600,
+    description:
+      'Finished jobs and their event streams are deleted this long after they end; 0 keeps ' +
+      'them. Models stay until deleted.',
   }),
   JOB_RETRY_DELAY_MS: Type.Integer({
-    minimum: 0, default: 5_000,
+    minimum: 0,
+    default: 5_000,
     description: 'First retry delay after a transient failure; it doubles with each further attempt.',
   }),
   JOB_ATTEMPTS: Type.Integer({
-    minimum: 1, maximum: 20, default: 3,
-    description: 'Attempts per job when a worker crashes or loses Redis (deterministic failures never '
-      + 'retry).',
+    minimum: 1,
+    maximum: 20,
+    default: 3,
+    description: 'Attempts per job when a worker crashes or loses Redis (deterministic failures never ' + 'retry).',
   }),
 });
 

@@ -34,5 +34,6 @@ export const conflict = (message: string) => new AppError(409, 'conflict', messa
 
 /** Throws one 422 listing every collected field error, or returns quietly if there are none. */
 export function throwIfErrors(errors: FieldError[], message = 'the request is not valid') {
-  if (errors.length > 0) throw unprocessable(`${message}: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
+  if (errors.length > 0)
+    throw unprocessable(`${message}: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
 }

@@ -21,7 +21,8 @@ export const tooDeepMessage = (maxDepth: number) =>
 /** The largest float32 magnitude: models compute in float32, where anything larger is Infinity. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
 
-export const nonFiniteMessage = 'is a number beyond the range of a double (it parses as ±Infinity); numbers must be finite';
+export const nonFiniteMessage =
+  'is a number beyond the range of a double (it parses as ±Infinity); numbers must be finite';
 
 export const beyondFloat32Message = (value: number) =>
   `is ${value}, beyond the float32 range the model computes in (±${FLOAT32_MAX}); it would become Infinity`;
@@ -58,8 +59,14 @@ const pathTo = (stack: Cursor[], last: string) => pointer([...stack.slice(1).map
 
 /** Pushes an object or array to walk, or answers the problem if that is one level too deep. */
 function enter(stack: Cursor[], value: object, key: string, maxDepth: number): JsonProblem | undefined {
-  if (stack.length >= maxDepth) return { code: 'too_deep', path: pathTo(stack, key), message: tooDeepMessage(maxDepth) };
-  stack.push({ value: value as Cursor['value'], keys: Array.isArray(value) ? undefined : Object.keys(value), next: 0, key });
+  if (stack.length >= maxDepth)
+    return { code: 'too_deep', path: pathTo(stack, key), message: tooDeepMessage(maxDepth) };
+  stack.push({
+    value: value as Cursor['value'],
+    keys: Array.isArray(value) ? undefined : Object.keys(value),
+    next: 0,
+    key,
+  });
   return undefined;
 }
 
@@ -96,20 +103,23 @@ export function findJsonProblem(root: unknown, limits: JsonLimits | number): Jso
           childKey = String(top.next - 1);
           break;
         }
-        if (typeof item === 'number' && !(item <= limit && item >= -limit)) return numberProblem(item, limit, stack, String(top.next - 1));
+        if (typeof item === 'number' && !(item <= limit && item >= -limit))
+          return numberProblem(item, limit, stack, String(top.next - 1));
       }
     } else {
       const record = top.value as Record<string, unknown>;
       while (top.next < top.keys.length) {
         const key = top.keys[top.next++];
-        if (FORBIDDEN_KEYS.has(key)) return { code: 'forbidden_key', path: pathTo(stack, key), message: forbiddenKeyMessage(key) };
+        if (FORBIDDEN_KEYS.has(key))
+          return { code: 'forbidden_key', path: pathTo(stack, key), message: forbiddenKeyMessage(key) };
         const item = record[key];
         if (item !== null && typeof item === 'object') {
           child = item;
           childKey = key;
           break;
         }
-        if (typeof item === 'number' && !(item <= limit && item >= -limit)) return numberProblem(item, limit, stack, key);
+        if (typeof item === 'number' && !(item <= limit && item >= -limit))
+          return numberProblem(item, limit, stack, key);
       }
     }
     if (child === undefined) {

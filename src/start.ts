@@ -11,7 +11,7 @@ import { startWorker } from '../workers/worker.ts';
  */
 const config = loadConfig();
 const log = pino({ level: config.LOG_LEVEL });
-let redis;
+let redis: Awaited<ReturnType<typeof ensureLocalRedis>>;
 try {
   redis = await ensureLocalRedis(config.REDIS_URL, config.DATA_DIR);
   if (redis) log.info({ url: config.REDIS_URL, dir: `${config.DATA_DIR}/redis` }, 'started a local redis-server');

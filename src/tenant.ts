@@ -14,7 +14,8 @@ export const TENANT_ID = /^[A-Za-z0-9_.-]{1,64}$/;
 export const LOCAL_TENANT: Tenant = { id: 'local', admin: true };
 
 /** Whether `tenant` may see a resource owned by `owner` (missing owner: made before tenancy, by `local`). */
-export const canSee = (tenant: Tenant, owner: string | undefined) => tenant.admin || (owner ?? LOCAL_TENANT.id) === tenant.id;
+export const canSee = (tenant: Tenant, owner: string | undefined) =>
+  tenant.admin || (owner ?? LOCAL_TENANT.id) === tenant.id;
 
 /** The index scope of a listing: a tenant's own resources, or everything for admins. */
 export const listScope = (tenant: Tenant) => (tenant.admin ? undefined : tenant.id);

@@ -32,12 +32,28 @@ function installed() {
 }
 const expected = (m: AccelerationMode) =>
   m === 'auto'
-    ? { mode: 'auto', matMulsRouted: true, identityShared: true, gatherByRows: true, fusedKernels: 4, predictBatchTile: 4 }
-    : { mode: 'off', matMulsRouted: false, identityShared: false, gatherByRows: false, fusedKernels: 0, predictBatchTile: 1 };
+    ? {
+        mode: 'auto',
+        matMulsRouted: true,
+        identityShared: true,
+        gatherByRows: true,
+        fusedKernels: 4,
+        predictBatchTile: 4,
+      }
+    : {
+        mode: 'off',
+        matMulsRouted: false,
+        identityShared: false,
+        gatherByRows: false,
+        fusedKernels: 0,
+        predictBatchTile: 1,
+      };
 
 /** Kernels one training step of a compiled Dense model runs (its optimizer comes from `compileModel`, i.e. the seam). */
 async function stepKernels(optimizer: 'adam' | 'rmsprop'): Promise<string[]> {
-  const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [6], units: 5, activation: 'relu' }), tf.layers.dense({ units: 2 })] });
+  const model = tf.sequential({
+    layers: [tf.layers.dense({ inputShape: [6], units: 5, activation: 'relu' }), tf.layers.dense({ units: 2 })],
+  });
   compileModel(model, parseCompile({ optimizer, loss: 'meanSquaredError' }));
   const [x, y] = [tf.randomUniform([8, 6], 0, 1, 'float32', 1), tf.randomUniform([8, 2], 0, 1, 'float32', 2)];
   try {
@@ -53,7 +69,10 @@ async function stepKernels(optimizer: 'adam' | 'rmsprop'): Promise<string[]> {
 function sparseProducts(): number {
   const before = sparseMatMulRuns();
   tf.tidy(() => {
-    const a = tf.tensor2d(Float32Array.from({ length: 8 * 32 }, (_, i) => (i % 10 === 0 ? 1 : 0)), [8, 32]);
+    const a = tf.tensor2d(
+      Float32Array.from({ length: 8 * 32 }, (_, i) => (i % 10 === 0 ? 1 : 0)),
+      [8, 32],
+    );
     tf.fused.matMul({ a, b: tf.ones([32, 4]), bias: tf.zeros([4]), activation: 'relu' }).dataSync();
   });
   return sparseMatMulRuns() - before;
@@ -67,7 +86,11 @@ const stockConv2DGradient = tf.getGradient('Conv2D').gradFunc;
 /** What wasm training needs whatever the setting (src/compute/wasm-gradients.ts): the missing backprop kernel bridged, the conv gradient. */
 function assertWasmGradients(when: string) {
   assert.ok(tf.getKernel('Conv2DBackpropFilter', 'wasm'), `${when}: Conv2DBackpropFilter bridged on wasm`);
-  assert.notEqual(tf.getGradient('Conv2D').gradFunc, stockConv2DGradient, `${when}: the Conv2D gradient on wasm's forward conv`);
+  assert.notEqual(
+    tf.getGradient('Conv2D').gradFunc,
+    stockConv2DGradient,
+    `${when}: the Conv2D gradient on wasm's forward conv`,
+  );
 }
 
 test('importing the accelerations installs nothing: the seam answers stock until the backend starts', () => {

@@ -48,27 +48,58 @@ describe('API keys', () => {
 
   test('every /v1 route needs a key: missing, malformed, wrong scheme or unknown is the same 401', async () => {
     const routes: [string, string][] = [
-      ['GET', '/v1/jobs'], ['POST', '/v1/jobs'], ['GET', '/v1/jobs/x'], ['GET', '/v1/jobs/x/events'], ['POST', '/v1/jobs/x/cancel'],
-      ['POST', '/v1/models/validate'], ['GET', '/v1/models'], ['GET', '/v1/models/x'], ['GET', '/v1/models/x/model.json'],
-      ['GET', '/v1/models/x/weights.bin'], ['POST', '/v1/models/x/predict'], ['DELETE', '/v1/models/x'],
-      ['GET', '/v1/datasets'], ['POST', '/v1/datasets'], ['GET', '/v1/datasets/x'], ['DELETE', '/v1/datasets/x'],
+      ['GET', '/v1/jobs'],
+      ['POST', '/v1/jobs'],
+      ['GET', '/v1/jobs/x'],
+      ['GET', '/v1/jobs/x/events'],
+      ['POST', '/v1/jobs/x/cancel'],
+      ['POST', '/v1/models/validate'],
+      ['GET', '/v1/models'],
+      ['GET', '/v1/models/x'],
+      ['GET', '/v1/models/x/model.json'],
+      ['GET', '/v1/models/x/weights.bin'],
+      ['POST', '/v1/models/x/predict'],
+      ['DELETE', '/v1/models/x'],
+      ['GET', '/v1/datasets'],
+      ['POST', '/v1/datasets'],
+      ['GET', '/v1/datasets/x'],
+      ['DELETE', '/v1/datasets/x'],
     ];
     for (const [method, path] of routes) {
       const response = await fetch(`${base}${path}`, { method });
-      unauthorized({ status: response.status, headers: response.headers, body: await response.json() }, `${method} ${path}`);
+      unauthorized(
+        { status: response.status, headers: response.headers, body: await response.json() },
+        `${method} ${path}`,
+      );
     }
-    for (const authorization of [`Bearer ${KEY}x`, `Bearer ${KEY.slice(0, -1)}`, `Basic ${KEY}`, 'Bearer', `bearer${KEY}`, `Bearer ${'x'.repeat(10_000)}`]) {
+    for (const authorization of [
+      `Bearer ${KEY}x`,
+      `Bearer ${KEY.slice(0, -1)}`,
+      `Basic ${KEY}`,
+      'Bearer',
+      `bearer${KEY}`,
+      `Bearer ${'x'.repeat(10_000)}`,
+    ]) {
       const response = await fetch(`${base}/v1/jobs`, { headers: { authorization } });
-      unauthorized({ status: response.status, headers: response.headers, body: await response.json() }, authorization.slice(0, 30));
+      unauthorized(
+        { status: response.status, headers: response.headers, body: await response.json() },
+        authorization.slice(0, 30),
+      );
     }
   });
 
   test('a refused request is refused before its body is read: nothing is queued or stored', async () => {
     unauthorized(await apiAs(base).post('/v1/jobs', smallMnistJob()), 'submit without a key');
-    unauthorized(await apiAs(base, 'not-a-key-at-all-000000').post('/v1/datasets', 'a,b\n1,2\n', { 'content-type': 'text/csv' }), 'upload');
+    unauthorized(
+      await apiAs(base, 'not-a-key-at-all-000000').post('/v1/datasets', 'a,b\n1,2\n', { 'content-type': 'text/csv' }),
+      'upload',
+    );
     const tenant = apiAs(base, KEY);
     assert.deepEqual((await tenant.get('/v1/jobs')).body.items, []);
-    assert.deepEqual((await tenant.get('/v1/datasets')).body.items.map((d: { id: string }) => d.id), ['mnist']);
+    assert.deepEqual(
+      (await tenant.get('/v1/datasets')).body.items.map((d: { id: string }) => d.id),
+      ['mnist'],
+    );
   });
 
   test('keys from API_KEYS and from API_KEYS_FILE both work, each for its own tenant', async () => {
@@ -85,16 +116,41 @@ describe('API keys', () => {
     assert.equal((await fetch(`${base}/docs/`)).status, 401);
     const spec = await apiAs(base, KEY).get('/openapi.json');
     assert.equal(spec.status, 200);
-    assert.deepEqual(spec.body.components.securitySchemes.apiKey, { type: 'http', scheme: 'bearer', description: spec.body.components.securitySchemes.apiKey.description });
+    assert.deepEqual(spec.body.components.securitySchemes.apiKey, {
+      type: 'http',
+      scheme: 'bearer',
+      description: spec.body.components.securitySchemes.apiKey.description,
+    });
     assert.equal((await fetch(`${base}/docs/`, { headers: { authorization: `Bearer ${KEY}` } })).status, 200);
   });
 
   test('request logs carry a request id and the tenant, never a key or dataset contents', async () => {
     const secretCell = 'SENTINEL_VALUE_7781';
     const tenant = apiAs(base, KEY);
-    const bad = await tenant.post('/v1/datasets?label=y', csv(['x', 'y'], [[1, 0], [secretCell, 1]]), { 'content-type': 'text/csv' });
+    const bad = await tenant.post(
+      '/v1/datasets?label=y',
+      csv(
+        ['x', 'y'],
+        [
+          [1, 0],
+          [secretCell, 1],
+        ],
+      ),
+      { 'content-type': 'text/csv' },
+    );
     assert.equal(bad.status, 400, JSON.stringify(bad.body));
-    const good = await tenant.post('/v1/datasets?label=y', csv(['x', 'y'], [[1, 0], [2, 1], [77123, 0]]), { 'content-type': 'text/csv' });
+    const good = await tenant.post(
+      '/v1/datasets?label=y',
+      csv(
+        ['x', 'y'],
+        [
+          [1, 0],
+          [2, 1],
+          [77123, 0],
+        ],
+      ),
+      { 'content-type': 'text/csv' },
+    );
     assert.equal(good.status, 201);
     const requestId = good.headers.get('x-request-id');
     assert.match(requestId ?? '', /^[0-9a-f-]{36}$/);
@@ -121,7 +177,10 @@ describe('without keys', () => {
     });
     const app = await buildApp(config, { logger: { level: 'info', stream } });
     try {
-      assert.ok(lines.some((l) => l.level === 40 && /NO API KEYS CONFIGURED/.test(l.msg)), 'a warning at start');
+      assert.ok(
+        lines.some((l) => l.level === 40 && /NO API KEYS CONFIGURED/.test(l.msg)),
+        'a warning at start',
+      );
       const response = await app.inject({ method: 'POST', url: '/v1/models/validate', payload: smallMnistJob() });
       assert.equal(response.statusCode, 200);
       const listed = await app.inject({ method: 'GET', url: '/v1/jobs' });
@@ -138,7 +197,8 @@ describe('key configuration', () => {
     const keyring = Keyring.fromConfig({ API_KEYS: `${KEY}:a, ${FILE_KEY}:ops:admin`, API_KEYS_FILE: '' });
     assert.deepEqual(keyring.identify(KEY), { id: 'a', admin: false });
     assert.deepEqual(keyring.identify(FILE_KEY), { id: 'ops', admin: true });
-    for (const other of ['', KEY.toUpperCase(), `${KEY} `, KEY.slice(1)]) assert.equal(keyring.identify(other), undefined);
+    for (const other of ['', KEY.toUpperCase(), `${KEY} `, KEY.slice(1)])
+      assert.equal(keyring.identify(other), undefined);
   });
 
   test('bad key lists stop start-up naming the entry, never the key', () => {
@@ -150,13 +210,19 @@ describe('key configuration', () => {
       [`${KEY}:../etc`, /entry 1: the tenant must match/],
     ];
     for (const [API_KEYS, message] of cases) {
-      assert.throws(() => Keyring.fromConfig({ API_KEYS, API_KEYS_FILE: '' }), (err: Error) => {
-        assert.ok(err instanceof ConfigError);
-        assert.match(err.message, message);
-        assert.doesNotMatch(err.message, new RegExp(KEY.slice(0, 10)));
-        return true;
-      });
+      assert.throws(
+        () => Keyring.fromConfig({ API_KEYS, API_KEYS_FILE: '' }),
+        (err: Error) => {
+          assert.ok(err instanceof ConfigError);
+          assert.match(err.message, message);
+          assert.doesNotMatch(err.message, new RegExp(KEY.slice(0, 10)));
+          return true;
+        },
+      );
     }
-    assert.throws(() => Keyring.fromConfig({ API_KEYS: '', API_KEYS_FILE: '/nonexistent/keys' }), /API_KEYS_FILE=\/nonexistent\/keys cannot be read/);
+    assert.throws(
+      () => Keyring.fromConfig({ API_KEYS: '', API_KEYS_FILE: '/nonexistent/keys' }),
+      /API_KEYS_FILE=\/nonexistent\/keys cannot be read/,
+    );
   });
 });

@@ -37,7 +37,13 @@ describe('the compiled service in dist/', () => {
       children.push(spawn(process.execPath, [dist(file)], { env, stdio: ['ignore', 'ignore', 'inherit'] }));
     }
     for (let i = 0; i < 100; i++) {
-      if ((await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) return;
+      if (
+        await fetch(`${url}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     assert.fail('the compiled API never became ready');
@@ -57,7 +63,9 @@ describe('the compiled service in dist/', () => {
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     const done = await waitForJob(url, submitted.body.id);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
-    const predicted = await postJson(`${url}/v1/models/${done.modelId}/predict`, { instances: [Array.from({ length: 784 }, () => 0)] });
+    const predicted = await postJson(`${url}/v1/models/${done.modelId}/predict`, {
+      instances: [Array.from({ length: 784 }, () => 0)],
+    });
     assert.equal(predicted.status, 200);
     assert.equal(predicted.body.predictions[0].length, 10);
     const page = await fetch(`${url}/ui/`);
@@ -86,23 +94,37 @@ describe('the package export tfjs-training-service/client', () => {
       await mkdir(path.join(project, 'node_modules'));
       await symlink(root, path.join(project, 'node_modules', 'tfjs-training-service'), 'dir');
       await writeFile(path.join(project, 'package.json'), JSON.stringify({ type: 'module' }));
-      const compilerOptions = { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, types: ['node'], typeRoots: [path.join(root, 'node_modules/@types')] };
+      const compilerOptions = {
+        strict: true,
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        target: 'ES2022',
+        noEmit: true,
+        types: ['node'],
+        typeRoots: [path.join(root, 'node_modules/@types')],
+      };
       await writeFile(path.join(project, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['consumer.ts'] }));
       // Each @ts-expect-error fails the compile if the types it guards resolved to `any`.
-      await writeFile(path.join(project, 'consumer.ts'), [
-        "import { ApiError, TrainingClient, type Job, type JobEvent } from 'tfjs-training-service/client';",
-        "const client = new TrainingClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: 'key' });",
-        "const job: Job = await client.submitJob({ model: { layers: [{ type: 'dense', units: 1, inputShape: [2] }] }, data: { x: [[0, 1]], y: [1] }, fit: { epochs: 2 } });",
-        'for await (const e of client.followJob(job.id)) if (e.event === \'epoch\') console.log(e.data.epoch, e.data.metrics.loss);',
-        'const last: JobEvent | undefined = undefined;',
-        '// @ts-expect-error: a job status is one of the API\'s',
-        "const status: 'done' = job.status;",
-        '// @ts-expect-error: predict takes instances',
-        "await client.predict('id', 42);",
-        'export { last, status, ApiError };',
-      ].join('\n'));
+      await writeFile(
+        path.join(project, 'consumer.ts'),
+        [
+          "import { ApiError, TrainingClient, type Job, type JobEvent } from 'tfjs-training-service/client';",
+          "const client = new TrainingClient({ baseUrl: 'http://127.0.0.1:3000', apiKey: 'key' });",
+          "const job: Job = await client.submitJob({ model: { layers: [{ type: 'dense', units: 1, inputShape: [2] }] }, data: { x: [[0, 1]], y: [1] }, fit: { epochs: 2 } });",
+          "for await (const e of client.followJob(job.id)) if (e.event === 'epoch') console.log(e.data.epoch, e.data.metrics.loss);",
+          'const last: JobEvent | undefined = undefined;',
+          "// @ts-expect-error: a job status is one of the API's",
+          "const status: 'done' = job.status;",
+          '// @ts-expect-error: predict takes instances',
+          "await client.predict('id', 42);",
+          'export { last, status, ApiError };',
+        ].join('\n'),
+      );
       const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
-      const result = await promisify(execFile)(process.execPath, [tsc, '-p', project]).then(() => 'ok', (err: { stdout: string }) => err.stdout);
+      const result = await promisify(execFile)(process.execPath, [tsc, '-p', project]).then(
+        () => 'ok',
+        (err: { stdout: string }) => err.stdout,
+      );
       assert.equal(result, 'ok');
     } finally {
       await rm(project, { recursive: true, force: true });

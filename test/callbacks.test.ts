@@ -13,7 +13,10 @@ const weights = (m: tf.LayersModel) => m.getWeights().map((w) => Array.from(w.da
 
 test('modelCheckpoint keeps the best epoch by the monitored metric and restores it at the end', () => {
   const model = tiny();
-  const control = new TrainingControl(model, parseCallbacks([{ type: 'ModelCheckpoint', monitor: 'loss', saveBestOnly: true }], ['loss'], false));
+  const control = new TrainingControl(
+    model,
+    parseCallbacks([{ type: 'ModelCheckpoint', monitor: 'loss', saveBestOnly: true }], ['loss'], false),
+  );
   control.epochEnd(0, { loss: 0.9 });
   control.epochEnd(1, { loss: 0.5 });
   const best = weights(model);
@@ -26,7 +29,14 @@ test('modelCheckpoint keeps the best epoch by the monitored metric and restores 
 
 test('earlyStopping: patience, minDelta, mode and baseline as in Keras', () => {
   const model = tiny();
-  const control = new TrainingControl(model, parseCallbacks([{ type: 'earlyStopping', monitor: 'val_accuracy', patience: 1, minDelta: 0.01 }], ['loss', 'acc', 'val_loss', 'val_acc'], true));
+  const control = new TrainingControl(
+    model,
+    parseCallbacks(
+      [{ type: 'earlyStopping', monitor: 'val_accuracy', patience: 1, minDelta: 0.01 }],
+      ['loss', 'acc', 'val_loss', 'val_acc'],
+      true,
+    ),
+  );
   control.epochEnd(0, { val_acc: 0.8 });
   control.epochEnd(1, { val_acc: 0.805 }); // not better by minDelta: wait 1
   assert.notEqual(model.stopTraining, true);
@@ -38,7 +48,14 @@ test('earlyStopping: patience, minDelta, mode and baseline as in Keras', () => {
 
 test('reduceLROnPlateau lowers the learning rate after patience epochs, down to minLr', () => {
   const model = tiny();
-  const control = new TrainingControl(model, parseCallbacks([{ type: 'reduceLROnPlateau', monitor: 'loss', patience: 1, factor: 0.5, minLr: 0.03 }], ['loss'], false));
+  const control = new TrainingControl(
+    model,
+    parseCallbacks(
+      [{ type: 'reduceLROnPlateau', monitor: 'loss', patience: 1, factor: 0.5, minLr: 0.03 }],
+      ['loss'],
+      false,
+    ),
+  );
   const lrs: number[] = [];
   for (const [epoch, loss] of [1, 1, 1, 1, 1, 1].entries()) {
     const logs: Record<string, number> = { loss };
@@ -54,14 +71,23 @@ test('reduceLROnPlateau lowers the learning rate after patience epochs, down to 
 test('a callback monitoring a metric that is not logged is refused with what is available', () => {
   assert.throws(
     () => parseCallbacks([{ type: 'earlyStopping' }], ['loss', 'acc'], false),
-    (e: AppError) => e.status === 422 && e.errors[0].path === '/fit/callbacks/0/monitor' && /val_\* metrics need fit.validationSplit/.test(e.errors[0].message),
+    (e: AppError) =>
+      e.status === 422 &&
+      e.errors[0].path === '/fit/callbacks/0/monitor' &&
+      /val_\* metrics need fit.validationSplit/.test(e.errors[0].message),
   );
-  assert.throws(() => parseCallbacks([{ type: 'tensorBoard' }], ['loss'], false), (e: AppError) => e.errors[0].path === '/fit/callbacks/0/type');
+  assert.throws(
+    () => parseCallbacks([{ type: 'tensorBoard' }], ['loss'], false),
+    (e: AppError) => e.errors[0].path === '/fit/callbacks/0/type',
+  );
 });
 
 test('clipvalue and clipnorm bound every step, as Keras does', async () => {
   const { compileModel, parseCompile } = await import('../src/model/compile.ts');
-  for (const [option, bound] of [['clipvalue', 0.001], ['clipnorm', 0.002]] as const) {
+  for (const [option, bound] of [
+    ['clipvalue', 0.001],
+    ['clipnorm', 0.002],
+  ] as const) {
     const model = tf.sequential({ layers: [tf.layers.dense({ units: 3, inputShape: [4] })] });
     compileModel(model, parseCompile({ optimizer: { type: 'sgd', learningRate: 1, [option]: bound }, loss: 'mse' }));
     const before = model.getWeights().map((w) => w.clone());
@@ -70,8 +96,15 @@ test('clipvalue and clipnorm bound every step, as Keras does', async () => {
     await model.fit(x, y, { epochs: 1, batchSize: 8, verbose: 0 });
     const steps = model.getWeights().map((w, i) => tf.sub(w, before[i]));
     if (option === 'clipvalue') assert.ok(steps.every((s) => tf.max(tf.abs(s)).dataSync()[0] <= bound + 1e-7));
-    else assert.ok(steps.every((s) => tf.norm(s).dataSync()[0] <= bound + 1e-6), 'each gradient clipped to the norm');
-    assert.ok(steps.some((s) => tf.max(tf.abs(s)).dataSync()[0] > 0), 'it still trains');
+    else
+      assert.ok(
+        steps.every((s) => tf.norm(s).dataSync()[0] <= bound + 1e-6),
+        'each gradient clipped to the norm',
+      );
+    assert.ok(
+      steps.some((s) => tf.max(tf.abs(s)).dataSync()[0] > 0),
+      'it still trains',
+    );
     tf.dispose([x, y, ...before, ...steps]);
     model.dispose();
   }

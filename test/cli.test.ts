@@ -14,7 +14,10 @@ const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../bin/t
 /** Runs the real CLI binary in a process of its own. */
 function tts(args: string[], env: Record<string, string> = {}) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, TTS_URL: '', TTS_API_KEY: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], {
+      env: { ...process.env, TTS_URL: '', TTS_API_KEY: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -52,7 +55,12 @@ describe('tts CLI against the real service', () => {
   test('submit follows the job to completion, printing every epoch, resuming a dropped stream; predict prints predictions', async () => {
     const { service, dir, proxy, proxyUrl } = fixture;
     const file = path.join(dir, 'job.json');
-    await writeFile(file, JSON.stringify(smallMnistJob({ name: 'cli-mnist', fit: { epochs: 3, batchSize: 64, validationSplit: 0.25, shuffle: true } })));
+    await writeFile(
+      file,
+      JSON.stringify(
+        smallMnistJob({ name: 'cli-mnist', fit: { epochs: 3, batchSize: 64, validationSplit: 0.25, shuffle: true } }),
+      ),
+    );
     const run = await tts(['--url', proxyUrl, '--key', 'secret', 'submit', file]);
     assert.equal(run.code, 0, run.stderr + run.stdout);
     for (let e = 1; e <= 3; e++) {
@@ -71,7 +79,7 @@ describe('tts CLI against the real service', () => {
     assert.equal(proxy.streams[0].authorization, 'Bearer secret');
 
     // predict from JSON and from CSV (URL from the environment this time)
-    const pixels = (seed: number) => Array.from({ length: 784 }, (_, i) => ((i * 37 + seed * 101) % 256));
+    const pixels = (seed: number) => Array.from({ length: 784 }, (_, i) => (i * 37 + seed * 101) % 256);
     await writeFile(path.join(dir, 'x.json'), JSON.stringify({ instances: [pixels(1), pixels(2)] }));
     await writeFile(path.join(dir, 'x.csv'), [pixels(3), pixels(4), pixels(5)].map((r) => r.join(',')).join('\n'));
     const json = await tts(['predict', modelId, path.join(dir, 'x.json')], { TTS_URL: service.url });
@@ -113,7 +121,12 @@ describe('tts CLI against the real service', () => {
     const x = Array.from({ length: 64 }, (_, i) => [i / 64, (i % 8) / 8]);
     const exploding = {
       name: 'cli-explodes',
-      model: { layers: [{ type: 'dense', units: 8, activation: 'tanh' }, { type: 'dense', units: 1 }] },
+      model: {
+        layers: [
+          { type: 'dense', units: 8, activation: 'tanh' },
+          { type: 'dense', units: 1 },
+        ],
+      },
       compile: { optimizer: { type: 'sgd', learningRate: 1e6 }, loss: 'mse' },
       data: { x, y: x.map(() => 1e6) },
       fit: { epochs: 3, batchSize: 16 },
@@ -134,7 +147,12 @@ describe('tts CLI against a service with API keys', () => {
   test('with the key (TTS_API_KEY or --key) submit and follow work, the resumed stream too; without it or with a wrong one, one clear line and exit 1', async () => {
     const { service, dir, proxy, proxyUrl } = fixture;
     const file = path.join(dir, 'job.json');
-    await writeFile(file, JSON.stringify(smallMnistJob({ name: 'cli-keyed', fit: { epochs: 3, batchSize: 64, validationSplit: 0, shuffle: true } })));
+    await writeFile(
+      file,
+      JSON.stringify(
+        smallMnistJob({ name: 'cli-keyed', fit: { epochs: 3, batchSize: 64, validationSplit: 0, shuffle: true } }),
+      ),
+    );
 
     const noKey = await tts(['--url', service.url, 'submit', file]);
     assert.equal(noKey.code, 1, noKey.stdout + noKey.stderr);
@@ -157,13 +175,21 @@ describe('tts CLI against a service with API keys', () => {
     const followed = await tts(['--url', proxyUrl, '--key', KEY, 'follow', id]);
     assert.equal(followed.code, 0, followed.stderr + followed.stdout);
     for (let e = 1; e <= 3; e++) {
-      assert.equal(followed.stdout.split('\n').filter((l) => l.startsWith(`Epoch ${e}/3 `)).length, 1, `epoch ${e} printed once:\n${followed.stdout}`);
+      assert.equal(
+        followed.stdout.split('\n').filter((l) => l.startsWith(`Epoch ${e}/3 `)).length,
+        1,
+        `epoch ${e} printed once:\n${followed.stdout}`,
+      );
     }
     assert.match(followed.stdout, new RegExp(`Job ${id} completed: model \\S+`));
     assert.match(followed.stderr, /connection lost; resuming after event \d+-\d+/);
     assert.equal(proxy.streams.length, 2, JSON.stringify(proxy.streams));
     assert.match(proxy.streams[1].lastEventId!, /^\d+-\d+$/);
-    assert.deepEqual(proxy.streams.map((s) => s.authorization), [`Bearer ${KEY}`, `Bearer ${KEY}`], 'the resumed stream sends the key too');
+    assert.deepEqual(
+      proxy.streams.map((s) => s.authorization),
+      [`Bearer ${KEY}`, `Bearer ${KEY}`],
+      'the resumed stream sends the key too',
+    );
 
     const jobs = await tts(['--url', service.url, 'jobs'], { TTS_API_KEY: KEY });
     assert.equal(jobs.code, 0, jobs.stderr);

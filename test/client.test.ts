@@ -37,21 +37,28 @@ describe('TrainingClient against the real service', () => {
   after(() => service?.close());
 
   test('followJob through a connection cut after the first epoch resumes with Last-Event-ID: every event once, to end', async () => {
-    job = await client.submitJob(smallMnistJob({ name: 'client-mnist', fit: { epochs: 3, batchSize: 64, validationSplit: 0, shuffle: true } }));
+    job = await client.submitJob(
+      smallMnistJob({ name: 'client-mnist', fit: { epochs: 3, batchSize: 64, validationSplit: 0, shuffle: true } }),
+    );
     assert.equal(job.status, 'queued');
     const proxy = cuttingProxy(service.url);
     const reconnects: (string | undefined)[] = [];
     let resumed: JobEvent[];
     try {
       const proxied = new TrainingClient({ baseUrl: await proxy.listen() });
-      resumed = await collect(proxied.followJob(job.id, { onReconnect: ({ lastEventId }) => reconnects.push(lastEventId) }));
+      resumed = await collect(
+        proxied.followJob(job.id, { onReconnect: ({ lastEventId }) => reconnects.push(lastEventId) }),
+      );
     } finally {
       await proxy.close();
     }
     events = await collect(client.followJob(job.id));
     const end = events.at(-1)!;
     assert.ok(end.event === 'end' && end.data.status === 'completed' && end.data.modelId, JSON.stringify(end));
-    assert.deepEqual(events.filter(isEpoch).map((e) => e.data.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      events.filter(isEpoch).map((e) => e.data.epoch),
+      [1, 2, 3],
+    );
     assert.deepEqual(resumed, events, 'the cut stream, resumed, has every event once');
     const firstEpoch = events.find(isEpoch)!;
     assert.equal(proxy.streams.length, 2, 'one cut, one reconnect');
@@ -62,7 +69,10 @@ describe('TrainingClient against the real service', () => {
   test('followJob from a mid-stream lastEventId gives exactly the events after it', async () => {
     const second = events.findIndex((e) => isEpoch(e) && e.data.epoch === 2);
     assert.ok(second > 0);
-    assert.deepEqual(await collect(client.followJob(job.id, { lastEventId: events[second].id })), events.slice(second + 1));
+    assert.deepEqual(
+      await collect(client.followJob(job.id, { lastEventId: events[second].id })),
+      events.slice(second + 1),
+    );
   });
 
   test('waitForJob, the job and model listings, predict (instances or the body), deleteModel', async () => {
@@ -89,7 +99,10 @@ describe('TrainingClient against the real service', () => {
 
   test('a refused request is an ApiError with the problem body, its message naming the field', async () => {
     const bad = await apiError(client.submitJob({ ...smallMnistJob(), fit: { epochs: 0 } }), 400);
-    assert.ok(bad.problem?.errors?.some((e) => e.path === '/fit/epochs'), JSON.stringify(bad.body));
+    assert.ok(
+      bad.problem?.errors?.some((e) => e.path === '/fit/epochs'),
+      JSON.stringify(bad.body),
+    );
     assert.match(bad.message, /\/fit\/epochs/);
     assert.match(bad.message, /\(HTTP 400\)/);
     const missing = await apiError(client.getJob('01a218af-0000-7000-8000-000000000000'), 404);
@@ -98,7 +111,9 @@ describe('TrainingClient against the real service', () => {
   });
 
   test('cancelJob stops a job; waitForJob sees it cancelled', async () => {
-    const long = await client.submitJob(smallMnistJob({ name: 'client-cancel', fit: { epochs: 50, batchSize: 16, validationSplit: 0, shuffle: true } }));
+    const long = await client.submitJob(
+      smallMnistJob({ name: 'client-cancel', fit: { epochs: 50, batchSize: 16, validationSplit: 0, shuffle: true } }),
+    );
     const asked = await client.cancelJob(long.id, { keepModel: false });
     assert.ok(['running', 'cancelled'].includes(asked.status), asked.status);
     const cancelled = await client.waitForJob(long.id, { statuses: ['cancelled'] });
@@ -109,10 +124,20 @@ describe('TrainingClient against the real service', () => {
   test('datasets: upload a file (multipart) and a stream (raw body), get, list, delete', async () => {
     const csv = 'a,b,species\n1,2,x\n2,3,y\n3,1,x\n4,4,y\n';
     const file = await client.uploadDataset({ file: new File([csv], 'tiny.csv'), name: 'tiny', label: 'species' });
-    assert.deepEqual([file.name, file.format, file.rows, file.label, file.featureShape], ['tiny', 'csv', 4, 'species', [2]]);
-    const streamed = await client.uploadDataset({ file: Readable.from([Buffer.from(csv)]), format: 'csv', name: 'streamed' });
+    assert.deepEqual(
+      [file.name, file.format, file.rows, file.label, file.featureShape],
+      ['tiny', 'csv', 4, 'species', [2]],
+    );
+    const streamed = await client.uploadDataset({
+      file: Readable.from([Buffer.from(csv)]),
+      format: 'csv',
+      name: 'streamed',
+    });
     assert.deepEqual([streamed.name, streamed.rows, streamed.label], ['streamed', 4, 'species']);
-    await assert.rejects(client.uploadDataset({ file: Readable.from([Buffer.from(csv)]) }), /set format to csv or json/);
+    await assert.rejects(
+      client.uploadDataset({ file: Readable.from([Buffer.from(csv)]) }),
+      /set format to csv or json/,
+    );
 
     assert.equal((await client.getDataset(file.id)).columns.length, 3);
     const ids = (await client.listDatasets()).items.map((d) => d.id);

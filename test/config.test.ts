@@ -24,7 +24,10 @@ test('values are read from the environment and converted', () => {
 });
 
 test('a bad value stops start-up naming the variable', () => {
-  assert.throws(() => loadConfig({ PORT: 'eighty' }), (err: Error) => err instanceof ConfigError && /PORT="eighty"/.test(err.message));
+  assert.throws(
+    () => loadConfig({ PORT: 'eighty' }),
+    (err: Error) => err instanceof ConfigError && /PORT="eighty"/.test(err.message),
+  );
   assert.throws(() => loadConfig({ TFJS_BACKEND: 'gpu' }), /TFJS_BACKEND/);
   assert.throws(() => loadConfig({ TFJS_ACCELERATION: 'on' }), /TFJS_ACCELERATION/);
   assert.throws(() => loadConfig({ REDIS_URL: 'localhost:6379' }), /REDIS_URL/);

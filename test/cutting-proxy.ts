@@ -15,7 +15,11 @@ export function cuttingProxy(target: string, { hold = false } = {}) {
   let held: http.ServerResponse | undefined;
   const server = http.createServer((req, res) => {
     const events = /^\/v1\/jobs\/[^/?]+\/events(\?|$)/.test(req.url!);
-    if (events) streams.push({ lastEventId: req.headers['last-event-id'] as string | undefined, authorization: req.headers.authorization });
+    if (events)
+      streams.push({
+        lastEventId: req.headers['last-event-id'] as string | undefined,
+        authorization: req.headers.authorization,
+      });
     const upstream = http.request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (up) => {
       res.writeHead(up.statusCode!, up.headers);
       let seen = '';
@@ -28,7 +32,10 @@ export function cuttingProxy(target: string, { hold = false } = {}) {
         cut = true;
         up.destroy();
         // Dropped once the bytes are out (or when the test says, with `hold`), like a connection lost mid-stream.
-        res.write(seen.slice(0, endOfEvent + 2), () => (hold ? (held = res) : res.destroy()));
+        res.write(seen.slice(0, endOfEvent + 2), () => {
+          if (hold) held = res;
+          else res.destroy();
+        });
       });
       up.on('end', () => res.end());
     });

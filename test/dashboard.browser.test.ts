@@ -12,10 +12,20 @@ import { trainingChildren } from './processes.ts';
 // Debian's chromium through playwright-core (no browser download); .ci/run installs it.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Without it these tests are skipped on a developer's machine, but CI must not pass by skipping them.
-const noChromium = existsSync(CHROMIUM) ? undefined : `chromium not found: apt-get install chromium (looked for ${CHROMIUM}; CHROMIUM_PATH overrides)`;
+const noChromium = existsSync(CHROMIUM)
+  ? undefined
+  : `chromium not found: apt-get install chromium (looked for ${CHROMIUM}; CHROMIUM_PATH overrides)`;
 const inCi = !!process.env.CI && !['0', 'false'].includes(process.env.CI.toLowerCase());
 if (noChromium && inCi) test('chromium is installed for the browser tests', () => assert.fail(noChromium));
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
 const EPOCHS = 6;
 // Callbacks given to page.evaluate/waitForFunction run in the page; the project's TS lib has no DOM.
 declare const document: any, window: any, MutationObserver: any;
@@ -31,7 +41,9 @@ const watchPoints = (page: Page) =>
     const w = window as unknown as { seenPoints: number[] };
     w.seenPoints = [Number(grid.dataset.points)];
     new MutationObserver((records: any[]) => {
-      records.forEach((_, i) => w.seenPoints.push(Number(i + 1 < records.length ? records[i + 1].oldValue : grid.dataset.points)));
+      for (let i = 0; i < records.length; i++) {
+        w.seenPoints.push(Number(i + 1 < records.length ? records[i + 1].oldValue : grid.dataset.points));
+      }
     }).observe(grid, { attributes: true, attributeOldValue: true, attributeFilter: ['data-points'] });
   });
 const seenPoints = (page: Page) => page.evaluate(() => (window as unknown as { seenPoints: number[] }).seenPoints);
@@ -41,7 +53,11 @@ const points = (page: Page) => page.locator('#epoch-charts').getAttribute('data-
 async function submitFromEditor(page: Page, name: string): Promise<string> {
   // Many small batches, so the test can catch the run between epochs and hold it there (see `holdTraining`).
   const base = smallMnistJob();
-  const job = smallMnistJob({ name, data: { ...base.data, limit: { train: 1024, test: 128 } }, fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true, seed: 1 } });
+  const job = smallMnistJob({
+    name,
+    data: { ...base.data, limit: { train: 1024, test: 128 } },
+    fit: { epochs: EPOCHS, batchSize: 16, validationSplit: 0.2, shuffle: true, seed: 1 },
+  });
   await page.locator('#job-request').fill(JSON.stringify(job, null, 2));
   await page.getByRole('button', { name: 'Submit job' }).click();
   await page.waitForURL(/#\/jobs\/[^/]+$/);
@@ -55,7 +71,9 @@ async function submitFromEditor(page: Page, name: string): Promise<string> {
  * and the caller reads that from `job`.
  */
 async function holdTraining(base: string, jobId: string, epoch: number) {
-  await readEvents(`${base}/v1/jobs/${jobId}/events`, { stopAfter: (e) => (e.event === 'epoch' && e.data.epoch >= epoch) || e.event === 'end' });
+  await readEvents(`${base}/v1/jobs/${jobId}/events`, {
+    stopAfter: (e) => (e.event === 'epoch' && e.data.epoch >= epoch) || e.event === 'end',
+  });
   const children = trainingChildren(process.pid);
   assert.equal(children.length, 1, `one training child (found ${children.join(', ') || 'none'})`);
   process.kill(children[0], 'SIGSTOP');
@@ -86,7 +104,12 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
   before(async () => {
     service = await startService();
     profile = await mkdtemp(path.join(tmpdir(), 'tts-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: ARGS,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+    });
   });
   after(async () => {
     await context?.close();
@@ -101,7 +124,11 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
 
     await page.goto(`${service.url}/`);
     await page.locator('#job-request[data-ready="true"]').waitFor();
-    assert.match(await page.locator('#job-request').inputValue(), /"dataset": "mnist"/, 'the editor starts with the MNIST recipe');
+    assert.match(
+      await page.locator('#job-request').inputValue(),
+      /"dataset": "mnist"/,
+      'the editor starts with the MNIST recipe',
+    );
     const jobId = await submitFromEditor(page, 'browser-mnist');
 
     await page.locator('#epoch-charts').waitFor();
@@ -111,21 +138,36 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
       const recorded = hold.job.progress.epoch as number;
       if (hold.job.status === 'running') {
         // The page draws exactly the epochs the stream holds, one at a time, and no more.
-        await page.waitForFunction((n) => Number(document.getElementById('epoch-charts')?.dataset.points) === n, recorded);
+        await page.waitForFunction(
+          (n) => Number(document.getElementById('epoch-charts')?.dataset.points) === n,
+          recorded,
+        );
         assertOneAtATime(await seenPoints(page));
         assert.ok(recorded >= 2 && recorded < EPOCHS, `held mid-run at ${recorded} of ${EPOCHS} epochs`);
 
         // Reload mid-run: the stream replays from the start, so exactly the points so far come back.
         await page.reload();
         await page.locator('#epoch-charts').waitFor();
-        await page.waitForFunction((n) => Number(document.getElementById('epoch-charts')?.dataset.points) === n, recorded);
-        assert.equal(await page.locator('main[data-ended="true"]').count(), 0, 'the replayed page knows the job is still running');
-        assert.deepEqual(await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
-          Array.from({ length: recorded }, (_, i) => String(i + 1)), 'the replay has each recorded epoch once');
+        await page.waitForFunction(
+          (n) => Number(document.getElementById('epoch-charts')?.dataset.points) === n,
+          recorded,
+        );
+        assert.equal(
+          await page.locator('main[data-ended="true"]').count(),
+          0,
+          'the replayed page knows the job is still running',
+        );
+        assert.deepEqual(
+          await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
+          Array.from({ length: recorded }, (_, i) => String(i + 1)),
+          'the replay has each recorded epoch once',
+        );
       } else {
         // Training outran the hold: the reload replays a finished job, checked below all the same.
         assert.equal(hold.job.status, 'completed', JSON.stringify(hold.job.error));
-        t.diagnostic(`the job had finished before the hold (${recorded} of ${EPOCHS} epochs): the reload replayed a finished run`);
+        t.diagnostic(
+          `the job had finished before the hold (${recorded} of ${EPOCHS} epochs): the reload replayed a finished run`,
+        );
         await page.reload();
         await page.locator('#epoch-charts').waitFor();
       }
@@ -138,10 +180,17 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
     assertOneAtATime(await seenPoints(page));
     assert.equal(await points(page), EPOCHS);
     for (const metric of ['loss', 'acc']) {
-      assert.equal(await page.locator(`figure[data-metric="${metric}"]`).getAttribute('data-points'), String(EPOCHS), `${metric} chart`);
+      assert.equal(
+        await page.locator(`figure[data-metric="${metric}"]`).getAttribute('data-points'),
+        String(EPOCHS),
+        `${metric} chart`,
+      );
     }
-    assert.deepEqual(await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
-      Array.from({ length: EPOCHS }, (_, i) => String(i + 1)), 'one table row per epoch, none twice');
+    assert.deepEqual(
+      await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
+      Array.from({ length: EPOCHS }, (_, i) => String(i + 1)),
+      'one table row per epoch, none twice',
+    );
     await page.locator('#job-status .status.completed').waitFor();
     await page.locator('#confusion-matrix tbody tr').first().waitFor();
     assert.equal(await page.locator('#confusion-matrix tbody tr').count(), 10);
@@ -167,7 +216,13 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
     const at = (fx: number, fy: number) => [box.x + fx * box.width, box.y + fy * box.height] as const;
     await page.mouse.move(...at(0.25, 0.2));
     await page.mouse.down();
-    for (const [fx, fy] of [[0.5, 0.2], [0.75, 0.2], [0.6, 0.5], [0.45, 0.85]] as const) await page.mouse.move(...at(fx, fy), { steps: 8 });
+    for (const [fx, fy] of [
+      [0.5, 0.2],
+      [0.75, 0.2],
+      [0.6, 0.5],
+      [0.45, 0.85],
+    ] as const)
+      await page.mouse.move(...at(fx, fy), { steps: 8 });
     await page.mouse.up();
     await page.locator('#digit-probs li').nth(9).waitFor();
     assert.equal(await page.locator('#digit-probs li').count(), 10);
@@ -196,7 +251,12 @@ describe('dashboard in a browser, with API keys', { skip: noChromium }, () => {
     proxy = cuttingProxy(service.url, { hold: true });
     base = await proxy.listen();
     profile = await mkdtemp(path.join(tmpdir(), 'tts-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, args: ARGS, headless: true, viewport: { width: 1280, height: 900 } });
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      args: ARGS,
+      headless: true,
+      viewport: { width: 1280, height: 900 },
+    });
   });
   after(async () => {
     await context?.close();
@@ -249,7 +309,11 @@ describe('dashboard in a browser, with API keys', { skip: noChromium }, () => {
     assert.equal(await points(page), EPOCHS);
     assert.equal(proxy.streams.length, 2, JSON.stringify(proxy.streams));
     assert.equal(proxy.streams[0].lastEventId, undefined);
-    assert.match(proxy.streams[1].lastEventId!, /^\d+-\d+$/, `the second stream resumed with Last-Event-ID: ${JSON.stringify(proxy.streams)}`);
+    assert.match(
+      proxy.streams[1].lastEventId!,
+      /^\d+-\d+$/,
+      `the second stream resumed with Last-Event-ID: ${JSON.stringify(proxy.streams)}`,
+    );
     await page.locator('#job-status .status.completed').waitFor();
     assert.deepEqual(await page.locator('#timeline li .status').allTextContents(), ['queued', 'running', 'completed']);
 
@@ -261,11 +325,18 @@ describe('dashboard in a browser, with API keys', { skip: noChromium }, () => {
     assertOneAtATime(await seenPoints(page));
     assert.equal(await points(page), EPOCHS);
     assert.equal(await page.locator('#api-key').count(), 0, 'no key form after the reload');
-    assert.deepEqual(await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
-      Array.from({ length: EPOCHS }, (_, i) => String(i + 1)), 'one table row per epoch, none twice');
+    assert.deepEqual(
+      await page.locator('#epoch-table tbody tr').evaluateAll((rows) => rows.map((r) => (r as any).dataset.epoch)),
+      Array.from({ length: EPOCHS }, (_, i) => String(i + 1)),
+      'one table row per epoch, none twice',
+    );
     assert.equal(proxy.streams.length, 3);
     assert.equal(proxy.streams[2].lastEventId, undefined, 'a reload replays from the start');
-    assert.deepEqual(proxy.streams.map((s) => s.authorization), Array(3).fill(`Bearer ${KEY}`), 'every stream request sends the key');
+    assert.deepEqual(
+      proxy.streams.map((s) => s.authorization),
+      Array(3).fill(`Bearer ${KEY}`),
+      'every stream request sends the key',
+    );
     await page.screenshot({ path: 'test-results/dashboard-job-keyed.png', fullPage: true });
 
     // Forget the key: the form is back and the tab holds no key.
@@ -274,7 +345,11 @@ describe('dashboard in a browser, with API keys', { skip: noChromium }, () => {
     assert.equal(await page.evaluate(() => window.sessionStorage.getItem('tts-api-key')), null);
 
     assert.ok(requestUrls.some((u) => u.includes(`/v1/jobs/${jobId}`)));
-    assert.deepEqual(requestUrls.filter((u) => u.includes(KEY)), [], 'the key is never in a URL');
+    assert.deepEqual(
+      requestUrls.filter((u) => u.includes(KEY)),
+      [],
+      'the key is never in a URL',
+    );
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   });
 });

@@ -6,14 +6,15 @@ export function idxFile(dims: number[], data: Uint8Array | number[], type = 0x08
   const header = Buffer.alloc(4 + 4 * dims.length);
   header[2] = type;
   header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  for (const [i, d] of dims.entries()) header.writeUInt32BE(d, 4 + 4 * i);
   return Buffer.concat([header, Buffer.from(data instanceof Uint8Array ? data : Uint8Array.from(data))]);
 }
 
 export const gzip = (b: Buffer) => gzipSync(b);
 
 /** Rows of a CSV with a header. */
-export const csv = (header: string[], rows: (string | number)[][]) => [header.join(','), ...rows.map((r) => r.join(','))].join('\n') + '\n';
+export const csv = (header: string[], rows: (string | number)[][]) =>
+  `${[header.join(','), ...rows.map((r) => r.join(','))].join('\n')}\n`;
 
 /** Two numeric features; "yes" when a + b > 0: separable, so a small network learns it. */
 export function binaryRows(n: number, seed = 'binary'): (string | number)[][] {
@@ -48,11 +49,18 @@ export function regressionRows(n: number, seed = 'regression'): number[][] {
 }
 
 export async function upload(url: string, body: string | Buffer, contentType: string, query = '') {
-  const response = await fetch(`${url}/v1/datasets${query}`, { method: 'POST', headers: { 'content-type': contentType }, body });
+  const response = await fetch(`${url}/v1/datasets${query}`, {
+    method: 'POST',
+    headers: { 'content-type': contentType },
+    body,
+  });
   return { status: response.status, headers: response.headers, body: (await response.json()) as any };
 }
 
-export async function uploadForm(url: string, parts: Record<string, string | { data: Buffer | string; filename: string }>) {
+export async function uploadForm(
+  url: string,
+  parts: Record<string, string | { data: Buffer | string; filename: string }>,
+) {
   const form = new FormData();
   for (const [name, value] of Object.entries(parts)) {
     if (typeof value === 'string') form.append(name, value);

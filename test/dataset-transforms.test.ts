@@ -11,7 +11,13 @@ import type { DatasetCatalog } from '../src/data/dataset-meta.ts';
 import { shuffledBlocks } from '../src/data/disk-batches.ts';
 import { ingestTable } from '../src/data/ingest.ts';
 import { holdOut, validationSplit } from '../src/data/split.ts';
-import { featuresTensor, fitStatistics, instancesTensor, labelsTensor, type Transforms } from '../src/data/transforms.ts';
+import {
+  featuresTensor,
+  fitStatistics,
+  instancesTensor,
+  labelsTensor,
+  type Transforms,
+} from '../src/data/transforms.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
 import { ReportAccumulator } from '../src/training/evaluation-report.ts';
 import { csv } from './dataset-fixtures.ts';
@@ -31,7 +37,10 @@ describe('splits', () => {
     assert.deepEqual(a, b);
     assert.notDeepEqual(Array.from(a.held), Array.from(c.held));
     assert.equal(a.held.length, 30);
-    assert.deepEqual([...a.held, ...a.kept].sort((x, y) => x - y), Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      [...a.held, ...a.kept].sort((x, y) => x - y),
+      Array.from({ length: 100 }, (_, i) => i),
+    );
   });
 
   test('stratified: every class gives up its share, even a rare one', () => {
@@ -55,7 +64,10 @@ describe('transforms', () => {
   test('standardize uses the training rows only, and survives a constant feature', async () => {
     const t = fitStatistics(base({ standardize: true }), x, 4, [0, 1, 2]);
     assert.deepEqual(t.statistics!.mean, [3, 10]);
-    assert.deepEqual(t.statistics!.std!.map((s) => Math.round(s * 1e4) / 1e4), [1.633, 0]);
+    assert.deepEqual(
+      t.statistics!.std!.map((s) => Math.round(s * 1e4) / 1e4),
+      [1.633, 0],
+    );
     assert.deepEqual(await values(featuresTensor(x.subarray(0, 6), 3, t)), [-1.2247, 0, 0, 0, 1.2247, 0]);
   });
 
@@ -75,18 +87,37 @@ describe('transforms', () => {
 
   test('oneHot labels, and plain labels as stored', async () => {
     const data = { name: 't', featureShape: [2], labelShape: [], numClasses: 3, trainCount: 3, testCount: 0 };
-    assert.deepEqual(await values(labelsTensor(Float32Array.from([2, 0, 1]), 3, data, { oneHot: 3 })), [0, 0, 1, 1, 0, 0, 0, 1, 0]);
+    assert.deepEqual(
+      await values(labelsTensor(Float32Array.from([2, 0, 1]), 3, data, { oneHot: 3 })),
+      [0, 0, 1, 1, 0, 0, 0, 1, 0],
+    );
     assert.deepEqual(await values(labelsTensor(Float32Array.from([2.5, 0]), 2, data, {})), [2.5, 0]);
   });
 
   test('text feature columns: one-hot at predict from records or rows; an unknown value is named', async () => {
-    const t: Transforms = { featureShape: [4], inputs: {}, labels: {}, features: ['size', 'colour'], categories: { colour: ['red', 'green', 'blue'] } };
-    assert.deepEqual(await values(instancesTensor([{ colour: 'blue', size: 2 }, [3, 'red']], t)), [2, 0, 0, 1, 3, 1, 0, 0]);
-    assert.throws(() => instancesTensor([{ colour: 'mauve', size: 1 }], t), /column "colour" is "mauve"; the model knows red, green, blue/);
+    const t: Transforms = {
+      featureShape: [4],
+      inputs: {},
+      labels: {},
+      features: ['size', 'colour'],
+      categories: { colour: ['red', 'green', 'blue'] },
+    };
+    assert.deepEqual(
+      await values(instancesTensor([{ colour: 'blue', size: 2 }, [3, 'red']], t)),
+      [2, 0, 0, 1, 3, 1, 0, 0],
+    );
+    assert.throws(
+      () => instancesTensor([{ colour: 'mauve', size: 1 }], t),
+      /column "colour" is "mauve"; the model knows red, green, blue/,
+    );
   });
 
   test('predict instances: flat rows or records keyed by the feature columns, transformed like training', async () => {
-    const t: Transforms = { ...base({ standardize: true }), features: ['a', 'b'], statistics: { mean: [1, 2], std: [2, 4] } };
+    const t: Transforms = {
+      ...base({ standardize: true }),
+      features: ['a', 'b'],
+      statistics: { mean: [1, 2], std: [2, 4] },
+    };
     assert.deepEqual(await values(instancesTensor([[3, 6], { b: 2, a: 1 }], t)), [1, 1, 0, 0]);
     assert.throws(() => instancesTensor([{ a: 1 }], t), /instances\/0/);
   });
@@ -95,9 +126,25 @@ describe('transforms', () => {
 describe('evaluation report', () => {
   test('classification: confusion matrix and per-class precision, recall, F1 with class names', async () => {
     const report = new ReportAccumulator('categoricalCrossentropy', ['cat', 'dog']);
-    await report.add(tf.tensor2d([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]), tf.tensor2d([[1, 0], [0, 1], [0, 1], [0, 1]]));
+    await report.add(
+      tf.tensor2d([
+        [0.9, 0.1],
+        [0.2, 0.8],
+        [0.6, 0.4],
+        [0.3, 0.7],
+      ]),
+      tf.tensor2d([
+        [1, 0],
+        [0, 1],
+        [0, 1],
+        [0, 1],
+      ]),
+    );
     const r = report.result();
-    assert.deepEqual(r.confusionMatrix, [[1, 0], [1, 2]]);
+    assert.deepEqual(r.confusionMatrix, [
+      [1, 0],
+      [1, 2],
+    ]);
     assert.deepEqual(r.classes, ['cat', 'dog']);
     assert.equal(r.accuracy, 0.75);
     const [cat, dog] = r.perClass!;
@@ -118,7 +165,10 @@ describe('evaluation report', () => {
   test('binary: one sigmoid output, threshold 0.5', async () => {
     const report = new ReportAccumulator('binaryCrossentropy');
     await report.add(tf.tensor2d([[0.9], [0.2], [0.7]]), tf.tensor2d([[1], [0], [0]]));
-    assert.deepEqual(report.result().confusionMatrix, [[1, 1], [0, 1]]);
+    assert.deepEqual(report.result().confusionMatrix, [
+      [1, 1],
+      [0, 1],
+    ]);
   });
 
   test('regression: MSE, MAE, R² over batches', async () => {
@@ -146,7 +196,9 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     scratch = await mkdtemp(path.join(tmpdir(), 'tts-ds-'));
     const rows = Array.from({ length: 100 }, (_, i) => [i, i * 2, i < 80 ? 'common' : 'rare']);
     const draft = await store.draft();
-    const meta = await draft.commit(await ingestTable('csv', Readable.from([csv(['a', 'b', 'kind'], rows)]), draft.dir, {}));
+    const meta = await draft.commit(
+      await ingestTable('csv', Readable.from([csv(['a', 'b', 'kind'], rows)]), draft.dir, {}),
+    );
     id = meta.id;
     catalog = await store.catalog({ dataset: id });
   });
@@ -158,7 +210,10 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
 
   test('the job chooses feature and label columns; text labels are label-encoded', async () => {
     const d = describeData({ dataset: id, features: ['b'], label: 'kind' }, catalog);
-    assert.deepEqual([d.featureShape, d.labelShape, d.numClasses, d.classNames, d.featureNames], [[1], [], 2, ['common', 'rare'], ['b']]);
+    assert.deepEqual(
+      [d.featureShape, d.labelShape, d.numClasses, d.classNames, d.featureNames],
+      [[1], [], 2, ['common', 'rare'], ['b']],
+    );
     const data = await loadData({ dataset: id, features: ['b', 'a'] }, false, catalog);
     assert.deepEqual(Array.from(data.train.x.subarray(0, 4)), [0, 0, 2, 1]);
     assert.deepEqual([data.train.y[0], data.train.y[99]], [0, 1]);
@@ -166,7 +221,7 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     assert.equal(numericLabel.classNames, undefined);
   });
 
-  test('a text feature column is one-hot encoded; a test dataset\'s codes are mapped to the training classes', async () => {
+  test("a text feature column is one-hot encoded; a test dataset's codes are mapped to the training classes", async () => {
     const d = describeData({ dataset: id, features: ['a', 'kind'], label: 'b' }, catalog);
     assert.deepEqual([d.featureShape, d.featureCategories], [[3], { kind: ['common', 'rare'] }]);
     const data = await loadData({ dataset: id, features: ['kind', 'a'], label: 'b' }, false, catalog);
@@ -174,11 +229,30 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     assert.deepEqual(Array.from(data.train.x.subarray(99 * 3, 100 * 3)), [0, 1, 99]);
     // A test upload whose first row is rare: its codes are the other way round.
     const draft = await store.draft();
-    const test = await draft.commit(await ingestTable('csv', Readable.from([csv(['a', 'b', 'kind'], [[7, 14, 'rare'], [8, 16, 'common']])]), draft.dir, {}));
+    const test = await draft.commit(
+      await ingestTable(
+        'csv',
+        Readable.from([
+          csv(
+            ['a', 'b', 'kind'],
+            [
+              [7, 14, 'rare'],
+              [8, 16, 'common'],
+            ],
+          ),
+        ]),
+        draft.dir,
+        {},
+      ),
+    );
     const both = await store.catalog({ dataset: id, testDataset: test.id });
     const withTest = await loadData({ dataset: id, testDataset: test.id, features: ['kind'], label: 'b' }, true, both);
     assert.deepEqual(Array.from(withTest.test!.x), [0, 1, 1, 0]);
-    const onDisk = await loadData({ dataset: id, testDataset: test.id, features: ['kind'], label: 'b' }, true, Object.assign(new Map(both), { memoryLimitBytes: 0 }));
+    const onDisk = await loadData(
+      { dataset: id, testDataset: test.id, features: ['kind'], label: 'b' },
+      true,
+      Object.assign(new Map(both), { memoryLimitBytes: 0 }),
+    );
     const blocks = [];
     for await (const block of shuffledBlocks(onDisk.disk!.test!, onDisk.disk!.test!.rows, 8)) blocks.push(...block.x);
     assert.deepEqual(blocks, [0, 1, 1, 0]);
@@ -194,7 +268,10 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     assert.notDeepEqual(a.test!.x, c.test!.x);
     const rowsOf = (x: ArrayLike<number>) => Array.from(x).filter((_, i) => i % 2 === 0);
     const all = [...rowsOf(a.train.x), ...rowsOf(a.test!.x)].sort((p, q) => p - q);
-    assert.deepEqual(all, Array.from({ length: 100 }, (_, i) => i));
+    assert.deepEqual(
+      all,
+      Array.from({ length: 100 }, (_, i) => i),
+    );
     for (const seed of [1, 2, 3]) {
       const s = await loadData({ ...spec, stratify: true }, true, catalog, seed);
       assert.equal(Array.from(s.test!.y).filter((v) => v === 1).length, 5, 'a quarter of the 20 rare rows');
@@ -208,19 +285,30 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
     const onDisk = Object.assign(new Map(catalog), { memoryLimitBytes: 0 });
     const data = await loadData({ dataset: id, testSplit: 0.2, features: ['a'] }, true, onDisk, 9);
     assert.ok(data.disk, 'streamed, not loaded');
-    assert.deepEqual([data.train.x.length, data.trainCount, data.disk.train.rows.length, data.disk.test!.rows.length], [0, 80, 80, 20]);
+    assert.deepEqual(
+      [data.train.x.length, data.trainCount, data.disk.train.rows.length, data.disk.test!.rows.length],
+      [0, 80, 80, 20],
+    );
     const inMemory = await loadData({ dataset: id, testSplit: 0.2, features: ['a'] }, true, catalog, 9);
-    assert.deepEqual(Array.from(data.disk.test!.rows), Array.from(inMemory.test!.x), 'the same test rows either way (feature a is the row number)');
+    assert.deepEqual(
+      Array.from(data.disk.test!.rows),
+      Array.from(inMemory.test!.x),
+      'the same test rows either way (feature a is the row number)',
+    );
 
     const pass = async (seed?: string) => {
       const batches: number[][] = [];
-      for await (const block of shuffledBlocks(data.disk!.train, data.disk!.train.rows, 8, seed)) batches.push(Array.from(block.x));
+      for await (const block of shuffledBlocks(data.disk!.train, data.disk!.train.rows, 8, seed))
+        batches.push(Array.from(block.x));
       return batches;
     };
     const ordered = await pass();
     assert.deepEqual(ordered.flat(), Array.from(data.disk.train.rows), 'no seed: file order');
     const shuffled = await pass('epoch-1');
-    assert.deepEqual([...shuffled.flat()].sort((p, q) => p - q), Array.from(data.disk.train.rows));
+    assert.deepEqual(
+      [...shuffled.flat()].sort((p, q) => p - q),
+      Array.from(data.disk.train.rows),
+    );
     assert.notDeepEqual(shuffled.flat(), ordered.flat());
     assert.notDeepEqual(await pass('epoch-2'), shuffled);
     // Rows >= 80 are the rare class, all at the end of the file: a shuffled batch mixes them in.

@@ -16,7 +16,10 @@ before(async () => {
 /** Inputs with some exact zeros (so the sparse matmul path is taken too) and negative values. */
 function inputs(rows: number, width: number, zeros: number): tf.Tensor2D {
   const random = seedrandom(`${rows}x${width}/${zeros}`);
-  return tf.tensor2d(Float32Array.from({ length: rows * width }, () => (random() < zeros ? 0 : random() * 2 - 1)), [rows, width]);
+  return tf.tensor2d(
+    Float32Array.from({ length: rows * width }, () => (random() < zeros ? 0 : random() * 2 - 1)),
+    [rows, width],
+  );
 }
 
 /** A Sequential model with random weights: fresh Dense biases are zeros, which would hide where a bias is added. */
@@ -28,8 +31,14 @@ function mlp(layers: tf.layers.Layer[]) {
 
 test('Dense stacks give what predict gives, bit for bit, for fused and unfused activations, with and without bias', () => {
   const models = {
-    'relu -> softmax': mlp([tf.layers.dense({ inputShape: [20], units: 16, activation: 'relu' }), tf.layers.dense({ units: 5, activation: 'softmax' })]),
-    'linear, no bias -> sigmoid': mlp([tf.layers.dense({ inputShape: [20], units: 8, useBias: false }), tf.layers.dense({ units: 1, activation: 'sigmoid' })]),
+    'relu -> softmax': mlp([
+      tf.layers.dense({ inputShape: [20], units: 16, activation: 'relu' }),
+      tf.layers.dense({ units: 5, activation: 'softmax' }),
+    ]),
+    'linear, no bias -> sigmoid': mlp([
+      tf.layers.dense({ inputShape: [20], units: 8, useBias: false }),
+      tf.layers.dense({ units: 1, activation: 'sigmoid' }),
+    ]),
     'elu -> tanh -> relu6 -> linear': mlp([
       tf.layers.dense({ inputShape: [20], units: 12, activation: 'elu' }),
       tf.layers.dense({ units: 12, activation: 'tanh' }),
@@ -60,18 +69,32 @@ test('Dense stacks give what predict gives, bit for bit, for fused and unfused a
 });
 
 test('the seam hands predict a Dense stack only with the accelerations on', () => {
-  const model = mlp([tf.layers.dense({ inputShape: [6], units: 4, activation: 'relu' }), tf.layers.dense({ units: 2 })]);
+  const model = mlp([
+    tf.layers.dense({ inputShape: [6], units: 4, activation: 'relu' }),
+    tf.layers.dense({ units: 2 }),
+  ]);
   const { mode } = accelerations();
   assert.equal(mode, testBackend()[1]);
-  assert.equal(typeof accelerations().denseStack(model), mode === 'auto' ? 'function' : 'undefined', `TFJS_ACCELERATION=${mode}`);
+  assert.equal(
+    typeof accelerations().denseStack(model),
+    mode === 'auto' ? 'function' : 'undefined',
+    `TFJS_ACCELERATION=${mode}`,
+  );
   model.dispose();
 });
 
 test('other models are left to the layers API', () => {
-  const withDropout = mlp([tf.layers.dense({ inputShape: [4], units: 4 }), tf.layers.dropout({ rate: 0.5 }), tf.layers.dense({ units: 2 })]);
+  const withDropout = mlp([
+    tf.layers.dense({ inputShape: [4], units: 4 }),
+    tf.layers.dropout({ rate: 0.5 }),
+    tf.layers.dense({ units: 2 }),
+  ]);
   const onSequences = mlp([tf.layers.dense({ inputShape: [3, 4], units: 2 })]);
   const input = tf.input({ shape: [4] });
-  const functional = tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(input) as tf.SymbolicTensor });
+  const functional = tf.model({
+    inputs: input,
+    outputs: tf.layers.dense({ units: 2 }).apply(input) as tf.SymbolicTensor,
+  });
   for (const [name, model] of Object.entries({ withDropout, onSequences, functional })) {
     assert.equal(denseStack(model), undefined, name);
     model.dispose();

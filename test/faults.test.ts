@@ -1,22 +1,37 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { getJson, postJson, readEvents, slowJob, startService, testConfig, waitForJob, type TestService } from './helpers.ts';
+import {
+  getJson,
+  postJson,
+  readEvents,
+  slowJob,
+  startService,
+  testConfig,
+  waitForJob,
+  type TestService,
+} from './helpers.ts';
 import { spawnWorker, startRedis } from './processes.ts';
 
-const epochsOf = (events: { event: string; data: any }[]) => events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch);
+const epochsOf = (events: { event: string; data: any }[]) =>
+  events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch);
 
 /** Real worker processes killed, stopped and cut off from Redis; each asserts what the user sees. */
 describe('faults', () => {
   let service: TestService;
   before(async () => {
-    service = await startService({ worker: false, config: await testConfig({ WORKER_LOCK_MS: '2000', WORKER_SHUTDOWN_GRACE_MS: '20000' }) });
+    service = await startService({
+      worker: false,
+      config: await testConfig({ WORKER_LOCK_MS: '2000', WORKER_SHUTDOWN_GRACE_MS: '20000' }),
+    });
   });
   after(() => service.close());
 
   test('kill -9 of the worker in epoch 3 of 6: another worker resumes from the checkpoint; each epoch once, one model', async () => {
     const first = spawnWorker(service.config);
     const submitted = await postJson(`${service.url}/v1/jobs`, slowJob(6));
-    await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`, { stopAfter: (e) => e.event === 'epoch' && e.data.epoch === 2 });
+    await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`, {
+      stopAfter: (e) => e.event === 'epoch' && e.data.epoch === 2,
+    });
     first.child.kill('SIGKILL');
     await first.exited;
     const second = spawnWorker(service.config);
@@ -27,9 +42,15 @@ describe('faults', () => {
       assert.deepEqual(epochsOf(events), [1, 2, 3, 4, 5, 6]);
       assert.equal(job.history.loss.length, 6);
       const statuses = events.filter((e) => e.event === 'status').map((e) => e.data.status);
-      assert.deepEqual([statuses[0], statuses[1], statuses.at(-1)], ['queued', 'running', 'completed'], `statuses ${statuses}`);
+      assert.deepEqual(
+        [statuses[0], statuses[1], statuses.at(-1)],
+        ['queued', 'running', 'completed'],
+        `statuses ${statuses}`,
+      );
       assert.ok(!statuses.includes('failed'));
-      const models = (await getJson(`${service.url}/v1/models?limit=100`)).body.items.filter((m: { jobId: string }) => m.jobId === job.id);
+      const models = (await getJson(`${service.url}/v1/models?limit=100`)).body.items.filter(
+        (m: { jobId: string }) => m.jobId === job.id,
+      );
       assert.equal(models.length, 1);
       assert.equal(models[0].id, job.modelId);
       assert.match(second.output(), /training job started/);
@@ -42,7 +63,9 @@ describe('faults', () => {
   test('SIGTERM: the worker hands its job back within the grace period and exits; the next worker resumes it', async () => {
     const first = spawnWorker(service.config);
     const submitted = await postJson(`${service.url}/v1/jobs`, slowJob(4));
-    await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`, { stopAfter: (e) => e.event === 'epoch' && e.data.epoch === 2 });
+    await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`, {
+      stopAfter: (e) => e.event === 'epoch' && e.data.epoch === 2,
+    });
     first.child.kill('SIGTERM');
     assert.deepEqual(await first.exited, { code: 0, signal: null });
     const handedBack = (await getJson(`${service.url}/v1/jobs/${submitted.body.id}`)).body;
@@ -54,7 +77,10 @@ describe('faults', () => {
       assert.equal(job.status, 'completed', JSON.stringify(job.error));
       const { events } = await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`);
       assert.deepEqual(epochsOf(events), [1, 2, 3, 4]);
-      assert.deepEqual(events.filter((e) => e.event === 'status').map((e) => e.data.status), ['queued', 'running', 'queued', 'running', 'completed']);
+      assert.deepEqual(
+        events.filter((e) => e.event === 'status').map((e) => e.data.status),
+        ['queued', 'running', 'queued', 'running', 'completed'],
+      );
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;
@@ -65,7 +91,10 @@ describe('faults', () => {
 describe('Redis outages', () => {
   test('submit while Redis is down is a 503 with Retry-After; after a restart nothing is lost and training goes on', async () => {
     const redis = await startRedis();
-    const service = await startService({ worker: false, config: await testConfig({ REDIS_URL: redis.url, WORKER_LOCK_MS: '3000' }) });
+    const service = await startService({
+      worker: false,
+      config: await testConfig({ REDIS_URL: redis.url, WORKER_LOCK_MS: '3000' }),
+    });
     const worker = spawnWorker(service.config);
     try {
       const running = await postJson(`${service.url}/v1/jobs`, slowJob(4));
@@ -79,7 +108,10 @@ describe('Redis outages', () => {
       assert.equal((await getJson(`${service.url}/readyz`)).status, 503);
 
       await redis.start();
-      const [a, b] = [await waitForJob(service.url, running.body.id, ['completed', 'failed'], 120_000), await waitForJob(service.url, waiting.body.id, ['completed', 'failed'], 120_000)];
+      const [a, b] = [
+        await waitForJob(service.url, running.body.id, ['completed', 'failed'], 120_000),
+        await waitForJob(service.url, waiting.body.id, ['completed', 'failed'], 120_000),
+      ];
       assert.equal(a.status, 'completed', JSON.stringify(a.error));
       assert.equal(b.status, 'completed', JSON.stringify(b.error));
       assert.equal(a.history.loss.length, 4);

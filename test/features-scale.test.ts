@@ -11,10 +11,24 @@ test('scaled features are bit-identical to a float32 multiply on the backend', a
   await initBackend(...testBackend());
   const t: Transforms = { featureShape: [4, 4], inputs: { reshape: [16], scale: 1 / 255 }, labels: {} };
   const raw = Uint8Array.from({ length: 3 * 16 }, (_, i) => (i * 37) % 256);
-  const expected = tf.tidy(() => tf.tensor(Float32Array.from(raw), [3, 16]).mul(1 / 255).dataSync());
+  const expected = tf.tidy(() =>
+    tf
+      .tensor(Float32Array.from(raw), [3, 16])
+      .mul(1 / 255)
+      .dataSync(),
+  );
   const floats = Float64Array.from(raw, (v) => v + 0.1);
-  const expectedFloats = tf.tidy(() => tf.tensor(Float32Array.from(floats), [3, 16]).mul(1 / 255).dataSync());
-  for (const [input, want] of [[raw, expected], [floats, expectedFloats], [Float32Array.from(floats), expectedFloats]] as const) {
+  const expectedFloats = tf.tidy(() =>
+    tf
+      .tensor(Float32Array.from(floats), [3, 16])
+      .mul(1 / 255)
+      .dataSync(),
+  );
+  for (const [input, want] of [
+    [raw, expected],
+    [floats, expectedFloats],
+    [Float32Array.from(floats), expectedFloats],
+  ] as const) {
     const features = featuresTensor(input, 3, t);
     assert.deepEqual(features.shape, [3, 16]);
     assert.deepEqual(Array.from(features.dataSync()), Array.from(want));

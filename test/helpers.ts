@@ -20,7 +20,10 @@ export {
 
 /** TFJS_BACKEND and TFJS_ACCELERATION of this test run, for tests that start the backend themselves (`initBackend(...testBackend())`). */
 export function testBackend() {
-  const { TFJS_BACKEND, TFJS_ACCELERATION } = loadConfig({ TFJS_BACKEND: process.env.TFJS_BACKEND, TFJS_ACCELERATION: process.env.TFJS_ACCELERATION });
+  const { TFJS_BACKEND, TFJS_ACCELERATION } = loadConfig({
+    TFJS_BACKEND: process.env.TFJS_BACKEND,
+    TFJS_ACCELERATION: process.env.TFJS_ACCELERATION,
+  });
   return [TFJS_BACKEND, TFJS_ACCELERATION] as const;
 }
 
@@ -55,6 +58,7 @@ export function apiAs(base: string, key?: string) {
     post: (path: string, body?: unknown, headers?: Record<string, string>) => call('POST', path, body, headers),
     delete: (path: string) => call('DELETE', path),
     /** Follows a job, as this tenant, until it reaches one of `statuses` (default: it ended); answers its record. */
-    waitFor: (id: string, statuses?: readonly JobStatus[], timeoutMs?: number) => waitForJob(base, id, statuses, timeoutMs, key),
+    waitFor: (id: string, statuses?: readonly JobStatus[], timeoutMs?: number) =>
+      waitForJob(base, id, statuses, timeoutMs, key),
   };
 }

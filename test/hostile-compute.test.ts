@@ -27,7 +27,16 @@ function wideJob(hidden: number, outputs: number): JobRequest {
       ],
     },
     compile: { optimizer: 'sgd', loss: 'categoricalCrossentropy' },
-    data: { x: [[0, 1], [1, 0], [1, 1], [0, 0]], y: [0, 1, 1, 0], labels: { oneHot: outputs } },
+    data: {
+      x: [
+        [0, 1],
+        [1, 0],
+        [1, 1],
+        [0, 0],
+      ],
+      y: [0, 1, 1, 0],
+      labels: { oneHot: outputs },
+    },
     fit: { epochs: 1, batchSize: 4, seed: 1 },
   } as unknown as JobRequest;
 }
@@ -74,9 +83,11 @@ describe('shared compute under hostile requests', () => {
       assert.equal(big.status, 413, `${n} instances`);
       assert.equal(big.body.code, 'answer_too_large');
       assert.equal(big.body.errors[0].path, '/instances');
-      assert.match(big.body.detail, new RegExp(`${n.toLocaleString('en')} instances × 5,000 output values.*PREDICT_MAX_ANSWER_BYTES`));
+      assert.match(
+        big.body.detail,
+        new RegExp(`${n.toLocaleString('en')} instances × 5,000 output values.*PREDICT_MAX_ANSWER_BYTES`),
+      );
     }
-
   });
 
   test('a request bigger than one pass runs as several, a turn of the event loop apart; one instance over the pass budget is a 422', async () => {
@@ -88,18 +99,32 @@ describe('shared compute under hostile requests', () => {
     // 26 instances of this model fit the 1 MiB pass budget: 60 take 3 passes.
     assert.equal(predictor.stats().passes - before.passes, 3);
     const alone = await Promise.all(rows.map((r) => predict(wideHidden, { instances: [r] })));
-    assert.deepEqual(whole.body.predictions, alone.map((a) => a.body.predictions[0]));
-    assert.deepEqual(whole.body.classes, alone.map((a) => a.body.classes[0]));
+    assert.deepEqual(
+      whole.body.predictions,
+      alone.map((a) => a.body.predictions[0]),
+    );
+    assert.deepEqual(
+      whole.body.classes,
+      alone.map((a) => a.body.classes[0]),
+    );
 
     // The same models under other budgets: apps of their own on the same Redis and store.
     for (const [setting, value, detail] of [
-      ['PREDICT_MAX_PASS_BYTES', 32_768, /one instance of this model takes 40,032 bytes .*the limit is 32,768 \(PREDICT_MAX_PASS_BYTES\)/],
+      [
+        'PREDICT_MAX_PASS_BYTES',
+        32_768,
+        /one instance of this model takes 40,032 bytes .*the limit is 32,768 \(PREDICT_MAX_PASS_BYTES\)/,
+      ],
       ['PREDICT_MAX_PASS_FLOPS', 1e6, null],
     ] as const) {
       const other = await buildApp({ ...service.config, [setting]: value }, { logger: false });
       try {
         before = other.services.predictor.stats();
-        const res = await other.inject({ method: 'POST', url: `/v1/models/${wideHidden}/predict`, payload: { instances: rows } });
+        const res = await other.inject({
+          method: 'POST',
+          url: `/v1/models/${wideHidden}/predict`,
+          payload: { instances: rows },
+        });
         if (detail) {
           assert.equal(res.statusCode, 422, res.body);
           assert.equal(res.json().code, 'pass_too_large');
@@ -161,16 +186,28 @@ describe('shared compute under hostile requests', () => {
     assert.equal(short.status, 200, JSON.stringify(short.body));
     assert.equal(short.body.estimates.sequentialStepsPerBatch, 400);
 
-    const heavy = { ...base, fit: { ...base.fit, batchSize: 4096 }, model: { layers: [{ type: 'dense', units: 2048, activation: 'relu', inputShape: [784] }, { type: 'dense', units: 10, activation: 'softmax' }] } };
+    const heavy = {
+      ...base,
+      fit: { ...base.fit, batchSize: 4096 },
+      model: {
+        layers: [
+          { type: 'dense', units: 2048, activation: 'relu', inputShape: [784] },
+          { type: 'dense', units: 10, activation: 'softmax' },
+        ],
+      },
+    };
     const flops = await postJson(`${service.url}/v1/jobs`, heavy);
     assert.equal(flops.status, 422, JSON.stringify(flops.body));
     assert.equal(flops.body.errors[0].path, '/fit/batchSize');
-    assert.match(flops.body.detail, /one training step would take about [\d,]+ FLOPs .*batch size 4,096.*MAX_BATCH_FLOPS/);
+    assert.match(
+      flops.body.detail,
+      /one training step would take about [\d,]+ FLOPs .*batch size 4,096.*MAX_BATCH_FLOPS/,
+    );
     const jobs = await getJson(`${service.url}/v1/jobs?limit=100`);
     assert.equal(jobs.body.items.length, 2, 'no refused job was queued');
   });
 
-  test('a dry run does not hold the event loop: expensive initialisers cost nothing, and its summary is the real build\'s', async () => {
+  test("a dry run does not hold the event loop: expensive initialisers cost nothing, and its summary is the real build's", async () => {
     const body = {
       ...smallMnistJob(),
       model: {
@@ -185,7 +222,10 @@ describe('shared compute under hostile requests', () => {
       },
     } as JobRequest;
     let validated = false;
-    const validating = postJson(`${service.url}/v1/models/validate`, body).then((r) => ((validated = true), r));
+    const validating = postJson(`${service.url}/v1/models/validate`, body).then((r) => {
+      validated = true;
+      return r;
+    });
     const health = await getJson(`${service.url}/healthz`);
     assert.equal(health.status, 200);
     const report = await validating;
@@ -205,7 +245,13 @@ describe('shared compute under hostile requests', () => {
     try {
       const deep = {
         ...smallMnistJob(),
-        model: { layers: [{ type: 'dense', units: 32, inputShape: [784] }, ...Array.from({ length: 498 }, () => ({ type: 'dense', units: 32 })), { type: 'dense', units: 10, activation: 'softmax' }] },
+        model: {
+          layers: [
+            { type: 'dense', units: 32, inputShape: [784] },
+            ...Array.from({ length: 498 }, () => ({ type: 'dense', units: 32 })),
+            { type: 'dense', units: 10, activation: 'softmax' },
+          ],
+        },
       };
       // The second dry run is answered by the thread that replaced the one ended for the first.
       for (const route of ['/v1/models/validate', '/v1/jobs']) {
@@ -235,11 +281,18 @@ describe('shared compute under hostile requests', () => {
     const done = await waitForJob(service.url, id);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     assert.equal(done.request.data.x, undefined);
-    assert.deepEqual(await readdir(path.join(service.config.DATA_DIR, 'checkpoints')).then((names) => names.filter((n) => n.startsWith(id)), () => []), []);
+    assert.deepEqual(
+      await readdir(path.join(service.config.DATA_DIR, 'checkpoints')).then(
+        (names) => names.filter((n) => n.startsWith(id)),
+        () => [],
+      ),
+      [],
+    );
   });
 
   test('a fault inside the backend replaces it: the request gets a 503, readiness says so, and later requests see a clean backend', async (t) => {
-    if (tf.getBackend() !== 'wasm') return t.skip(`the fault is staged through the wasm backend's tensor registry; this run uses ${tf.getBackend()}`);
+    if (tf.getBackend() !== 'wasm')
+      return t.skip(`the fault is staged through the wasm backend's tensor registry; this run uses ${tf.getBackend()}`);
     const rows = instances(4).map(([a, b]) => [a + 0.5, b + 0.25]);
     const clean = await predict(wideHidden, { instances: rows });
     assert.equal(clean.status, 200);
@@ -248,7 +301,10 @@ describe('shared compute under hostile requests', () => {
 
     // Point every tensor the backend holds at an address outside its heap, as an
     // out-of-bounds write would have left it: the next kernel that reads one traps.
-    const backend = tf.backend() as unknown as { dataIdNextNumber: number; wasm: { tfjs: { disposeData(id: number): void; registerTensor(id: number, size: number, offset: number): void } } };
+    const backend = tf.backend() as unknown as {
+      dataIdNextNumber: number;
+      wasm: { tfjs: { disposeData(id: number): void; registerTensor(id: number, size: number, offset: number): void } };
+    };
     for (let id = 0; id < backend.dataIdNextNumber; id++) {
       backend.wasm.tfjs.disposeData(id);
       backend.wasm.tfjs.registerTensor(id, 1, 0x7ffffff0);
@@ -270,7 +326,11 @@ describe('shared compute under hostile requests', () => {
     const again = await predict(wideHidden, { instances: rows });
     assert.equal(again.status, 200, JSON.stringify(again.body));
     assert.deepEqual(again.body.predictions, clean.body.predictions);
-    assert.equal(service.app.services.predictor.stats().loads, loadsBefore + 1, 'the model was loaded again on the new backend');
+    assert.equal(
+      service.app.services.predictor.stats().loads,
+      loadsBefore + 1,
+      'the model was loaded again on the new backend',
+    );
     const other = await predict(wideOut, { instances: rows });
     assert.equal(other.status, 200);
     // Jobs are still accepted and trained (their dry runs never touched this backend).

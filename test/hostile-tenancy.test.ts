@@ -13,7 +13,16 @@ import { JobStore } from '../src/jobs/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { OwnedIndex } from '../src/storage/owned-index.ts';
 import { csv, binaryRows } from './dataset-fixtures.ts';
-import { apiAs, cleanup, REDIS_URL, slowJob, smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
+import {
+  apiAs,
+  cleanup,
+  REDIS_URL,
+  slowJob,
+  smallMnistJob,
+  startService,
+  testConfig,
+  type TestService,
+} from './helpers.ts';
 import { watchRedis } from './redis-monitor.ts';
 
 const ALICE = 'alice-key-0123456789abcdef';
@@ -29,7 +38,12 @@ const pixels = () => [new Array(784).fill(0)];
 const costOf = (commands: string[][], id: string) =>
   commands
     .filter((args) => args.some((a) => a.includes(id)) && !/^eval/i.test(args[0]))
-    .map((args) => args.map((a) => a.replaceAll(id, '<id>')).join(' ').toLowerCase());
+    .map((args) =>
+      args
+        .map((a) => a.replaceAll(id, '<id>'))
+        .join(' ')
+        .toLowerCase(),
+    );
 
 /** Waits for a condition that another party makes true (a timer in another process's store); polls, with a deadline. */
 async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 5_000) {
@@ -67,7 +81,9 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     for (const job of done) assert.equal(job.status, 'completed', JSON.stringify(job.error));
     jobId = ids[0];
     [hot, cold] = done.map((j) => j.modelId);
-    const uploaded = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(40)), { 'content-type': 'text/csv' });
+    const uploaded = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(40)), {
+      'content-type': 'text/csv',
+    });
     assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
     datasetId = uploaded.body.id;
     redis = await watchRedis();
@@ -87,7 +103,11 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     assert.equal(foreign!.status, 404, `${what}: ${JSON.stringify(foreign!.body)}`);
     assert.equal(absent!.status, 404, what);
     assert.deepEqual(foreign!.body.detail.replace(id, '<id>'), absent!.body.detail.replace(other, '<id>'), what);
-    assert.deepEqual(foreignCost, absentCost, `${what}: Redis ran ${JSON.stringify(foreignCost)} for a foreign id, ${JSON.stringify(absentCost)} for a missing one`);
+    assert.deepEqual(
+      foreignCost,
+      absentCost,
+      `${what}: Redis ran ${JSON.stringify(foreignCost)} for a foreign id, ${JSON.stringify(absentCost)} for a missing one`,
+    );
     return foreignCost;
   }
 
@@ -98,12 +118,18 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
       ['events', (id: string) => bob.get(`/v1/jobs/${id}/events`)],
     ] as const) {
       const cost = await sameAsMissing(call, jobId, what);
-      assert.ok(!cost.some((c) => c.startsWith('hgetall') || c.includes('request')), `${what} read the record: ${cost}`);
+      assert.ok(
+        !cost.some((c) => c.startsWith('hgetall') || c.includes('request')),
+        `${what} read the record: ${cost}`,
+      );
     }
     // The owner and the admin do read it (so the check above can see a read).
     for (const who of [alice, admin]) {
       const commands = costOf(await redis.during(() => who.get(`/v1/jobs/${jobId}`)), jobId);
-      assert.ok(commands.some((c) => c.startsWith('hgetall')), `the owner's read: ${commands}`);
+      assert.ok(
+        commands.some((c) => c.startsWith('hgetall')),
+        `the owner's read: ${commands}`,
+      );
     }
     assert.equal((await alice.get(`/v1/jobs/${jobId}`)).body.request.name, 'first');
   });
@@ -126,17 +152,33 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     const own = await alice.post(`/v1/models/${hot}/predict`, { instances: pixels() });
     assert.equal(own.status, 200, JSON.stringify(own.body));
     const stats = service.app.services.predictor.stats();
-    const cost = await sameAsMissing((id) => bob.post(`/v1/models/${id}/predict`, { instances: pixels() }), cold, 'predict');
+    const cost = await sameAsMissing(
+      (id) => bob.post(`/v1/models/${id}/predict`, { instances: pixels() }),
+      cold,
+      'predict',
+    );
     assert.ok(!cost.some((c) => c.startsWith('get ')), `bob's predict read the model: ${cost}`);
     assert.deepEqual(service.app.services.predictor.stats(), stats, 'no forward pass ran for bob');
     // The cache holds one model: alice's is still the one loaded (no metadata read to reload it).
-    const again = costOf(await redis.during(() => alice.post(`/v1/models/${hot}/predict`, { instances: pixels() })), hot);
+    const again = costOf(
+      await redis.during(() => alice.post(`/v1/models/${hot}/predict`, { instances: pixels() })),
+      hot,
+    );
     assert.ok(!again.some((c) => c.startsWith('get ')), `alice's model was reloaded: ${again}`);
     // Alice loading her other model does read it (and takes the one cache place): the check above can fail.
-    const load = costOf(await redis.during(() => alice.post(`/v1/models/${cold}/predict`, { instances: pixels() })), cold);
-    assert.ok(load.some((c) => c.startsWith('get ')), `a load reads the metadata: ${load}`);
+    const load = costOf(
+      await redis.during(() => alice.post(`/v1/models/${cold}/predict`, { instances: pixels() })),
+      cold,
+    );
+    assert.ok(
+      load.some((c) => c.startsWith('get ')),
+      `a load reads the metadata: ${load}`,
+    );
     // Repeated by the owner, the index is not asked again.
-    const repeat = costOf(await redis.during(() => alice.post(`/v1/models/${cold}/predict`, { instances: pixels() })), cold);
+    const repeat = costOf(
+      await redis.during(() => alice.post(`/v1/models/${cold}/predict`, { instances: pixels() })),
+      cold,
+    );
     assert.deepEqual(repeat, []);
     assert.equal((await admin.post(`/v1/models/${cold}/predict`, { instances: pixels() })).status, 200);
   });
@@ -164,7 +206,10 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
       assert.deepEqual((await store.getFor(record.id, ALICE_T))?.request, big);
       assert.deepEqual((await store.getFor(record.id, ADMIN_T))?.request, big);
       let lightRecord: Awaited<ReturnType<JobStore['getFor']>>;
-      const light = costOf(await redis.during(async () => (lightRecord = await store.getFor(record.id, ALICE_T, false))), record.id);
+      const light = costOf(
+        await redis.during(async () => (lightRecord = await store.getFor(record.id, ALICE_T, false))),
+        record.id,
+      );
       assert.equal(lightRecord!.request, undefined);
       assert.equal(lightRecord!.tenant, 'alice');
       assert.ok(!light.some((c) => c.includes('request') || c.startsWith('hgetall')), `without the request: ${light}`);
@@ -179,7 +224,10 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     const prefix = `test-${randomUUID().slice(0, 8)}`;
     const connection = new Redis(REDIS_URL);
     const index = new OwnedIndex<{ id: string; tenant: string; bytes: number; note: string }>(connection, {
-      meta: (id) => `${prefix}:thing:${id}`, all: `${prefix}:things`, tenantPrefix: `${prefix}:tenant:`, kind: 'models',
+      meta: (id) => `${prefix}:thing:${id}`,
+      all: `${prefix}:things`,
+      tenantPrefix: `${prefix}:tenant:`,
+      kind: 'models',
     });
     try {
       const id = randomUUID();
@@ -210,10 +258,21 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     try {
       for (let round = 0; round < 10; round++) {
         await connection.set(key, String(round % 10).repeat(500_000));
-        assert.deepEqual(costOf(await redis.during(() => connection.strlen(key)), key), ['strlen <id>'], `round ${round}`);
+        assert.deepEqual(
+          costOf(await redis.during(() => connection.strlen(key)), key),
+          ['strlen <id>'],
+          `round ${round}`,
+        );
       }
-      const many = costOf(await redis.during(() => Promise.all(Array.from({ length: 50 }, (_, i) => connection.getrange(key, i, i)))), key);
-      assert.deepEqual(many, Array.from({ length: 50 }, (_, i) => `getrange <id> ${i} ${i}`), 'every command of the step, in order');
+      const many = costOf(
+        await redis.during(() => Promise.all(Array.from({ length: 50 }, (_, i) => connection.getrange(key, i, i)))),
+        key,
+      );
+      assert.deepEqual(
+        many,
+        Array.from({ length: 50 }, (_, i) => `getrange <id> ${i} ${i}`),
+        'every command of the step, in order',
+      );
       const step = redis.during(() => connection.strlen(key));
       await step;
       await connection.del(key);
@@ -241,13 +300,19 @@ describe('failed authentication is limited per client address', () => {
     return app;
   };
   const call = (app: App, address: string, key?: string) =>
-    app.inject({ method: 'GET', url: '/v1/models', remoteAddress: address, headers: key ? { authorization: `Bearer ${key}` } : {} });
+    app.inject({
+      method: 'GET',
+      url: '/v1/models',
+      remoteAddress: address,
+      headers: key ? { authorization: `Bearer ${key}` } : {},
+    });
 
   test('over the limit, an address gets 429 with Retry-After for any key, right or wrong; tenants already at work there go on', async () => {
     const app = await open();
     const address = '10.0.0.1';
     assert.equal((await call(app, address, ALICE)).statusCode, 200);
-    for (let i = 0; i < 5; i++) assert.equal((await call(app, address, `wrong-key-${i}-0123456789abcdef`)).statusCode, 401);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await call(app, address, `wrong-key-${i}-0123456789abcdef`)).statusCode, 401);
     const refused = await call(app, address, 'wrong-key-x-0123456789abcdef');
     assert.equal(refused.statusCode, 429);
     assert.match(refused.headers['content-type'] as string, /application\/problem\+json/);
@@ -270,7 +335,8 @@ describe('failed authentication is limited per client address', () => {
   test('the count is shared by every API process, in Redis, and ends with its minute', async () => {
     const [one, two] = [await open(), await open()];
     const address = '10.0.1.1';
-    for (let i = 0; i < 5; i++) assert.equal((await call(i % 2 ? one : two, address, `wrong-${i}-0123456789abcdef`)).statusCode, 401);
+    for (let i = 0; i < 5; i++)
+      assert.equal((await call(i % 2 ? one : two, address, `wrong-${i}-0123456789abcdef`)).statusCode, 401);
     // The other process has not seen this address fail since: its first failure finds the shared count over.
     assert.equal((await call(one, address, 'wrong-5-0123456789abcdef')).statusCode, 429);
     assert.equal((await call(two, address, 'wrong-6-0123456789abcdef')).statusCode, 429);
@@ -300,11 +366,17 @@ describe('failed authentication is limited per client address', () => {
       redis.disconnect();
     }
     const unlimited = await open({ AUTH_FAILURES_PER_MINUTE: 0 });
-    for (let i = 0; i < 20; i++) assert.equal((await call(unlimited, '10.0.3.1', `wrong-${i}-0123456789abcdef`)).statusCode, 401);
+    for (let i = 0; i < 20; i++)
+      assert.equal((await call(unlimited, '10.0.3.1', `wrong-${i}-0123456789abcdef`)).statusCode, 401);
   });
 
   test('with Redis away a failure is still a 401, answered at once', async () => {
-    const away = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const away = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     away.on('error', () => undefined);
     const failures = new AuthFailures(away, 'x:', 1);
     await assert.rejects(failures.failed('10.0.4.1'));
@@ -324,7 +396,9 @@ describe('the rate limit refuses nobody under it, whatever the pace, across API 
     const Store = sharedRateStore(redis, prefix, { now: () => clock, leaseMs });
     const store = new Store();
     return (key: string, max: number) =>
-      new Promise<number>((resolve, reject) => store.incr(key, (err, result) => (err ? reject(err) : resolve(result!.current)), 60_000, max));
+      new Promise<number>((resolve, reject) =>
+        store.incr(key, (err, result) => (err ? reject(err) : resolve(result!.current)), 60_000, max),
+      );
   };
   const counted = (key: string) => connections[0].get(`${prefix}${key}`).then(Number);
   after(async () => {
@@ -351,7 +425,11 @@ describe('the rate limit refuses nobody under it, whatever the pace, across API 
       clock += 1_000;
     }
     assert.equal(allowed.indexOf(false), 60);
-    assert.equal(await counted('sparse-three'), 60, 'each request let through took one count, the refused one none: nothing was held back');
+    assert.equal(
+      await counted('sparse-three'),
+      60,
+      'each request let through took one count, the refused one none: nothing was held back',
+    );
   });
 
   test('bursts on one process with pauses between: all of the limit', async () => {
@@ -395,13 +473,34 @@ describe('the rate limit refuses nobody under it, whatever the pace, across API 
   test('a count given back never lands in a later window', async () => {
     processStore(); // defines the command on a connection of its own
     type Answer = [number, number, number, number];
-    const rate = connections.at(-1) as Redis & { rateCount(key: string, take: number, windowMs: number, giveBack: number, windowEnd: number, max: number): Promise<Answer> };
+    const rate = connections.at(-1) as Redis & {
+      rateCount(
+        key: string,
+        take: number,
+        windowMs: number,
+        giveBack: number,
+        windowEnd: number,
+        max: number,
+      ): Promise<Answer>;
+    };
     const key = `${prefix}windows`;
     const [, , end] = await rate.rateCount(key, 10, 60_000, 0, 0, 100);
     assert.equal((await rate.rateCount(key, 1, 60_000, 4, end, 100))[0], 7, 'same window: 10 - 4 + 1');
-    assert.equal((await rate.rateCount(key, 1, 60_000, 4, end - 60_000, 100))[0], 8, 'an earlier window: nothing given back');
-    assert.deepEqual([(await rate.rateCount(key, 5, 60_000, 0, 0, 10))].map(([count, , , taken]) => [count, taken]), [[10, 2]], 'never past the limit');
-    assert.deepEqual([(await rate.rateCount(key, 5, 60_000, 0, 0, 10))].map(([count, , , taken]) => [count, taken]), [[10, 0]], 'a refusal takes nothing');
+    assert.equal(
+      (await rate.rateCount(key, 1, 60_000, 4, end - 60_000, 100))[0],
+      8,
+      'an earlier window: nothing given back',
+    );
+    assert.deepEqual(
+      [await rate.rateCount(key, 5, 60_000, 0, 0, 10)].map(([count, , , taken]) => [count, taken]),
+      [[10, 2]],
+      'never past the limit',
+    );
+    assert.deepEqual(
+      [await rate.rateCount(key, 5, 60_000, 0, 0, 10)].map(([count, , , taken]) => [count, taken]),
+      [[10, 0]],
+      'a refusal takes nothing',
+    );
     assert.equal((await rate.rateCount(`${prefix}gone`, 0, 60_000, 4, end, 100))[0], 0, 'no window: nothing created');
     assert.equal(await rate.exists(`${prefix}gone`), 0);
   });
@@ -410,7 +509,12 @@ describe('the rate limit refuses nobody under it, whatever the pace, across API 
     const config = await testConfig({ RATE_LIMIT_PER_MINUTE: '20' });
     const apps = [await buildApp(config, { logger: false }), await buildApp(config, { logger: false })];
     try {
-      for (let i = 0; i < 20; i++) assert.equal((await apps[i % 2].inject({ method: 'GET', url: '/v1/models' })).statusCode, 200, `request ${i + 1}`);
+      for (let i = 0; i < 20; i++)
+        assert.equal(
+          (await apps[i % 2].inject({ method: 'GET', url: '/v1/models' })).statusCode,
+          200,
+          `request ${i + 1}`,
+        );
       const refused = await apps[0].inject({ method: 'GET', url: '/v1/models' });
       assert.equal(refused.statusCode, 429);
       assert.equal(refused.json().code, 'rate_limited');
@@ -453,7 +557,9 @@ function redisProxy(target = new URL(REDIS_URL)) {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       return `redis://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     },
-    blackhole: () => void (mode = 'blackhole'),
+    blackhole: () => {
+      mode = 'blackhole';
+    },
     cut: () => {
       mode = 'cut';
       dropAll();
@@ -477,7 +583,10 @@ describe('Redis outages: every route answers 503 with Retry-After in time, then 
   let jobId: string;
   before(async () => {
     const url = await proxy.listen();
-    service = await startService({ worker: false, config: await testConfig({ REDIS_URL: url, API_KEYS: KEYS, AUTH_FAILURES_PER_MINUTE: '3' }) });
+    service = await startService({
+      worker: false,
+      config: await testConfig({ REDIS_URL: url, API_KEYS: KEYS, AUTH_FAILURES_PER_MINUTE: '3' }),
+    });
     alice = apiAs(service.url, ALICE);
     const submitted = await alice.post('/v1/jobs', smallMnistJob());
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
@@ -493,11 +602,18 @@ describe('Redis outages: every route answers 503 with Retry-After in time, then 
   const ask = async (method: string, route: string, body?: unknown, key = ALICE) => {
     const response = await fetch(`${service.url}${route}`, {
       method,
-      headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      headers: {
+        authorization: `Bearer ${key}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(5_000),
     });
-    return { status: response.status, retryAfter: response.headers.get('retry-after'), body: (await response.json().catch(() => null)) as any };
+    return {
+      status: response.status,
+      retryAfter: response.headers.get('retry-after'),
+      body: (await response.json().catch(() => null)) as any,
+    };
   };
 
   async function allUnavailable(how: string) {
@@ -567,7 +683,11 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
     await dir(`${a}.old-${randomUUID()}`, 'checkpoint.json');
     await dir(`.tmp-${b}-${randomUUID()}`);
     await store.recover(a);
-    assert.deepEqual((await names()).filter((n) => n.includes(a)), [a], 'only the restored checkpoint is left');
+    assert.deepEqual(
+      (await names()).filter((n) => n.includes(a)),
+      [a],
+      'only the restored checkpoint is left',
+    );
     assert.deepEqual(await readdir(path.join(root, 'checkpoints', a)), ['checkpoint.json']);
     assert.equal((await names()).filter((n) => n.includes(b)).length, 1, "another job's writer is left alone");
     await store.remove(a);
@@ -614,12 +734,19 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
       const leftover = path.join(service.config.DATA_DIR, 'checkpoints', `.tmp-${id}-${randomUUID()}`);
       await mkdir(leftover, { recursive: true });
       await writeFile(path.join(leftover, 'weights.bin'), 'half a checkpoint');
-      assert.equal((await api.get(`/v1/jobs/${id}`)).body.status, 'queued', 'the leftover is there before the job runs');
+      assert.equal(
+        (await api.get(`/v1/jobs/${id}`)).body.status,
+        'queued',
+        'the leftover is there before the job runs',
+      );
       assert.equal((await api.waitFor(first.body.id)).status, 'completed');
       const done = await api.waitFor(id);
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
       const left = await readdir(path.join(service.config.DATA_DIR, 'checkpoints')).catch(() => [] as string[]);
-      assert.deepEqual(left.filter((n) => n.includes(id)), []);
+      assert.deepEqual(
+        left.filter((n) => n.includes(id)),
+        [],
+      );
     } finally {
       await service.close();
     }
@@ -638,7 +765,10 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
       const cancelled = await api.post(`/v1/jobs/${id}/cancel`, {});
       assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
       const left = await readdir(path.join(service.config.DATA_DIR, 'checkpoints'));
-      assert.deepEqual(left.filter((n) => n.includes(id)), []);
+      assert.deepEqual(
+        left.filter((n) => n.includes(id)),
+        [],
+      );
     } finally {
       await service.close();
     }

@@ -30,7 +30,10 @@ test('without redis-server installed, start-up stops saying how to get Redis', a
   const savedPath = process.env.PATH;
   process.env.PATH = '/nonexistent';
   try {
-    await assert.rejects(ensureLocalRedis(url, tmpdir()), (err: Error) => err instanceof NoRedisError && /not installed/.test(err.message) && /REDIS_URL/.test(err.message));
+    await assert.rejects(
+      ensureLocalRedis(url, tmpdir()),
+      (err: Error) => err instanceof NoRedisError && /not installed/.test(err.message) && /REDIS_URL/.test(err.message),
+    );
   } finally {
     process.env.PATH = savedPath;
   }

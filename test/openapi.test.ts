@@ -10,7 +10,18 @@ test('openapi.yaml is generated from the routes and up to date (run `npm run ope
 
 test('the spec documents every route of the v1 contract', async () => {
   const spec = await generateOpenApi();
-  for (const route of ['/v1/jobs:', '/v1/jobs/{id}:', '/v1/jobs/{id}/events:', '/v1/models:', '/v1/models/{id}:', '/v1/models/{id}/predict:', '/v1/models/{id}/model.json:', '/v1/models/validate:', '/healthz:', '/readyz:']) {
+  for (const route of [
+    '/v1/jobs:',
+    '/v1/jobs/{id}:',
+    '/v1/jobs/{id}/events:',
+    '/v1/models:',
+    '/v1/models/{id}:',
+    '/v1/models/{id}/predict:',
+    '/v1/models/{id}/model.json:',
+    '/v1/models/validate:',
+    '/healthz:',
+    '/readyz:',
+  ]) {
     assert.ok(spec.includes(`\n  ${route}`), `missing ${route}`);
   }
 });

@@ -27,7 +27,24 @@ export async function startRedis() {
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''], { stdio: 'ignore' });
+    child = spawn(
+      'redis-server',
+      [
+        '--port',
+        String(port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+      ],
+      { stdio: 'ignore' },
+    );
     for (let i = 0; i < 100 && !(await redisAnswers(url)); i++) await new Promise((r) => setTimeout(r, 50));
     if (!(await redisAnswers(url))) throw new Error(`redis-server on port ${port} never answered`);
   };
@@ -37,7 +54,16 @@ export async function startRedis() {
     await once(child, 'exit');
   };
   await start();
-  return { url, port, start, stop, remove: async () => { await stop(); await rm(dir, { recursive: true, force: true }); } };
+  return {
+    url,
+    port,
+    start,
+    stop,
+    remove: async () => {
+      await stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** `npm run worker` as a real process with the test's config. */
@@ -52,7 +78,10 @@ export function spawnWorker(config: Config, env: Record<string, string> = {}) {
   return {
     child,
     output: () => output,
-    exited: once(child, 'exit').then(([code, signal]) => ({ code: code as number | null, signal: signal as string | null })),
+    exited: once(child, 'exit').then(([code, signal]) => ({
+      code: code as number | null,
+      signal: signal as string | null,
+    })),
   };
 }
 

@@ -11,11 +11,14 @@ const KEYS = {
   bob: 'bob-key-0123456789abcdef00',
   carol: 'carol-key-0123456789abcdef',
 };
-const API_KEYS = Object.entries(KEYS).map(([tenant, key]) => `${key}:${tenant}`).join(',');
+const API_KEYS = Object.entries(KEYS)
+  .map(([tenant, key]) => `${key}:${tenant}`)
+  .join(',');
 const quiet = { info() {}, warn() {}, error() {}, debug() {} } as unknown as Parameters<typeof startWorker>[1];
 
 type Job = { id: string; status: string; startedAt: string; finishedAt: string; queuePosition: number | null };
-const overlaps = (a: Job, b: Job) => Date.parse(a.startedAt) < Date.parse(b.finishedAt) && Date.parse(b.startedAt) < Date.parse(a.finishedAt);
+const overlaps = (a: Job, b: Job) =>
+  Date.parse(a.startedAt) < Date.parse(b.finishedAt) && Date.parse(b.startedAt) < Date.parse(a.finishedAt);
 
 describe('queue quotas, fair share and running limits', () => {
   let service: TestService;
@@ -26,10 +29,16 @@ describe('queue quotas, fair share and running limits', () => {
   });
 
   test('a tenant over TENANT_MAX_QUEUED_JOBS gets a 429 with Retry-After and no job; other tenants still submit', async () => {
-    const config = await testConfig({ API_KEYS, TENANT_MAX_QUEUED_JOBS: '3', TENANT_MAX_RUNNING_JOBS: '1', WORKER_CONCURRENCY: '2' });
+    const config = await testConfig({
+      API_KEYS,
+      TENANT_MAX_QUEUED_JOBS: '3',
+      TENANT_MAX_RUNNING_JOBS: '1',
+      WORKER_CONCURRENCY: '2',
+    });
     service = await startService({ worker: false, config });
     const alice = apiAs(service.url, KEYS.alice);
-    for (let i = 0; i < 3; i++) assert.equal((await alice.post('/v1/jobs', smallMnistJob({ name: `alice-${i + 1}` }))).status, 202);
+    for (let i = 0; i < 3; i++)
+      assert.equal((await alice.post('/v1/jobs', smallMnistJob({ name: `alice-${i + 1}` }))).status, 202);
     const refused = await alice.post('/v1/jobs', smallMnistJob({ name: 'alice-4' }));
     assert.equal(refused.status, 429, JSON.stringify(refused.body));
     assert.equal(refused.body.code, 'queue_quota');
@@ -37,14 +46,19 @@ describe('queue quotas, fair share and running limits', () => {
     assert.ok(Number(refused.headers.get('retry-after')) > 0);
     assert.equal((await alice.get('/v1/jobs')).body.items.length, 3);
     const counts = await service.app.services.queue().getJobCounts();
-    assert.equal(Object.values(counts).reduce((a, b) => a + b, 0), 3, 'BullMQ holds only the three accepted jobs');
+    assert.equal(
+      Object.values(counts).reduce((a, b) => a + b, 0),
+      3,
+      'BullMQ holds only the three accepted jobs',
+    );
     assert.equal((await apiAs(service.url, KEYS.bob).post('/v1/jobs', smallMnistJob({ name: 'bob-1' }))).status, 202);
   });
 
   test("fair share: another tenant's first job waits behind one job of the busy tenant, not all of them", async () => {
     const positions: Record<string, number> = {};
     for (const key of [KEYS.alice, KEYS.bob]) {
-      for (const job of (await apiAs(service.url, key).get('/v1/jobs')).body.items) positions[job.name] = job.queuePosition;
+      for (const job of (await apiAs(service.url, key).get('/v1/jobs')).body.items)
+        positions[job.name] = job.queuePosition;
     }
     assert.deepEqual(positions, { 'alice-1': 1, 'bob-1': 2, 'alice-2': 3, 'alice-3': 4 });
   });
@@ -62,14 +76,23 @@ describe('queue quotas, fair share and running limits', () => {
     assert.ok(start('bob-1') < start('alice-2'), 'bob-1 started before alice-2');
     const aliceJobs = ['alice-1', 'alice-2', 'alice-3'].map((n) => jobs[n]);
     for (let i = 0; i < aliceJobs.length; i++) {
-      for (let j = i + 1; j < aliceJobs.length; j++) assert.ok(!overlaps(aliceJobs[i], aliceJobs[j]), `alice's jobs ${i + 1} and ${j + 1} ran at the same time`);
+      for (let j = i + 1; j < aliceJobs.length; j++)
+        assert.ok(!overlaps(aliceJobs[i], aliceJobs[j]), `alice's jobs ${i + 1} and ${j + 1} ran at the same time`);
     }
-    assert.ok(overlaps(jobs['alice-1'], jobs['bob-1']) || overlaps(jobs['alice-2'], jobs['bob-1']), "bob's job ran beside one of alice's: the other slot was used");
+    assert.ok(
+      overlaps(jobs['alice-1'], jobs['bob-1']) || overlaps(jobs['alice-2'], jobs['bob-1']),
+      "bob's job ran beside one of alice's: the other slot was used",
+    );
   });
 
   test('a job held back by the running limit stays queued, then runs when the tenant has room', async () => {
     const carol = apiAs(service.url, KEYS.carol);
-    const first = (await carol.post('/v1/jobs', smallMnistJob({ name: 'carol-1', fit: { epochs: 3, batchSize: 16, validationSplit: 0, shuffle: true } }))).body;
+    const first = (
+      await carol.post(
+        '/v1/jobs',
+        smallMnistJob({ name: 'carol-1', fit: { epochs: 3, batchSize: 16, validationSplit: 0, shuffle: true } }),
+      )
+    ).body;
     const second = (await carol.post('/v1/jobs', smallMnistJob({ name: 'carol-2' }))).body;
     await carol.waitFor(first.id, ['running']);
     // Both worker slots are free for carol, but her second job must wait for the first.
@@ -91,11 +114,16 @@ describe('storage quota', () => {
   test('uploads over TENANT_MAX_STORED_BYTES are a 403 naming the quota, and nothing is stored', async () => {
     service = await startService({ config: await testConfig({ API_KEYS, TENANT_MAX_STORED_BYTES: '1' }) });
     const alice = apiAs(service.url, KEYS.alice);
-    const refused = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(40)), { 'content-type': 'text/csv' });
+    const refused = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(40)), {
+      'content-type': 'text/csv',
+    });
     assert.equal(refused.status, 403, JSON.stringify(refused.body));
     assert.equal(refused.body.code, 'storage_quota');
     assert.match(refused.body.detail, /TENANT_MAX_STORED_BYTES/);
-    assert.deepEqual((await alice.get('/v1/datasets')).body.items.map((d: { id: string }) => d.id), ['mnist']);
+    assert.deepEqual(
+      (await alice.get('/v1/datasets')).body.items.map((d: { id: string }) => d.id),
+      ['mnist'],
+    );
     const onDisk = await readdir(path.join(service.config.DATA_DIR, 'datasets')).catch(() => []);
     assert.deepEqual(onDisk, [], 'no dataset files left behind');
   });
@@ -113,7 +141,9 @@ describe('storage quota', () => {
     assert.equal(job.status, 403, JSON.stringify(job.body));
     assert.equal(job.body.code, 'storage_quota');
     assert.match(job.body.detail, new RegExp(`stores ${usage} bytes`));
-    const upload = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(10)), { 'content-type': 'text/csv' });
+    const upload = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(10)), {
+      'content-type': 'text/csv',
+    });
     assert.equal(upload.status, 403);
     assert.equal((await alice.get('/v1/jobs')).body.items.length, 1, 'the refused job was not created');
 
@@ -146,7 +176,11 @@ describe('rate limit', () => {
     const { buildApp } = await import('../src/app.ts');
     const second = await buildApp(service.config, { logger: false });
     try {
-      const response = await second.inject({ method: 'GET', url: '/v1/jobs', headers: { authorization: `Bearer ${KEYS.alice}` } });
+      const response = await second.inject({
+        method: 'GET',
+        url: '/v1/jobs',
+        headers: { authorization: `Bearer ${KEYS.alice}` },
+      });
       assert.equal(response.statusCode, 429);
     } finally {
       await second.close();
@@ -164,7 +198,10 @@ describe('open event streams', () => {
     const job = (await alice.post('/v1/jobs', smallMnistJob())).body;
     const open = async (key: string) => {
       const controller = new AbortController();
-      const response = await fetch(`${service.url}/v1/jobs/${job.id}/events`, { headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' }, signal: controller.signal });
+      const response = await fetch(`${service.url}/v1/jobs/${job.id}/events`, {
+        headers: { authorization: `Bearer ${key}`, accept: 'text/event-stream' },
+        signal: controller.signal,
+      });
       if (response.status === 200) await response.body!.getReader().read(); // the stream is really open
       const body: any = response.status === 200 ? null : await response.json();
       return { status: response.status, body, close: () => controller.abort() };

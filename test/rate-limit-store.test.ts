@@ -39,7 +39,10 @@ describe('the shared rate-limit store', () => {
     for (let i = 0; i < 300; i++) {
       // Bursts of a few requests on one process, then the other, some of them concurrent.
       const store = i % 7 < 4 ? a : b;
-      const answers = await Promise.all([store.incr('tenant:t1', 100), ...(i % 5 === 0 ? [store.incr('tenant:t1', 100)] : [])]);
+      const answers = await Promise.all([
+        store.incr('tenant:t1', 100),
+        ...(i % 5 === 0 ? [store.incr('tenant:t1', 100)] : []),
+      ]);
       allowed += answers.filter((r) => r.current <= 100).length;
     }
     assert.equal(allowed, 100);
@@ -58,8 +61,15 @@ describe('the shared rate-limit store', () => {
       });
       // MONITOR also lists the commands the script runs inside; count the script calls.
       const commands = seen.filter((args) => /^eval/i.test(args[0]) && args.includes(`${prefix}tenant:t2`)).length;
-      assert.deepEqual(currents, Array.from({ length: 1_000 }, (_, i) => i + 1), 'each request gets the next count');
-      assert.ok(commands >= 1_000 / MAX_LEASE && commands <= 1_000 / MAX_LEASE + 2, `Redis saw ${commands} counting commands for 1,000 requests`);
+      assert.deepEqual(
+        currents,
+        Array.from({ length: 1_000 }, (_, i) => i + 1),
+        'each request gets the next count',
+      );
+      assert.ok(
+        commands >= 1_000 / MAX_LEASE && commands <= 1_000 / MAX_LEASE + 2,
+        `Redis saw ${commands} counting commands for 1,000 requests`,
+      );
     } finally {
       redis.close();
     }
@@ -84,12 +94,19 @@ describe('the shared rate-limit store', () => {
   });
 
   test('with Redis away the store answers an error (the plugin then lets the request through)', async () => {
-    const away = new Redis('redis://127.0.0.1:1', { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    const away = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
     away.on('error', () => undefined);
     connections.push(away);
     const Store = sharedRateStore(away, prefix);
     const store = new Store();
-    const answer = await new Promise<Error | null>((resolve) => store.incr('tenant:t6', (err) => resolve(err), 60_000, 10));
+    const answer = await new Promise<Error | null>((resolve) =>
+      store.incr('tenant:t6', (err) => resolve(err), 60_000, 10),
+    );
     assert.ok(answer instanceof Error);
   });
 });

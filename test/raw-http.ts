@@ -6,7 +6,6 @@ export interface RawAnswer {
   type: string;
   text: string;
   /** The parsed JSON, if the answer was JSON: tests read whatever came back. */
-  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary JSON answers
   body: any;
   headers: IncomingHttpHeaders;
 }
@@ -41,11 +40,18 @@ export function rawRequest(base: string, method: string, urlPath: string, opts: 
         } catch {
           body = undefined;
         }
-        resolve({ status: res.statusCode!, type: String(res.headers['content-type'] ?? ''), text, body, headers: res.headers });
+        resolve({
+          status: res.statusCode!,
+          type: String(res.headers['content-type'] ?? ''),
+          text,
+          body,
+          headers: res.headers,
+        });
       });
       res.on('error', reject);
     });
-    if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`${method} ${urlPath} was not answered`)));
+    if (opts.timeoutMs)
+      req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`${method} ${urlPath} was not answered`)));
     req.on('error', reject);
     req.end(opts.body);
   });
@@ -55,14 +61,22 @@ export function rawRequest(base: string, method: string, urlPath: string, opts: 
  * The answer is the problem we expect: status, problem+json, code, and the field path (a
  * string: some `errors[].path` equals it) or the detail (a pattern) naming the reason.
  */
-export function assertProblem(answer: Omit<RawAnswer, 'headers'>, status: number, code: string | undefined, names: string | RegExp) {
+export function assertProblem(
+  answer: Omit<RawAnswer, 'headers'>,
+  status: number,
+  code: string | undefined,
+  names: string | RegExp,
+) {
   const context = answer.text.slice(0, 600);
   assert.equal(answer.status, status, context);
   assert.match(answer.type, /^application\/problem\+json/, context);
   assert.equal(answer.body.status, status, context);
   if (code) assert.equal(answer.body.code, code, context);
   if (typeof names === 'string') {
-    assert.ok((answer.body.errors ?? []).some((e: { path: string }) => e.path === names), `no error at ${names}: ${context}`);
+    assert.ok(
+      (answer.body.errors ?? []).some((e: { path: string }) => e.path === names),
+      `no error at ${names}: ${context}`,
+    );
   } else assert.match(answer.body.detail, names, context);
   return answer.body;
 }

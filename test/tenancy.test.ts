@@ -22,7 +22,9 @@ describe('tenant isolation', () => {
   let datasetId: string;
 
   before(async () => {
-    service = await startService({ config: await testConfig({ API_KEYS: `${ALICE}:alice,${BOB}:bob,${ADMIN}:ops:admin` }) });
+    service = await startService({
+      config: await testConfig({ API_KEYS: `${ALICE}:alice,${BOB}:bob,${ADMIN}:ops:admin` }),
+    });
     alice = apiAs(service.url, ALICE);
     bob = apiAs(service.url, BOB);
     admin = apiAs(service.url, ADMIN);
@@ -33,7 +35,9 @@ describe('tenant isolation', () => {
     const done = await alice.waitFor(jobId);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     modelId = done.modelId;
-    const uploaded = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(40)), { 'content-type': 'text/csv' });
+    const uploaded = await alice.post('/v1/datasets?label=label', csv(['a', 'b', 'label'], binaryRows(40)), {
+      'content-type': 'text/csv',
+    });
     assert.equal(uploaded.status, 201, JSON.stringify(uploaded.body));
     assert.equal(uploaded.body.tenant, 'alice');
     datasetId = uploaded.body.id;
@@ -46,21 +50,29 @@ describe('tenant isolation', () => {
     assert.equal(response.body.code, 'not_found', what);
   };
 
-  test("another tenant gets 404 for every route of a job, and its own list does not show it", async () => {
+  test('another tenant gets 404 for every route of a job, and its own list does not show it', async () => {
     notFound(await bob.get(`/v1/jobs/${jobId}`), 'GET job');
     notFound(await bob.get(`/v1/jobs/${jobId}/events`), 'SSE events');
     notFound(await bob.post(`/v1/jobs/${jobId}/cancel`, {}), 'cancel');
     assert.deepEqual((await bob.get('/v1/jobs')).body.items, []);
     assert.deepEqual((await bob.get('/v1/jobs?status=completed')).body.items, []);
     const own = await alice.get('/v1/jobs?status=completed');
-    assert.deepEqual(own.body.items.map((j: { id: string }) => j.id), [jobId]);
+    assert.deepEqual(
+      own.body.items.map((j: { id: string }) => j.id),
+      [jobId],
+    );
   });
 
   test('the owner reads its event stream; the other tenant cannot, even with a Last-Event-ID', async () => {
     const { events } = await readEvents(`${service.url}/v1/jobs/${jobId}/events`, { headers: alice.headers });
-    assert.deepEqual(events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch), [1]);
+    assert.deepEqual(
+      events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch),
+      [1],
+    );
     assert.equal(events.at(-1)?.event, 'end');
-    const response = await fetch(`${service.url}/v1/jobs/${jobId}/events`, { headers: { ...bob.headers, accept: 'text/event-stream', 'last-event-id': events[0].id! } });
+    const response = await fetch(`${service.url}/v1/jobs/${jobId}/events`, {
+      headers: { ...bob.headers, accept: 'text/event-stream', 'last-event-id': events[0].id! },
+    });
     assert.equal(response.status, 404);
     assert.doesNotMatch(await response.text(), /epoch/);
   });
@@ -78,7 +90,10 @@ describe('tenant isolation', () => {
     assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
     assert.equal(predicted.body.predictions[0].length, 10);
     // Predict checks the owner on the model the predictor has cached: still a 404 for bob now.
-    notFound(await bob.post(`/v1/models/${modelId}/predict`, { instances: [new Array(784).fill(0)] }), 'predict after load');
+    notFound(
+      await bob.post(`/v1/models/${modelId}/predict`, { instances: [new Array(784).fill(0)] }),
+      'predict after load',
+    );
   });
 
   test('artifacts go to their owner with their content types and Content-Disposition', async () => {
@@ -114,9 +129,12 @@ describe('tenant isolation', () => {
     assert.equal((await alice.get(`/v1/datasets/${datasetId}`)).status, 200);
   });
 
-  test('an admin sees every tenant\'s jobs, models and datasets', async () => {
+  test("an admin sees every tenant's jobs, models and datasets", async () => {
     assert.equal((await admin.get(`/v1/jobs/${jobId}`)).body.tenant, 'alice');
-    assert.deepEqual((await admin.get('/v1/jobs')).body.items.map((j: { id: string }) => j.id), [jobId]);
+    assert.deepEqual(
+      (await admin.get('/v1/jobs')).body.items.map((j: { id: string }) => j.id),
+      [jobId],
+    );
     assert.equal((await admin.get(`/v1/models/${modelId}`)).status, 200);
     assert.equal((await admin.get(`/v1/datasets/${datasetId}`)).status, 200);
     assert.ok((await admin.get('/v1/models')).body.items.some((m: { id: string }) => m.id === modelId));

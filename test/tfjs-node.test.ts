@@ -22,16 +22,23 @@ const skip = missing
   ? `@tensorflow/tfjs-node does not load on this machine (${missing}); it is an optionalDependency whose install downloads libtensorflow. Where it installs, this test checks that the service picks and trains on it.`
   : false;
 
-test('with tfjs-node installed, the automatic choice is the native backend, and the MNIST network trains on it', { skip }, async () => {
+test('with tfjs-node installed, the automatic choice is the native backend, and the MNIST network trains on it', {
+  skip,
+}, async () => {
   assert.equal(await initBackend('auto'), 'tensorflow');
   assert.equal(tf.getBackend(), 'tensorflow');
   const request = smallMnistJob({ fit: { epochs: 1, batchSize: 64, validationSplit: 0, shuffle: true, seed: 1 } });
   const events: number[] = [];
-  const result = await train(planJob(request), request.data, {
-    epoch: async (report) => void events.push(report.metrics.loss),
-    batch: async () => undefined,
-    evaluation: async () => undefined,
-  }, 'tfjs-node-test');
+  const result = await train(
+    planJob(request),
+    request.data,
+    {
+      epoch: async (report) => void events.push(report.metrics.loss),
+      batch: async () => undefined,
+      evaluation: async () => undefined,
+    },
+    'tfjs-node-test',
+  );
   try {
     assert.equal(events.length, 1);
     assert.ok(Number.isFinite(events[0]) && events[0] < 2.3, `loss after one epoch: ${events[0]}`);
@@ -45,6 +52,8 @@ test('with tfjs-node installed, the automatic choice is the native backend, and 
   const b = tf.randomNormal([100, 32], 0, 1, 'float32', 2);
   const native = tf.matMul(a, b, false, false).dataSync();
   await tf.setBackend('cpu');
-  const reference = tf.matMul(tf.randomNormal([64, 100], 0, 1, 'float32', 1), tf.randomNormal([100, 32], 0, 1, 'float32', 2)).dataSync();
-  native.forEach((v, i) => assert.ok(Math.abs(v - reference[i]) < 1e-3, `element ${i}`));
+  const reference = tf
+    .matMul(tf.randomNormal([64, 100], 0, 1, 'float32', 1), tf.randomNormal([100, 32], 0, 1, 'float32', 2))
+    .dataSync();
+  for (const [i, v] of native.entries()) assert.ok(Math.abs(v - reference[i]) < 1e-3, `element ${i}`);
 });

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { loadMnist } from '../src/data/mnist.ts';
-import { getJson, postJson, readEvents, smallMnistJob, startService, testConfig, waitForJob, type TestService } from './helpers.ts';
+import {
+  getJson,
+  postJson,
+  readEvents,
+  smallMnistJob,
+  startService,
+  testConfig,
+  waitForJob,
+  type TestService,
+} from './helpers.ts';
 
 /** Submit -> queue -> train (in a worker child process) -> stream -> store -> predict, on a few hundred digits. */
 describe('training end to end', () => {
@@ -12,7 +21,10 @@ describe('training end to end', () => {
 
   before(async () => {
     service = await startService({ config: await testConfig({ SSE_HEARTBEAT_MS: '200' }) });
-    const submitted = await postJson(`${service.url}/v1/jobs`, { ...smallMnistJob(), fit: { epochs: 2, batchSize: 64, validationSplit: 0.25, shuffle: true, seed: 1 } });
+    const submitted = await postJson(`${service.url}/v1/jobs`, {
+      ...smallMnistJob(),
+      fit: { epochs: 2, batchSize: 64, validationSplit: 0.25, shuffle: true, seed: 1 },
+    });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
     ({ events } = await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`));
     job = await waitForJob(service.url, submitted.body.id);
@@ -45,13 +57,22 @@ describe('training end to end', () => {
   test('the stream has every status change, each epoch once, the evaluation, then end', () => {
     const names = events.filter((e) => e.event !== 'batch').map((e) => e.event);
     assert.deepEqual(names, ['status', 'status', 'epoch', 'epoch', 'evaluation', 'status', 'end']);
-    assert.deepEqual(events.filter((e) => e.event === 'status').map((e) => e.data.status), ['queued', 'running', 'completed']);
+    assert.deepEqual(
+      events.filter((e) => e.event === 'status').map((e) => e.data.status),
+      ['queued', 'running', 'completed'],
+    );
     const epochs = events.filter((e) => e.event === 'epoch');
-    assert.deepEqual(epochs.map((e) => e.data.epoch), [1, 2]);
+    assert.deepEqual(
+      epochs.map((e) => e.data.epoch),
+      [1, 2],
+    );
     assert.equal(epochs[1].data.metrics.val_acc, job.history.val_acc[1]);
     assert.deepEqual(events.find((e) => e.event === 'evaluation')!.data.metrics, job.evaluation);
     assert.deepEqual(events.at(-1)!.data, { status: 'completed', modelId: job.modelId });
-    assert.ok(events.every((e) => /^\d+-\d+$/.test(e.id!)), 'every event carries its stream id');
+    assert.ok(
+      events.every((e) => /^\d+-\d+$/.test(e.id!)),
+      'every event carries its stream id',
+    );
   });
 
   test('a client joining late gets the whole history; Last-Event-ID gets exactly the missing events', async () => {
@@ -68,12 +89,18 @@ describe('training end to end', () => {
     const model = await getJson(`${service.url}/v1/models/${job.modelId}`);
     assert.equal(model.status, 200);
     assert.equal(model.body.jobId, job.id);
-    assert.deepEqual(model.body.summary.layers.map((l: { params: number }) => l.params), [784 * 64 + 64, 64 * 10 + 10]);
+    assert.deepEqual(
+      model.body.summary.layers.map((l: { params: number }) => l.params),
+      [784 * 64 + 64, 64 * 10 + 10],
+    );
     assert.deepEqual(model.body.evaluation, job.evaluation);
     assert.equal(model.body.compile.loss, 'categoricalCrossentropy');
 
     const listed = await getJson(`${service.url}/v1/models`);
-    assert.deepEqual(listed.body.items.map((m: { id: string }) => m.id), [job.modelId]);
+    assert.deepEqual(
+      listed.body.items.map((m: { id: string }) => m.id),
+      [job.modelId],
+    );
 
     const loaded = await tf.loadLayersModel(`${service.url}/v1/models/${job.modelId}/model.json`);
     assert.deepEqual(loaded.inputs[0].shape, [null, 784]);
@@ -87,7 +114,10 @@ describe('training end to end', () => {
     assert.equal(predicted.body.predictions.length, 128);
     assert.equal(predicted.body.predictions[0].length, 10);
     const correct = predicted.body.classes.filter((c: number, i: number) => c === test.y[i]).length;
-    assert.ok(Math.abs(correct / 128 - job.evaluation.acc) < 1e-6, `predict accuracy ${correct / 128} vs evaluation ${job.evaluation.acc}`);
+    assert.ok(
+      Math.abs(correct / 128 - job.evaluation.acc) < 1e-6,
+      `predict accuracy ${correct / 128} vs evaluation ${job.evaluation.acc}`,
+    );
 
     const nested = await postJson(`${service.url}/v1/models/${job.modelId}/predict`, {
       instances: [Array.from({ length: 28 }, (_, r) => instances[0].slice(r * 28, r * 28 + 28))],
@@ -110,9 +140,16 @@ describe('training end to end', () => {
   test('a live stream sends keep-alive comments and live epochs', async () => {
     // Long enough (768 small steps, ~1 s) to span several 200 ms heartbeats however fast the machine.
     const job = smallMnistJob();
-    const submitted = await postJson(`${service.url}/v1/jobs`, { ...job, data: { ...job.data, limit: { train: 4096, test: 128 } }, fit: { epochs: 3, batchSize: 16, validationSplit: 0, shuffle: true } });
+    const submitted = await postJson(`${service.url}/v1/jobs`, {
+      ...job,
+      data: { ...job.data, limit: { train: 4096, test: 128 } },
+      fit: { epochs: 3, batchSize: 16, validationSplit: 0, shuffle: true },
+    });
     const live = await readEvents(`${service.url}/v1/jobs/${submitted.body.id}/events`);
-    assert.deepEqual(live.events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch), [1, 2, 3]);
+    assert.deepEqual(
+      live.events.filter((e) => e.event === 'epoch').map((e) => e.data.epoch),
+      [1, 2, 3],
+    );
     assert.equal(live.events.at(-1)!.event, 'end');
     assert.ok(live.comments.length > 0, 'heartbeat comments');
   });
@@ -120,9 +157,19 @@ describe('training end to end', () => {
   test('inline data trains, and a loss that explodes fails the job with a clear error', async () => {
     const x = Array.from({ length: 64 }, (_, i) => [i / 64, (i % 8) / 8]);
     const inline = {
-      model: { layers: [{ type: 'dense', units: 8, activation: 'tanh' }, { type: 'dense', units: 1 }] },
+      model: {
+        layers: [
+          { type: 'dense', units: 8, activation: 'tanh' },
+          { type: 'dense', units: 1 },
+        ],
+      },
       compile: { optimizer: 'adam', loss: 'mse' },
-      data: { x, y: x.map(([a, b]) => 2 * a - b), xTest: x.slice(0, 8), yTest: x.slice(0, 8).map(([a, b]) => 2 * a - b) },
+      data: {
+        x,
+        y: x.map(([a, b]) => 2 * a - b),
+        xTest: x.slice(0, 8),
+        yTest: x.slice(0, 8).map(([a, b]) => 2 * a - b),
+      },
       fit: { epochs: 3, batchSize: 16 },
       evaluate: true,
     };
@@ -133,7 +180,12 @@ describe('training end to end', () => {
     assert.equal(done.history.loss.length, 3);
     assert.deepEqual(Object.keys(done.evaluation).sort(), ['loss', 'mae', 'mse', 'r2']);
 
-    const exploding = { ...inline, compile: { optimizer: { type: 'sgd', learningRate: 1e6 }, loss: 'mse' }, data: { ...inline.data, y: x.map(() => 1e6) }, evaluate: false };
+    const exploding = {
+      ...inline,
+      compile: { optimizer: { type: 'sgd', learningRate: 1e6 }, loss: 'mse' },
+      data: { ...inline.data, y: x.map(() => 1e6) },
+      evaluate: false,
+    };
     const bad = await postJson(`${service.url}/v1/jobs`, exploding);
     const failed = await waitForJob(service.url, bad.body.id);
     assert.equal(failed.status, 'failed');

@@ -62,7 +62,8 @@ async function readBack(at: string, columns: ColumnInfo[], rows: number): Promis
   const values = await Promise.all(
     columns.map(async (c) => {
       const raw = await readFile(path.join(at, c.file));
-      const numbers = c.dtype === 'uint8' ? new Uint8Array(raw) : new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+      const numbers =
+        c.dtype === 'uint8' ? new Uint8Array(raw) : new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
       return c.type === 'string' ? Array.from(numbers, (code) => c.classes![code].name) : Array.from(numbers);
     }),
   );
@@ -77,7 +78,12 @@ function reference(text: string, delimiter = ','): (string | number)[][] {
   return rows.map((row) => row.map((cell, i) => (numeric[i] ? Math.fround(Number(cell.trim())) : cell.trim())));
 }
 
-async function csvRows(text: string | Buffer, chunk = Infinity, delimiter = ',', limits: IngestLimits = DEFAULT_INGEST_LIMITS) {
+async function csvRows(
+  text: string | Buffer,
+  chunk = Infinity,
+  delimiter = ',',
+  limits: IngestLimits = DEFAULT_INGEST_LIMITS,
+) {
   const at = await freshDir();
   const { rows, columns } = await readCsv(chunked(text, chunk), at, { delimiter, limits });
   return { names: columns.map((c) => c.name), rows: await readBack(at, columns, rows) };
@@ -103,7 +109,9 @@ describe('ingest gives the event loop a turn between slices of its input', () =>
   };
 
   test('a CSV arriving as one chunk', async () => {
-    const text = ['a,b,label', ...Array.from({ length: 60_000 }, (_, i) => `${i},${i % 17}.5,c${i % 5}`), '1,2\n'].join('\n');
+    const text = ['a,b,label', ...Array.from({ length: 60_000 }, (_, i) => `${i},${i % 17}.5,c${i % 5}`), '1,2\n'].join(
+      '\n',
+    );
     await refusedAtEnd(async () => readCsv(chunked(text), await freshDir()), text.length);
   });
 
@@ -114,9 +122,16 @@ describe('ingest gives the event loop a turn between slices of its input', () =>
   });
 
   test('JSON records, and x/y samples', async () => {
-    const records = JSON.stringify([...Array.from({ length: 20_000 }, (_, i) => ({ a: i, b: i / 7, label: `c${i % 3}` })), { a: 1, b: 2, label: 'x', extra: 1 }]);
-    const samples = JSON.stringify({ x: Array.from({ length: 5000 }, (_, i) => [i, i / 3, -i]), y: Array.from({ length: 4999 }, (_, i) => i % 2) });
-    for (const text of [records, samples]) await refusedAtEnd(async () => readJson(chunked(text), await freshDir()), text.length);
+    const records = JSON.stringify([
+      ...Array.from({ length: 20_000 }, (_, i) => ({ a: i, b: i / 7, label: `c${i % 3}` })),
+      { a: 1, b: 2, label: 'x', extra: 1 },
+    ]);
+    const samples = JSON.stringify({
+      x: Array.from({ length: 5000 }, (_, i) => [i, i / 3, -i]),
+      y: Array.from({ length: 4999 }, (_, i) => i % 2),
+    });
+    for (const text of [records, samples])
+      await refusedAtEnd(async () => readJson(chunked(text), await freshDir()), text.length);
   });
 
   test('a JSON record of thousands of keys', async () => {
@@ -127,7 +142,10 @@ describe('ingest gives the event loop a turn between slices of its input', () =>
 
   test('an IDX file', async () => {
     // 80 images fill less than one column chunk; the header promises one more.
-    const images = idxFile([81, 28, 28], new Uint8Array(80 * 784).map((_, i) => i % 251));
+    const images = idxFile(
+      [81, 28, 28],
+      new Uint8Array(80 * 784).map((_, i) => i % 251),
+    );
     await refusedAtEnd(async () => readIdx(chunked(images), await freshDir(), 'images'), images.length);
   });
 });
@@ -141,7 +159,10 @@ describe('CSV: the line ending is found ahead of the parser, as the parser would
     ['no line break at the end', body.trimEnd()],
     ['a byte-order mark', `\ufeff${body}`],
     ['a header cell holding line breaks in quotes', body.replace('"size, in cm"', '"size,\nin\r\ncm"')],
-    ['\\r\\n with a bare \\n inside a quoted cell', body.replaceAll('\n', '\r\n').replace('"a ""quoted"" one"', '"a\nquoted one"')],
+    [
+      '\\r\\n with a bare \\n inside a quoted cell',
+      body.replaceAll('\n', '\r\n').replace('"a ""quoted"" one"', '"a\nquoted one"'),
+    ],
   ];
   for (const [name, text] of variants) {
     test(name, async () => {
@@ -163,7 +184,12 @@ describe('CSV: the line ending is found ahead of the parser, as the parser would
   test('delimiters other than a comma, one of them two bytes long in UTF-8', async () => {
     for (const delimiter of [';', '\t', '§']) {
       const text = `a${delimiter}b${delimiter}label\r\n1${delimiter}2${delimiter}x\r\n3${delimiter}4${delimiter}y\r\n`;
-      for (const chunk of [Infinity, 1]) assert.deepEqual((await csvRows(text, chunk, delimiter)).rows, reference(text, delimiter), `${JSON.stringify(delimiter)} in chunks of ${chunk}`);
+      for (const chunk of [Infinity, 1])
+        assert.deepEqual(
+          (await csvRows(text, chunk, delimiter)).rows,
+          reference(text, delimiter),
+          `${JSON.stringify(delimiter)} in chunks of ${chunk}`,
+        );
     }
   });
 });
@@ -172,7 +198,9 @@ describe('CSV: a row of more fields than DATASET_MAX_COLUMNS is refused before t
   const limits: IngestLimits = { ...DEFAULT_INGEST_LIMITS, maxColumns: 8, maxCellChars: 32 };
 
   test('a header one column over the cap names its count, as the table does', async () => {
-    const err = await refusal(csvRows(`${Array.from({ length: 9 }, (_, i) => `c${i}`).join(',')}\n1,2,3,4,5,6,7,8,9\n`, Infinity, ',', limits));
+    const err = await refusal(
+      csvRows(`${Array.from({ length: 9 }, (_, i) => `c${i}`).join(',')}\n1,2,3,4,5,6,7,8,9\n`, Infinity, ',', limits),
+    );
     assert.equal(err.path, '/columns');
     assert.match(err.message, /the header names 9 columns; a dataset may have at most 8 \(DATASET_MAX_COLUMNS\)/);
   });
@@ -197,7 +225,7 @@ describe('CSV: a row of more fields than DATASET_MAX_COLUMNS is refused before t
     assert.deepEqual(rows, [Array.from({ length: 8 }, () => ','.repeat(20))]);
   });
 
-  test('a row one field short or over is still the parser\'s to refuse, with its line', async () => {
+  test("a row one field short or over is still the parser's to refuse, with its line", async () => {
     const err = await refusal(csvRows('a,b,c\n1,2,3\n4,5\n', Infinity, ',', limits));
     assert.equal(err.path, '/rows/2');
     assert.match(err.message, /malformed CSV at line 3/);
@@ -206,9 +234,34 @@ describe('CSV: a row of more fields than DATASET_MAX_COLUMNS is refused before t
 
 describe('JSON: the same dataset whatever the chunks it arrives in', () => {
   const cases: [string, string][] = [
-    ['records with text in several scripts', JSON.stringify([{ a: 1.25, b: -2, label: 'café' }, { a: 3e-2, b: 4, label: '東京' }, { a: 5, b: 6, label: '🙂 ok' }])],
-    ['x/y samples, labels as class names', JSON.stringify({ x: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]], y: ['ünï', 'two'] })],
-    ['a byte-order mark and surrounding white space', `\ufeff \n ${JSON.stringify({ y: [1, 0, 1], x: [0.5, 1.5, -2.5] })} \n`],
+    [
+      'records with text in several scripts',
+      JSON.stringify([
+        { a: 1.25, b: -2, label: 'café' },
+        { a: 3e-2, b: 4, label: '東京' },
+        { a: 5, b: 6, label: '🙂 ok' },
+      ]),
+    ],
+    [
+      'x/y samples, labels as class names',
+      JSON.stringify({
+        x: [
+          [
+            [1, 2],
+            [3, 4],
+          ],
+          [
+            [5, 6],
+            [7, 8],
+          ],
+        ],
+        y: ['ünï', 'two'],
+      }),
+    ],
+    [
+      'a byte-order mark and surrounding white space',
+      `\ufeff \n ${JSON.stringify({ y: [1, 0, 1], x: [0.5, 1.5, -2.5] })} \n`,
+    ],
   ];
   for (const [name, text] of cases) {
     test(name, async () => {
@@ -246,13 +299,19 @@ describe('listing datasets is bounded', () => {
   let service: TestService;
   const KEY = 'list-key-0123456789abcdef';
   before(async () => {
-    service = await startService({ worker: false, config: await testConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEYS: `${KEY}:lister`, LIST_MAX_BYTES: '8192' }) });
+    service = await startService({
+      worker: false,
+      config: await testConfig({ RATE_LIMIT_PER_MINUTE: '0', API_KEYS: `${KEY}:lister`, LIST_MAX_BYTES: '8192' }),
+    });
   });
   after(() => service?.close());
 
   const upload = async (name: string, classes: number, rows = classes) => {
     const api = apiAs(service.url, KEY);
-    const text = ['a,kind', ...Array.from({ length: rows }, (_, i) => `${i},kind-${String(i % classes).padStart(3, '0')}-${name}`)].join('\n');
+    const text = [
+      'a,kind',
+      ...Array.from({ length: rows }, (_, i) => `${i},kind-${String(i % classes).padStart(3, '0')}-${name}`),
+    ].join('\n');
     const res = await api.post(`/v1/datasets?name=${name}`, text, { 'content-type': 'text/csv' });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     return res.body;
@@ -292,13 +351,17 @@ describe('listing datasets is bounded', () => {
     const pages: string[][] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: { items: { id: string; builtIn: boolean }[]; nextCursor: string | null } } = await api.get(`/v1/datasets?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { status: number; body: { items: { id: string; builtIn: boolean }[]; nextCursor: string | null } } =
+        await api.get(`/v1/datasets?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
       assert.equal(page.status, 200);
       pages.push(page.body.items.filter((d) => !d.builtIn).map((d) => d.id));
       cursor = page.body.nextCursor;
     } while (cursor && pages.length < 20);
     assert.equal(cursor, null);
-    assert.ok(pages.length >= 3, `${pages.length} pages: ${JSON.stringify(await Promise.all(pages.map((p) => Promise.all(p.map(stored)))))}`);
+    assert.ok(
+      pages.length >= 3,
+      `${pages.length} pages: ${JSON.stringify(await Promise.all(pages.map((p) => Promise.all(p.map(stored)))))}`,
+    );
     const seen = pages.flat();
     for (const id of ids) assert.equal(seen.filter((s) => s === id).length, 1, 'every upload exactly once');
     assert.deepEqual(seen, [...seen].sort().reverse(), 'newest first');

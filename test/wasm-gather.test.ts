@@ -15,14 +15,14 @@ const read = (compute: () => tf.Tensor) => {
 async function same(compute: () => tf.Tensor, what: string) {
   const fast = read(compute);
   stockWasmGather();
-  let stock;
+  let stock: ReturnType<typeof read>;
   try {
     stock = read(compute);
   } finally {
     fastWasmGather();
   }
   await tf.setBackend('cpu');
-  let cpu;
+  let cpu: ReturnType<typeof read>;
   try {
     cpu = read(compute);
   } finally {
@@ -40,14 +40,37 @@ describe('wasm gather along axis 0 copies rows, as the stock kernel computes', (
 
   const x = () => tf.randomNormal([50, 7, 3], 0, 1, 'float32', 41);
   const idx = [49, 0, 3, 3, 17, 2];
-  test('float32 rows of a 3-D tensor, repeated indices', () => same(() => tf.gather(x(), tf.tensor1d(idx, 'int32')), 'float32'));
-  test('2-D indices', () => same(() => tf.gather(x(), tf.tensor2d([[1, 2], [3, 4], [5, 49]], undefined, 'int32')), '2-D indices'));
+  test('float32 rows of a 3-D tensor, repeated indices', () =>
+    same(() => tf.gather(x(), tf.tensor1d(idx, 'int32')), 'float32'));
+  test('2-D indices', () =>
+    same(
+      () =>
+        tf.gather(
+          x(),
+          tf.tensor2d(
+            [
+              [1, 2],
+              [3, 4],
+              [5, 49],
+            ],
+            undefined,
+            'int32',
+          ),
+        ),
+      '2-D indices',
+    ));
   test('int32 and bool', async () => {
-    await same(() => tf.gather(tf.range(0, 40, 1, 'int32').reshape([20, 2]), tf.tensor1d([19, 0, 5], 'int32')), 'int32');
+    await same(
+      () => tf.gather(tf.range(0, 40, 1, 'int32').reshape([20, 2]), tf.tensor1d([19, 0, 5], 'int32')),
+      'int32',
+    );
     await same(() => tf.gather(tf.tensor1d([1, 0, 1, 1, 0], 'bool'), tf.tensor1d([4, 0, 2], 'int32')), 'bool');
   });
   test('a negative axis naming the first; other axes take the stock kernel', async () => {
-    await same(() => tf.gather(tf.randomNormal([6, 5], 0, 1, 'float32', 42), tf.tensor1d([5, 1], 'int32'), -2), 'axis -2');
+    await same(
+      () => tf.gather(tf.randomNormal([6, 5], 0, 1, 'float32', 42), tf.tensor1d([5, 1], 'int32'), -2),
+      'axis -2',
+    );
     await same(() => tf.gather(x(), tf.tensor1d([2, 0], 'int32'), 1), 'axis 1');
   });
   test('empty indices, and an index out of range throws without leaking', async () => {

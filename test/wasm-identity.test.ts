@@ -30,8 +30,17 @@ describe('wasm Identity shares data instead of copying it', () => {
     const train = async () => {
       const model = tf.sequential({
         layers: [
-          tf.layers.dense({ units: 16, activation: 'relu', inputShape: [20], kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }) }),
-          tf.layers.dense({ units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 32 }) }),
+          tf.layers.dense({
+            units: 16,
+            activation: 'relu',
+            inputShape: [20],
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 31 }),
+          }),
+          tf.layers.dense({
+            units: 3,
+            activation: 'softmax',
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 32 }),
+          }),
         ],
       });
       model.compile({ optimizer: tf.train.adam(0.01), loss: 'categoricalCrossentropy' });

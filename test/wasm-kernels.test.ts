@@ -5,7 +5,11 @@ import { promisify } from 'node:util';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../src/compute/backend.ts';
-import { matMulsRouted, routeTransposedMatMuls, unrouteTransposedMatMuls } from '../src/compute/accelerations/wasm-matmul.ts';
+import {
+  matMulsRouted,
+  routeTransposedMatMuls,
+  unrouteTransposedMatMuls,
+} from '../src/compute/accelerations/wasm-matmul.ts';
 
 /** Largest difference relative to the largest magnitude: float32 sums in another order differ in the last bits. */
 function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, tolerance = 1e-5) {
@@ -22,11 +26,13 @@ function assertClose(actual: ArrayLike<number>, expected: ArrayLike<number>, wha
 type Result = { values: number[]; shape: number[] }[];
 
 const read = (compute: () => tf.Tensor | tf.Tensor[]): Result =>
-  tf.tidy(() => [compute()].flat()).map((t) => {
-    const result = { values: Array.from(t.dataSync()), shape: t.shape };
-    t.dispose();
-    return result;
-  });
+  tf
+    .tidy(() => [compute()].flat())
+    .map((t) => {
+      const result = { values: Array.from(t.dataSync()), shape: t.shape };
+      t.dispose();
+      return result;
+    });
 
 /** `compute` with the routed kernels, with the stock wasm ones, and on the plain-JS cpu backend (the reference). */
 async function routedStockAndCpu(compute: () => tf.Tensor | tf.Tensor[]) {
@@ -73,12 +79,30 @@ describe('wasm matmul routing computes what the stock kernels compute', () => {
     for (const transposeB of [false, true]) {
       test(`matMul 2-D, transposeA=${transposeA} transposeB=${transposeB}`, async () => {
         const [m, k, n] = [37, 53, 29];
-        await compare(() => tf.matMul(normal(transposeA ? [k, m] : [m, k], 1), normal(transposeB ? [n, k] : [k, n], 2), transposeA, transposeB), 'matMul');
+        await compare(
+          () =>
+            tf.matMul(
+              normal(transposeA ? [k, m] : [m, k], 1),
+              normal(transposeB ? [n, k] : [k, n], 2),
+              transposeA,
+              transposeB,
+            ),
+          'matMul',
+        );
       });
 
       test(`matMul batched and broadcast, transposeA=${transposeA} transposeB=${transposeB}`, async () => {
         const [m, k, n] = [17, 23, 11];
-        await compare(() => tf.matMul(normal(transposeA ? [3, k, m] : [3, m, k], 3), normal(transposeB ? [1, n, k] : [1, k, n], 4), transposeA, transposeB), 'batched');
+        await compare(
+          () =>
+            tf.matMul(
+              normal(transposeA ? [3, k, m] : [3, m, k], 3),
+              normal(transposeB ? [1, n, k] : [1, k, n], 4),
+              transposeA,
+              transposeB,
+            ),
+          'batched',
+        );
       });
 
       test(`fused matMul with bias and relu, transposeA=${transposeA} transposeB=${transposeB}`, async () => {
@@ -126,8 +150,17 @@ describe('wasm matmul routing computes what the stock kernels compute', () => {
     const trainWeights = async () => {
       const model = tf.sequential({
         layers: [
-          tf.layers.dense({ units: 64, activation: 'relu', inputShape: [784], kernelInitializer: tf.initializers.glorotUniform({ seed: 11 }) }),
-          tf.layers.dense({ units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 12 }) }),
+          tf.layers.dense({
+            units: 64,
+            activation: 'relu',
+            inputShape: [784],
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 11 }),
+          }),
+          tf.layers.dense({
+            units: 10,
+            activation: 'softmax',
+            kernelInitializer: tf.initializers.glorotUniform({ seed: 12 }),
+          }),
         ],
       });
       model.compile({ optimizer: tf.train.rmsprop(0.001), loss: 'categoricalCrossentropy' });
@@ -147,7 +180,7 @@ describe('wasm matmul routing computes what the stock kernels compute', () => {
     } finally {
       routeTransposedMatMuls();
     }
-    routed.forEach((w, i) => assertClose(w, stock[i], `weight ${i}`, 1e-4));
+    for (const [i, w] of routed.entries()) assertClose(w, stock[i], `weight ${i}`, 1e-4);
   });
 });
 
@@ -166,6 +199,6 @@ describe('TFJS_ACCELERATION=auto trains to the weights stock tfjs (off) trains t
     assert.deepEqual(accelerated.installed, { mode: 'auto', matMulsRouted: true });
     assert.deepEqual(stock.installed, { mode: 'off', matMulsRouted: false });
     assert.equal(accelerated.weights.length, stock.weights.length);
-    accelerated.weights.forEach((w, i) => assertClose(w, stock.weights[i], `weight ${i}`, 1e-4));
+    for (const [i, w] of accelerated.weights.entries()) assertClose(w, stock.weights[i], `weight ${i}`, 1e-4);
   });
 });

@@ -34,18 +34,36 @@ interface Trained {
 }
 
 /** Trains the MNIST-shaped network a few steps from fixed weights; `after` lets a test change the optimizer mid-way. */
-async function trainSteps(makeOptimizer: () => tf.Optimizer, fused: boolean, resumeFrom?: NamedTensor[], simd = true): Promise<Trained> {
+async function trainSteps(
+  makeOptimizer: () => tf.Optimizer,
+  fused: boolean,
+  resumeFrom?: NamedTensor[],
+  simd = true,
+): Promise<Trained> {
   setFusedOptimizerUpdates(fused, { simd });
   try {
     const model = tf.sequential({
       layers: [
-        tf.layers.dense({ name: 'hidden', units: 32, activation: 'relu', inputShape: [50], kernelInitializer: tf.initializers.glorotUniform({ seed: 21 }) }),
-        tf.layers.dense({ name: 'out', units: 10, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 22 }), biasInitializer: tf.initializers.randomNormal({ seed: 23 }) }),
+        tf.layers.dense({
+          name: 'hidden',
+          units: 32,
+          activation: 'relu',
+          inputShape: [50],
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 21 }),
+        }),
+        tf.layers.dense({
+          name: 'out',
+          units: 10,
+          activation: 'softmax',
+          kernelInitializer: tf.initializers.glorotUniform({ seed: 22 }),
+          biasInitializer: tf.initializers.randomNormal({ seed: 23 }),
+        }),
       ],
     });
     const optimizer = fuseOptimizerUpdates(makeOptimizer());
     model.compile({ optimizer, loss: 'categoricalCrossentropy' });
-    if (resumeFrom) await optimizer.setWeights(resumeFrom.map(({ name, tensor }) => ({ name, tensor: tensor.clone() })));
+    if (resumeFrom)
+      await optimizer.setWeights(resumeFrom.map(({ name, tensor }) => ({ name, tensor: tensor.clone() })));
     const x = tf.randomUniform([96, 50], 0, 1, 'float32', 24);
     const y = tf.oneHot(tf.randomUniform([96], 0, 10, 'int32', 25), 10).toFloat();
     await model.fit(x, y, { epochs: 2, batchSize: 32, shuffle: false, verbose: 0 });
@@ -64,11 +82,11 @@ async function trainSteps(makeOptimizer: () => tf.Optimizer, fused: boolean, res
 }
 
 function assertSame(fused: Trained, stock: Trained, what: string) {
-  fused.weights.forEach((w, i) => assertClose(w, stock.weights[i], `${what}: weight ${i}`));
+  for (const [i, w] of fused.weights.entries()) assertClose(w, stock.weights[i], `${what}: weight ${i}`);
   // Layer weights get a numeric suffix when the name was used before in this process.
   const names = (t: Trained) => t.slots.map((s) => s.name.replace(/_\d+\//, '/'));
   assert.deepEqual(names(fused), names(stock), `${what}: optimizer state names`);
-  fused.slots.forEach((s, i) => assertClose(s.values, stock.slots[i].values, `${what}: ${s.name}`));
+  for (const [i, s] of fused.slots.entries()) assertClose(s.values, stock.slots[i].values, `${what}: ${s.name}`);
 }
 
 for (const backendName of ['wasm', 'cpu'] as const) {
@@ -85,7 +103,10 @@ for (const backendName of ['wasm', 'cpu'] as const) {
         assertSame(fused, stock, name);
         const usesFused = fused.kernels.some((k) => k.startsWith('TrainingFused'));
         assert.equal(usesFused, !name.includes('stock path'), `${name}: fused kernel used`);
-        assert.ok(!stock.kernels.some((k) => k.startsWith('TrainingFused')), 'the stock run should not use the fused kernel');
+        assert.ok(
+          !stock.kernels.some((k) => k.startsWith('TrainingFused')),
+          'the stock run should not use the fused kernel',
+        );
       });
     }
 
@@ -103,7 +124,10 @@ for (const backendName of ['wasm', 'cpu'] as const) {
     test('state saved by the stock optimizer resumes in the fused one, and the other way round (checkpoints)', async () => {
       for (const make of [OPTIMIZERS.rmsprop, OPTIMIZERS.adam]) {
         const first = await trainSteps(make, false);
-        const state = first.slots.map(({ name, values }) => ({ name, tensor: name === 'iter' ? tf.scalar(values[0], 'int32') : tf.tensor(values) }));
+        const state = first.slots.map(({ name, values }) => ({
+          name,
+          tensor: name === 'iter' ? tf.scalar(values[0], 'int32') : tf.tensor(values),
+        }));
         // Slot shapes do not matter to setWeights' names/order; give them the variables' shapes for assign.
         const shaped = reshapeSlots(state, first);
         const fused = await trainSteps(make, true, shaped);
@@ -137,7 +161,11 @@ function reshapeSlots(state: NamedTensor[], trained: Trained): NamedTensor[] {
   return state.map(({ name, tensor }) => {
     if (name === 'iter') return { name, tensor };
     const shape = shapes[k++ % shapes.length];
-    assert.equal(tensor.size, shape.reduce((a, b) => a * b, 1), `${name}: size (weights ${trained.weights.length})`);
+    assert.equal(
+      tensor.size,
+      shape.reduce((a, b) => a * b, 1),
+      `${name}: size (weights ${trained.weights.length})`,
+    );
     const out = tensor.reshape(shape);
     tensor.dispose();
     return { name, tensor: out };

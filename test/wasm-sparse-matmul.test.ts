@@ -31,7 +31,11 @@ function sparseAndStock(compute: () => tf.Tensor) {
 function assertIdentical(actual: number[], expected: number[], what: string) {
   assert.equal(actual.length, expected.length, `${what}: length`);
   const differing = actual.flatMap((v, i) => (Object.is(v, expected[i]) ? [] : [i]));
-  assert.equal(differing.length, 0, `${what}: ${differing.length} values differ, first at ${differing[0]}: ${actual[differing[0]]} vs ${expected[differing[0]]}`);
+  assert.equal(
+    differing.length,
+    0,
+    `${what}: ${differing.length} values differ, first at ${differing[0]}: ${actual[differing[0]]} vs ${expected[differing[0]]}`,
+  );
 }
 
 /** Values from a seeded normal-ish distribution, `zeros` of them exactly 0. */
@@ -54,7 +58,7 @@ describe('sparse matmul on wasm (predict and evaluation inputs that are mostly z
     bias = tf.tensor1d(sparseValues(512, 0, 'b'));
   });
 
-  test('a Dense layer on MNIST digits gives the stock kernel\'s numbers, bit for bit: bias + relu, bias alone, neither', () => {
+  test("a Dense layer on MNIST digits gives the stock kernel's numbers, bit for bit: bias + relu, bias alone, neither", () => {
     for (const rows of [1, 3, 16]) {
       const x = digits.slice(0, rows);
       const cases: [string, () => tf.Tensor][] = [
@@ -72,7 +76,12 @@ describe('sparse matmul on wasm (predict and evaluation inputs that are mostly z
   });
 
   test('odd shapes, negative values and all-zero rows give the stock numbers too', () => {
-    for (const [m, k, n] of [[1, 50, 1], [3, 50, 37], [5, 7, 64], [4, 33, 100]]) {
+    for (const [m, k, n] of [
+      [1, 50, 1],
+      [3, 50, 37],
+      [5, 7, 64],
+      [4, 33, 100],
+    ]) {
       const values = sparseValues(m * k, 0.85, `a${m}${k}${n}`);
       values.fill(0, 0, k); // the first row has no non-zero value at all
       const a = tf.tensor2d(values, [m, k]);
@@ -126,5 +135,6 @@ describe('sparse matmul on wasm (predict and evaluation inputs that are mostly z
 test('the committed .wasm files are the assembled .wat files (run `npm run wasm`)', async () => {
   const assembled = await assembleWasm();
   assert.ok(assembled.size >= 2, 'fused-optimizers and sparse-matmul');
-  for (const [file, bytes] of assembled) assert.ok(Buffer.from(bytes).equals(await readFile(file)), `${file} is stale: run \`npm run wasm\``);
+  for (const [file, bytes] of assembled)
+    assert.ok(Buffer.from(bytes).equals(await readFile(file)), `${file} is stale: run \`npm run wasm\``);
 });

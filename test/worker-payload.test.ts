@@ -40,10 +40,15 @@ describe('the worker checks what it reads from Redis', () => {
   });
 
   test('a queue payload that is not a job id fails at once, without retries', async () => {
-    const events = new QueueEvents(TRAINING_QUEUE, { connection: { url: REDIS_URL }, prefix: service.config.REDIS_PREFIX });
+    const events = new QueueEvents(TRAINING_QUEUE, {
+      connection: { url: REDIS_URL },
+      prefix: service.config.REDIS_PREFIX,
+    });
     try {
       await events.waitUntilReady();
-      const queued = await service.app.services.queue().add('train', { jobId: '../../etc/passwd' } as never, { attempts: 3 });
+      const queued = await service.app.services
+        .queue()
+        .add('train', { jobId: '../../etc/passwd' } as never, { attempts: 3 });
       await assert.rejects(queued.waitUntilFinished(events, 60_000), /malformed queue payload/);
       const failed = await service.app.services.queue().getJob(queued.id!);
       assert.equal(failed?.attemptsMade, 1, 'an UnrecoverableError spends one attempt only');

@@ -41,7 +41,8 @@ const TENANT_BUSY_DELAY_MS = 2_000;
 
 export default async function processTrainingJob(job: SandboxedJob<TrainingJobData>, token?: string) {
   // The queue's payload comes from Redis, which anyone with its address can write: check it, never cast it.
-  if (!Value.Check(TrainingJobData, job.data)) throw new UnrecoverableError(`malformed queue payload for BullMQ job ${job.id}: expected {"jobId": "<uuid>"}`);
+  if (!Value.Check(TrainingJobData, job.data))
+    throw new UnrecoverableError(`malformed queue payload for BullMQ job ${job.id}: expected {"jobId": "<uuid>"}`);
   deps ??= connect();
   try {
     // This attempt holds the job's lock, so whoever wrote its checkpoints before is gone: clear what they left half-done.

@@ -10,7 +10,9 @@ import { TERMINAL } from '../src/schemas/job-status.ts';
 import { TRAINING_QUEUE, type TrainingJobData } from '../src/jobs/training-queue.ts';
 
 /** The sandboxed processor sits beside this file, in TypeScript (tsx) or compiled form. */
-const processorFile = fileURLToPath(new URL(`./train-processor${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
+const processorFile = fileURLToPath(
+  new URL(`./train-processor${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
+);
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
 
@@ -51,16 +53,20 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   });
   worker.on('failed', (job, err) => {
     if (job) active.delete(job.data.jobId);
-    if (job) void recordFailure(jobs, checkpoints, job, err).catch((e) => log.error({ err: e, jobId: job.id }, 'could not record a failure'));
+    if (job)
+      void recordFailure(jobs, checkpoints, job, err).catch((e) =>
+        log.error({ err: e, jobId: job.id }, 'could not record a failure'),
+      );
     log.warn({ jobId: job?.id, err: err.message }, 'training job failed');
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
   // Finished jobs expire (JOB_RETENTION_SECONDS); their list entries are swept here, with
   // checkpoint temp directories that dead writers of jobs that never came back left behind.
-  const sweepCheckpoints = () => checkpoints.sweep(undefined, async (id) => {
-    const status = await jobs.status(id);
-    return status === undefined || TERMINAL.includes(status);
-  });
+  const sweepCheckpoints = () =>
+    checkpoints.sweep(undefined, async (id) => {
+      const status = await jobs.status(id);
+      return status === undefined || TERMINAL.includes(status);
+    });
   const sweep = () => {
     void jobs.sweepExpired().catch(() => undefined);
     void sweepCheckpoints().catch(() => undefined);
@@ -80,7 +86,10 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
         new Promise<boolean>((resolve) => setTimeout(resolve, config.WORKER_SHUTDOWN_GRACE_MS, false).unref()),
       ]);
       if (!graceful) {
-        log.warn({ jobs: [...active] }, 'jobs did not yield within WORKER_SHUTDOWN_GRACE_MS; another worker will resume them');
+        log.warn(
+          { jobs: [...active] },
+          'jobs did not yield within WORKER_SHUTDOWN_GRACE_MS; another worker will resume them',
+        );
         await worker.close(true);
       }
       await connection.quit();

@@ -32,14 +32,22 @@ export async function follow(client: TrainingClient, jobId: string, opts: Follow
       view.event(event);
     }
   } catch (err) {
-    if (err instanceof ApiError && err.status !== 401) throw new Error(`cannot follow job ${jobId}: ${(err.body as { detail?: string } | null)?.detail ?? `HTTP ${err.status}`}`, { cause: err });
+    if (err instanceof ApiError && err.status !== 401)
+      throw new Error(
+        `cannot follow job ${jobId}: ${(err.body as { detail?: string } | null)?.detail ?? `HTTP ${err.status}`}`,
+        { cause: err },
+      );
     throw err;
   } finally {
     view.close();
   }
   // No end event: the job finished and its events have expired. Its record says how.
   const job = await client.getJob(jobId);
-  return { status: job.status as JobEnd['status'], ...(job.modelId ? { modelId: job.modelId } : {}), ...(job.error ? { error: job.error } : {}) };
+  return {
+    status: job.status as JobEnd['status'],
+    ...(job.modelId ? { modelId: job.modelId } : {}),
+    ...(job.error ? { error: job.error } : {}),
+  };
 }
 
 /** What the events look like on the terminal. Bars only on a TTY; a pipe or file gets the lines. */
@@ -97,7 +105,10 @@ class KerasView {
   }
 
   private evaluation(metrics: Record<string, unknown>) {
-    const scalars = Object.fromEntries(Object.entries(metrics).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+    const scalars = Object.fromEntries(Object.entries(metrics).filter(([, v]) => typeof v === 'number')) as Record<
+      string,
+      number
+    >;
     this.line(`Evaluation - ${formatMetrics(scalars)}`);
   }
 

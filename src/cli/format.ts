@@ -1,6 +1,8 @@
 /** Keras's way of printing metrics: "loss: 0.2345 - acc: 0.9312 - val_loss: ...", training before validation. */
 export function formatMetrics(metrics: Record<string, number>): string {
-  const entries = Object.entries(metrics).sort(([a], [b]) => Number(a.startsWith('val_')) - Number(b.startsWith('val_')));
+  const entries = Object.entries(metrics).sort(
+    ([a], [b]) => Number(a.startsWith('val_')) - Number(b.startsWith('val_')),
+  );
   return entries.map(([k, v]) => `${k}: ${formatNumber(v)}`).join(' - ');
 }
 
@@ -36,7 +38,10 @@ interface Summary {
 export function summaryText(summary: Summary): string {
   const shape = (s: (number | null)[]) => `(${s.map((d) => (d === null ? 'None' : d)).join(', ')})`;
   return [
-    table(['Layer (type)', 'Output Shape', 'Param #'], summary.layers.map((l) => [`${l.name} (${l.type})`, shape(l.outputShape), l.params])),
+    table(
+      ['Layer (type)', 'Output Shape', 'Param #'],
+      summary.layers.map((l) => [`${l.name} (${l.type})`, shape(l.outputShape), l.params]),
+    ),
     `Total params: ${summary.totalParams.toLocaleString('en-US')}`,
     `Trainable params: ${summary.trainableParams.toLocaleString('en-US')}`,
   ].join('\n');

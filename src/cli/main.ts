@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Command, Option } from 'commander';
-import { ApiError, TrainingClient, type JobEnd, type JobRequest, type JobStatus, type UploadQuery } from '../client/index.ts';
+import {
+  ApiError,
+  TrainingClient,
+  type JobEnd,
+  type JobRequest,
+  type JobStatus,
+  type UploadQuery,
+} from '../client/index.ts';
 import { follow } from './follow.ts';
 import { age, formatMetrics, formatNumber, summaryText, table } from './format.ts';
 import { readInstances, readJson } from './input.ts';
@@ -18,7 +25,11 @@ const json = (value: unknown): void => print(JSON.stringify(value, null, 2));
 const program = new Command('tts')
   .description('Command line for the training service: submit and follow jobs, list them, predict, upload datasets.')
   .addOption(new Option('--url <url>', 'service base URL').env('TTS_URL').default('http://127.0.0.1:3000'))
-  .addOption(new Option('--key <key>', 'API key, sent as Authorization: Bearer (a service with API_KEYS set wants one)').env('TTS_API_KEY'))
+  .addOption(
+    new Option('--key <key>', 'API key, sent as Authorization: Bearer (a service with API_KEYS set wants one)').env(
+      'TTS_API_KEY',
+    ),
+  )
   .showHelpAfterError();
 
 const client = () => {
@@ -48,7 +59,9 @@ async function followToEnd(id: string): Promise<number> {
     process.stderr.write(`Job ${id} was cancelled${end.modelId ? ` (model ${end.modelId} kept)` : ''}\n`);
     return EXIT.cancelled;
   }
-  process.stderr.write(`Job ${id} failed: ${end.error ? `${end.error.code}: ${end.error.message}` : 'no reason given'}\n`);
+  process.stderr.write(
+    `Job ${id} failed: ${end.error ? `${end.error.code}: ${end.error.message}` : 'no reason given'}\n`,
+  );
   return EXIT.failed;
 }
 
@@ -64,7 +77,9 @@ program
     if (opts.name) request.name = opts.name;
     const job = await client().submitJob(request);
     if (!opts.follow) return print(job.id);
-    print(`Job ${job.id} (${job.name}) ${job.status}${job.queuePosition ? `, queue position ${job.queuePosition}` : ''}`);
+    print(
+      `Job ${job.id} (${job.name}) ${job.status}${job.queuePosition ? `, queue position ${job.queuePosition}` : ''}`,
+    );
     process.exitCode = await followToEnd(job.id);
   });
 
@@ -85,9 +100,20 @@ program
   .action(async (opts: { status?: string; limit: string; json?: boolean }) => {
     const page = await client().listJobs({ limit: Number(opts.limit), status: opts.status as JobStatus | undefined });
     if (opts.json) return json(page);
-    print(table(['ID', 'NAME', 'STATUS', 'QUEUE', 'EPOCH', 'CREATED', 'LAST METRICS'], page.items.map((j) => [
-      j.id, j.name, j.status, j.queuePosition ?? '', `${j.progress.epoch}/${j.progress.epochs}`, age(j.createdAt), formatMetrics(lastMetrics(j.history)),
-    ])));
+    print(
+      table(
+        ['ID', 'NAME', 'STATUS', 'QUEUE', 'EPOCH', 'CREATED', 'LAST METRICS'],
+        page.items.map((j) => [
+          j.id,
+          j.name,
+          j.status,
+          j.queuePosition ?? '',
+          `${j.progress.epoch}/${j.progress.epochs}`,
+          age(j.createdAt),
+          formatMetrics(lastMetrics(j.history)),
+        ]),
+      ),
+    );
   });
 
 program
@@ -98,13 +124,17 @@ program
   .action(async (id: string, opts: { json?: boolean }) => {
     const job = await client().getJob(id);
     if (opts.json) return json(job);
-    print(`Job ${job.id} (${job.name}): ${job.status}, epoch ${job.progress.epoch}/${job.progress.epochs}, created ${age(job.createdAt)}`);
+    print(
+      `Job ${job.id} (${job.name}): ${job.status}, epoch ${job.progress.epoch}/${job.progress.epochs}, created ${age(job.createdAt)}`,
+    );
     if (job.queuePosition) print(`Queue position: ${job.queuePosition}`);
     if (job.error) print(`Error: ${job.error.code}: ${job.error.message}`);
     if (job.modelId) print(`Model: ${job.modelId}`);
     const epochs = Math.max(0, ...Object.values(job.history).map((v) => v.length));
     for (let e = 0; e < epochs; e++) {
-      print(`Epoch ${e + 1}/${job.progress.epochs} - ${formatMetrics(Object.fromEntries(Object.entries(job.history).map(([k, v]) => [k, v[e]])))}`);
+      print(
+        `Epoch ${e + 1}/${job.progress.epochs} - ${formatMetrics(Object.fromEntries(Object.entries(job.history).map(([k, v]) => [k, v[e]])))}`,
+      );
     }
     if (job.evaluation) printEvaluation(job.evaluation);
     if (job.summary) print(`\n${summaryText(job.summary)}`);
@@ -127,9 +157,18 @@ program
   .action(async (opts: { limit: string; json?: boolean }) => {
     const page = await client().listModels({ limit: Number(opts.limit) });
     if (opts.json) return json(page);
-    print(table(['ID', 'NAME', 'CREATED', 'INPUT', 'EVALUATION'], page.items.map((m) => [
-      m.id, m.name, age(m.createdAt), `[${m.transforms.featureShape.join(', ')}]`, formatMetrics(scalars(m.evaluation ?? m.metrics)),
-    ])));
+    print(
+      table(
+        ['ID', 'NAME', 'CREATED', 'INPUT', 'EVALUATION'],
+        page.items.map((m) => [
+          m.id,
+          m.name,
+          age(m.createdAt),
+          `[${m.transforms.featureShape.join(', ')}]`,
+          formatMetrics(scalars(m.evaluation ?? m.metrics)),
+        ]),
+      ),
+    );
   });
 
 program
@@ -141,7 +180,9 @@ program
     const model = await client().getModel(id);
     if (opts.json) return json(model);
     print(`Model ${model.id} (${model.name}) from job ${model.jobId}, created ${age(model.createdAt)}`);
-    print(`Input: one instance of shape [${model.transforms.featureShape.join(', ')}]${model.transforms.features ? ` (features ${model.transforms.features.join(', ')})` : ''}`);
+    print(
+      `Input: one instance of shape [${model.transforms.featureShape.join(', ')}]${model.transforms.features ? ` (features ${model.transforms.features.join(', ')})` : ''}`,
+    );
     if (model.transforms.classNames) print(`Classes: ${model.transforms.classNames.join(', ')}`);
     if (model.evaluation) printEvaluation(model.evaluation);
     print(`\n${summaryText(model.summary)}`);
@@ -149,7 +190,9 @@ program
 
 program
   .command('predict')
-  .description('predict with a model from a JSON file (array of instances or {"instances": [...]}) or a CSV file (one instance per row)')
+  .description(
+    'predict with a model from a JSON file (array of instances or {"instances": [...]}) or a CSV file (one instance per row)',
+  )
   .argument('<model>', 'model id')
   .argument('<file>', 'instances: .json or .csv ("-" reads JSON from stdin)')
   .option('--json', 'print the API answer')
@@ -160,15 +203,20 @@ program
     if (opts.json) return json(answer);
     const head = answer.classes ? ['#', 'CLASS', ...(answer.labels ? ['LABEL'] : []), 'P', 'OUTPUT'] : ['#', 'OUTPUT'];
     const flat = (v: unknown) => [v].flat(Infinity as 1);
-    print(table(head, answer.predictions.map((p, i) => {
-      const output = flat(p).map(formatNumber).join(' ');
-      if (!answer.classes) return [i, output];
-      const best = answer.classes[i];
-      const label = answer.labels ? [flat(answer.labels[i]).join(' ')] : [];
-      if (Array.isArray(best)) return [i, best.join(' '), ...label, '', output];
-      const prob = Array.isArray(p) ? p[best] : p;
-      return [i, best, ...label, formatNumber(prob), output];
-    })));
+    print(
+      table(
+        head,
+        answer.predictions.map((p, i) => {
+          const output = flat(p).map(formatNumber).join(' ');
+          if (!answer.classes) return [i, output];
+          const best = answer.classes[i];
+          const label = answer.labels ? [flat(answer.labels[i]).join(' ')] : [];
+          if (Array.isArray(best)) return [i, best.join(' '), ...label, '', output];
+          const prob = Array.isArray(p) ? p[best] : p;
+          return [i, best, ...label, formatNumber(prob), output];
+        }),
+      ),
+    );
   });
 
 program
@@ -181,14 +229,31 @@ program
   .option('--format <format>', 'csv, json or idx (default: from the file name)')
   .option('--delimiter <char>', 'CSV delimiter')
   .option('--json', 'print the API answer')
-  .action(async (file: string, labels: string | undefined, opts: { name?: string; label?: string; format?: string; delimiter?: string; json?: boolean }) => {
-    // Empty options are left out, as if not given; the service checks the rest (format included).
-    const fields = { name: opts.name || undefined, label: opts.label || undefined, format: (opts.format || undefined) as UploadQuery['format'], delimiter: opts.delimiter || undefined };
-    const named = async (f: string) => new File([await readFile(f)], path.basename(f));
-    const dataset = await client().uploadDataset(labels ? { ...fields, images: await named(file), labels: await named(labels) } : { ...fields, file: await named(file) });
-    if (opts.json) return json(dataset);
-    print(`Dataset ${dataset.id} (${dataset.name}): ${dataset.rows} rows, label ${dataset.label}, features [${dataset.featureShape.join(', ')}]`);
-  });
+  .action(
+    async (
+      file: string,
+      labels: string | undefined,
+      opts: { name?: string; label?: string; format?: string; delimiter?: string; json?: boolean },
+    ) => {
+      // Empty options are left out, as if not given; the service checks the rest (format included).
+      const fields = {
+        name: opts.name || undefined,
+        label: opts.label || undefined,
+        format: (opts.format || undefined) as UploadQuery['format'],
+        delimiter: opts.delimiter || undefined,
+      };
+      const named = async (f: string) => new File([await readFile(f)], path.basename(f));
+      const dataset = await client().uploadDataset(
+        labels
+          ? { ...fields, images: await named(file), labels: await named(labels) }
+          : { ...fields, file: await named(file) },
+      );
+      if (opts.json) return json(dataset);
+      print(
+        `Dataset ${dataset.id} (${dataset.name}): ${dataset.rows} rows, label ${dataset.label}, features [${dataset.featureShape.join(', ')}]`,
+      );
+    },
+  );
 
 program
   .command('datasets')
@@ -197,7 +262,12 @@ program
   .action(async (opts: { json?: boolean }) => {
     const page = await client().listDatasets();
     if (opts.json) return json(page);
-    print(table(['ID', 'NAME', 'FORMAT', 'ROWS', 'LABEL', 'FEATURES'], page.items.map((d) => [d.id, d.name, d.format, d.rows, d.label, `[${d.featureShape.join(', ')}]`])));
+    print(
+      table(
+        ['ID', 'NAME', 'FORMAT', 'ROWS', 'LABEL', 'FEATURES'],
+        page.items.map((d) => [d.id, d.name, d.format, d.rows, d.label, `[${d.featureShape.join(', ')}]`]),
+      ),
+    );
   });
 
 function lastMetrics(history: Record<string, number[]>) {
@@ -205,7 +275,10 @@ function lastMetrics(history: Record<string, number[]>) {
 }
 
 function scalars(metrics: Record<string, unknown> | null | undefined): Record<string, number> {
-  return Object.fromEntries(Object.entries(metrics ?? {}).filter(([, v]) => typeof v === 'number')) as Record<string, number>;
+  return Object.fromEntries(Object.entries(metrics ?? {}).filter(([, v]) => typeof v === 'number')) as Record<
+    string,
+    number
+  >;
 }
 
 function printEvaluation(evaluation: Record<string, unknown>) {
@@ -214,14 +287,20 @@ function printEvaluation(evaluation: Record<string, unknown>) {
   const matrix = evaluation.confusionMatrix as number[][] | undefined;
   if (classes && matrix) {
     print('Confusion matrix (rows: true class, columns: predicted):');
-    print(table(['', ...classes], matrix.map((row, i) => [classes[i], ...row])));
+    print(
+      table(
+        ['', ...classes],
+        matrix.map((row, i) => [classes[i], ...row]),
+      ),
+    );
   }
 }
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  const message = err instanceof ApiError && err.status === 401 ? unauthorized() : err instanceof Error ? err.message : String(err);
+  const message =
+    err instanceof ApiError && err.status === 401 ? unauthorized() : err instanceof Error ? err.message : String(err);
   process.stderr.write(`tts: ${message}\n`);
   process.exitCode = EXIT.failed;
 }

@@ -15,7 +15,9 @@ export class ApiError extends Error {
   /** The problem+json body (RFC 9457) every error of the service has; undefined when something else answered (a proxy). */
   get problem(): Problem | undefined {
     const body = this.body as Partial<Problem> | null;
-    return typeof body === 'object' && body !== null && typeof body.status === 'number' && typeof body.code === 'string' ? (body as Problem) : undefined;
+    return typeof body === 'object' && body !== null && typeof body.status === 'number' && typeof body.code === 'string'
+      ? (body as Problem)
+      : undefined;
   }
 }
 
@@ -24,15 +26,24 @@ export class ConnectionError extends Error {
   override readonly name = 'ConnectionError';
 
   constructor(baseUrl: string, cause: unknown) {
-    super(`cannot reach ${baseUrl}: ${((cause as Error).cause as Error | undefined)?.message ?? (cause as Error).message}`, { cause });
+    super(
+      `cannot reach ${baseUrl}: ${((cause as Error).cause as Error | undefined)?.message ?? (cause as Error).message}`,
+      { cause },
+    );
   }
 }
 
 /** "detail" of a problem+json answer, with its field errors one per line. */
 export function problemMessage(status: number, body: unknown): string {
-  const problem = (typeof body === 'object' && body ? body : {}) as { detail?: string; title?: string; errors?: { path: string; message: string }[] };
+  const problem = (typeof body === 'object' && body ? body : {}) as {
+    detail?: string;
+    title?: string;
+    errors?: { path: string; message: string }[];
+  };
   const head = problem.detail ?? problem.title ?? (typeof body === 'string' && body ? body : `HTTP ${status}`);
   // Field errors the detail does not already quote, one per line.
-  const fields = (problem.errors ?? []).filter((e) => !head.includes(e.message)).map((e) => `  ${e.path || '/'}: ${e.message}`);
+  const fields = (problem.errors ?? [])
+    .filter((e) => !head.includes(e.message))
+    .map((e) => `  ${e.path || '/'}: ${e.message}`);
   return [`${head} (HTTP ${status})`, ...fields].join('\n');
 }

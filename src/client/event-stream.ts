@@ -7,7 +7,10 @@ export type { EventSourceMessage };
  * connection: reconnecting is the caller's business). Comments (the server's heartbeats) go to
  * `onComment`. Leaving the loop early cancels the body.
  */
-export async function* eventStream(body: ReadableStream<Uint8Array>, onComment?: (comment: string) => void): AsyncGenerator<EventSourceMessage> {
+export async function* eventStream(
+  body: ReadableStream<Uint8Array>,
+  onComment?: (comment: string) => void,
+): AsyncGenerator<EventSourceMessage> {
   const parsed: EventSourceMessage[] = [];
   const parser = createParser({ onEvent: (message) => parsed.push(message), onComment });
   const decoder = new TextDecoder();

@@ -26,7 +26,11 @@ const MAX_DELAY_MS = 5_000;
  * with Last-Event-ID, and the service sends exactly the events after the last one seen: none
  * missed, none twice. A 204 on reopening means the job finished with nothing after that event.
  */
-export async function* followJobEvents(jobId: string, open: OpenStream, options: FollowOptions = {}): AsyncGenerator<JobEvent, void, undefined> {
+export async function* followJobEvents(
+  jobId: string,
+  open: OpenStream,
+  options: FollowOptions = {},
+): AsyncGenerator<JobEvent, void, undefined> {
   const { signal: caller, retries = 10, retryDelayMs = 250 } = options;
   let last = options.lastEventId;
   let failures = 0;
@@ -52,7 +56,10 @@ export async function* followJobEvents(jobId: string, open: OpenStream, options:
       connection.abort();
     }
     if (++failures > retries) {
-      throw new Error(`lost the event stream of job ${jobId}: ${lost instanceof Error ? lost.message : 'it kept closing before the end event'}`, { cause: lost });
+      throw new Error(
+        `lost the event stream of job ${jobId}: ${lost instanceof Error ? lost.message : 'it kept closing before the end event'}`,
+        { cause: lost },
+      );
     }
     options.onReconnect?.({ attempt: failures, lastEventId: last, error: lost });
     await delay(Math.min(retryDelayMs * 2 ** (failures - 1), MAX_DELAY_MS), caller);

@@ -97,7 +97,10 @@ export class TrainingClient {
    */
   followJob(id: string, options: FollowOptions = {}): AsyncGenerator<JobEvent, void, undefined> {
     const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
-      const headers: Record<string, string> = { accept: 'text/event-stream', ...(lastEventId ? { 'last-event-id': lastEventId } : {}) };
+      const headers: Record<string, string> = {
+        accept: 'text/event-stream',
+        ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
+      };
       return this.#checked(await this.#send('GET', `/v1/jobs/${encodeURIComponent(id)}/events`, { headers, signal }));
     };
     return followJobEvents(id, open, options);
@@ -132,7 +135,11 @@ export class TrainingClient {
   }
 
   /** Raw instances in the form the model was trained on (or the whole `{instances}` body); the training transforms are applied again. */
-  predict(modelId: string, input: PredictRequest['instances'] | PredictRequest, options?: CallOptions): Promise<PredictResponse> {
+  predict(
+    modelId: string,
+    input: PredictRequest['instances'] | PredictRequest,
+    options?: CallOptions,
+  ): Promise<PredictResponse> {
     const body = Array.isArray(input) ? { instances: input } : input;
     return this.#json('POST', `/v1/models/${encodeURIComponent(modelId)}/predict`, { ...options, json: body });
   }
@@ -156,15 +163,28 @@ export class TrainingClient {
     const { name, format, label, delimiter } = upload;
     const fields = { name, format, label, delimiter };
     if ('images' in upload) {
-      return this.#uploadForm(fields, [['images', upload.images, fileName(upload.images, 'images')], ['labels', upload.labels, fileName(upload.labels, 'labels')]], options);
+      return this.#uploadForm(
+        fields,
+        [
+          ['images', upload.images, fileName(upload.images, 'images')],
+          ['labels', upload.labels, fileName(upload.labels, 'labels')],
+        ],
+        options,
+      );
     }
     const { file } = upload;
-    if (file instanceof Blob) return this.#uploadForm(fields, [['file', file, upload.filename ?? fileName(file, 'file')]], options);
-    if (format !== 'csv' && format !== 'json') throw new TypeError('a streamed dataset goes as the raw body: set format to csv or json');
+    if (file instanceof Blob)
+      return this.#uploadForm(fields, [['file', file, upload.filename ?? fileName(file, 'file')]], options);
+    if (format !== 'csv' && format !== 'json')
+      throw new TypeError('a streamed dataset goes as the raw body: set format to csv or json');
     return this.#json('POST', `/v1/datasets${search(fields)}`, { ...options, body: file, type: RAW_TYPES[format] });
   }
 
-  #uploadForm(fields: UploadQuery, files: [field: string, blob: Blob, filename: string][], options?: CallOptions): Promise<Dataset> {
+  #uploadForm(
+    fields: UploadQuery,
+    files: [field: string, blob: Blob, filename: string][],
+    options?: CallOptions,
+  ): Promise<Dataset> {
     const form = new FormData();
     // Fields first: the service reads the options before the file streams in.
     for (const [key, value] of Object.entries(fields)) if (value !== undefined) form.append(key, value);
@@ -173,7 +193,11 @@ export class TrainingClient {
   }
 
   /** A request whose answer is JSON (or nothing, 204). Its body: `json`, stringified, or `body` as it is (a form, or bytes streamed as read). */
-  async #json<T>(method: string, path: string, options: CallOptions & { json?: unknown; body?: FormData | RawBody; type?: string } = {}): Promise<T> {
+  async #json<T>(
+    method: string,
+    path: string,
+    options: CallOptions & { json?: unknown; body?: FormData | RawBody; type?: string } = {},
+  ): Promise<T> {
     const { json, body, type, signal } = options;
     const contentType = json !== undefined ? 'application/json' : type;
     const init: RequestInit & { duplex?: 'half' } = {
@@ -188,7 +212,10 @@ export class TrainingClient {
   }
 
   async #send(method: string, path: string, init: RequestInit): Promise<Response> {
-    const headers = { ...(this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {}), ...(init.headers as Record<string, string>) };
+    const headers = {
+      ...(this.#apiKey ? { authorization: `Bearer ${this.#apiKey}` } : {}),
+      ...(init.headers as Record<string, string>),
+    };
     try {
       return await this.#fetch(this.baseUrl + path, { ...init, method, headers });
     } catch (err) {
@@ -220,4 +247,5 @@ function search(query: Record<string, string | number | undefined>): string {
   return defined.length > 0 ? `?${new URLSearchParams(defined.map(([k, v]): [string, string] => [k, String(v)]))}` : '';
 }
 
-const fileName = (blob: Blob, fallback: string) => ('name' in blob && typeof blob.name === 'string' && blob.name ? blob.name : fallback);
+const fileName = (blob: Blob, fallback: string) =>
+  'name' in blob && typeof blob.name === 'string' && blob.name ? blob.name : fallback;

@@ -10,19 +10,42 @@ import type { CancelRequest, Job as JobSchema, JobList as JobListSchema, JobList
 import type { JobEventData, JobEventName } from '../schemas/job-event.ts';
 import type { JobRequest as JobRequestSchema } from '../schemas/job-request.ts';
 import type { JobStatus } from '../schemas/job-status.ts';
-import type { Model as ModelSchema, ModelList, ModelListQuery, PredictRequest, PredictResponse as PredictResponseSchema, ValidationReport as ValidationReportSchema } from '../schemas/model.ts';
+import type {
+  Model as ModelSchema,
+  ModelList,
+  ModelListQuery,
+  PredictRequest,
+  PredictResponse as PredictResponseSchema,
+  ValidationReport as ValidationReportSchema,
+} from '../schemas/model.ts';
 
-export type { CancelRequest, Dataset, DatasetListQuery, EvaluationReport, JobEventName, JobListQuery, JobStatus, ModelListQuery, PredictRequest, Problem, UploadQuery };
+export type {
+  CancelRequest,
+  Dataset,
+  DatasetListQuery,
+  EvaluationReport,
+  JobEventName,
+  JobListQuery,
+  JobStatus,
+  ModelListQuery,
+  PredictRequest,
+  Problem,
+  UploadQuery,
+};
 
 /**
  * An evaluation's metrics are numbers under any name (loss, acc, r2, ...): the schema says so
  * with `additionalProperties`, which Static drops, so its `EvaluationReport` stands in.
  */
-type WithEvaluation<T extends { evaluation: unknown }> = Omit<T, 'evaluation'> & { evaluation: EvaluationReport | null };
+type WithEvaluation<T extends { evaluation: unknown }> = Omit<T, 'evaluation'> & {
+  evaluation: EvaluationReport | null;
+};
 
 export type Job = WithEvaluation<Static<typeof JobSchema>>;
 export type Model = WithEvaluation<Static<typeof ModelSchema>>;
-type EventData = Omit<{ [E in JobEventName]: Static<(typeof JobEventData)[E]> }, 'evaluation'> & { evaluation: { metrics: EvaluationReport } };
+type EventData = Omit<{ [E in JobEventName]: Static<(typeof JobEventData)[E]> }, 'evaluation'> & {
+  evaluation: { metrics: EvaluationReport };
+};
 /** One event of a job's stream, `data` typed by `event`: narrow on `event` to read it. */
 export type JobEvent = { [E in JobEventName]: { id: string; event: E; data: EventData[E] } }[JobEventName];
 

@@ -11,7 +11,8 @@ import { installAccelerations } from './accelerations/index.ts';
  */
 let replacing: Promise<void> | undefined;
 // Node has WebAssembly; this project's TypeScript lib (no DOM) does not declare it.
-const RuntimeError = (globalThis as unknown as { WebAssembly?: { RuntimeError: new () => Error } }).WebAssembly?.RuntimeError;
+const RuntimeError = (globalThis as unknown as { WebAssembly?: { RuntimeError: new () => Error } }).WebAssembly
+  ?.RuntimeError;
 let replacements = 0;
 const listeners = new Set<() => void>();
 
@@ -55,7 +56,9 @@ export function replaceBackend(): Promise<void> {
 
 /** The 503 a request gets while the backend is being replaced, or when its own work faulted it. */
 export const backendUnavailable = (why: string) =>
-  new AppError(503, 'backend_unavailable', `${why}; the compute backend is being replaced, try again in a moment`, [], { 'Retry-After': '1' });
+  new AppError(503, 'backend_unavailable', `${why}; the compute backend is being replaced, try again in a moment`, [], {
+    'Retry-After': '1',
+  });
 
 /** Starts replacing a backend that faulted, without waiting; a process that cannot get a new one exits. */
 export function replaceFaultedBackend(): void {

@@ -16,7 +16,10 @@ let chosen: Promise<BackendName> | undefined;
  * (`acceleration` is TFJS_ACCELERATION: `off` keeps the stock tfjs kernels). Later calls get
  * the first call's backend, whatever they ask.
  */
-export function initBackend(choice: BackendChoice = 'auto', acceleration: AccelerationMode = 'auto'): Promise<BackendName> {
+export function initBackend(
+  choice: BackendChoice = 'auto',
+  acceleration: AccelerationMode = 'auto',
+): Promise<BackendName> {
   chosen ??= pick(choice).then((name) => {
     installAccelerations(name, acceleration);
     return name;

@@ -22,7 +22,21 @@ import * as tf from '@tensorflow/tfjs';
  * wasm whatever TFJS_ACCELERATION says, by the same backend-start call as the accelerations
  * (`installAccelerations`), before any model can be fitted.
  */
-const NOT_BRIDGED = new Set(['Complex', 'ComplexAbs', 'Real', 'Imag', 'FFT', 'IFFT', 'RFFT', 'IRFFT', 'Draw', 'StaticRegexReplace', 'StringNGrams', 'StringSplit', 'StringToHashBucketFast']);
+const NOT_BRIDGED = new Set([
+  'Complex',
+  'ComplexAbs',
+  'Real',
+  'Imag',
+  'FFT',
+  'IFFT',
+  'RFFT',
+  'IRFFT',
+  'Draw',
+  'StaticRegexReplace',
+  'StringNGrams',
+  'StringSplit',
+  'StringToHashBucketFast',
+]);
 const bridged: string[] = [];
 
 let installed = false;
@@ -96,35 +110,74 @@ function overrideConv2DGradient() {
       const a = attrs as unknown as Conv2DAttrs;
       const dy4 = dy as tf.Tensor4D;
       const dilations = [a.dilations].flat();
-      if (dilations.some((d) => d !== 1)) throw new Error('gradients of conv2d with dilation rates above 1 are not supported by tfjs');
-      const kernelAttrs = { strides: a.strides, pad: a.pad, dataFormat: a.dataFormat, dimRoundingMode: a.dimRoundingMode };
+      if (dilations.some((d) => d !== 1))
+        throw new Error('gradients of conv2d with dilation rates above 1 are not supported by tfjs');
+      const kernelAttrs = {
+        strides: a.strides,
+        pad: a.pad,
+        dataFormat: a.dataFormat,
+        dimRoundingMode: a.dimRoundingMode,
+      };
       const fast = tf.getBackend() === 'wasm' && a.dataFormat === 'NHWC';
       const unitStride = [a.strides].flat().every((st) => st === 1);
       return {
         x: () =>
           fast && unitStride
             ? inputGradientByConv(x, dy4, filter, a)
-            : (tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter }, { ...kernelAttrs, inputShape: x.shape } as never) as tf.Tensor),
+            : (tf.engine().runKernel('Conv2DBackpropInput', { dy: dy4, filter }, {
+                ...kernelAttrs,
+                inputShape: x.shape,
+              } as never) as tf.Tensor),
         filter: () =>
           fast
             ? unitStride && filter.shape[0] * filter.shape[1] * filter.shape[2] > SMALL_PATCH
               ? filterGradientByConv(x, dy4, filter.shape, a)
               : filterGradient(x, dy4, filter.shape, a)
-            : (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: dy4 }, { ...kernelAttrs, filterShape: filter.shape } as never) as tf.Tensor),
+            : (tf.engine().runKernel('Conv2DBackpropFilter', { x, dy: dy4 }, {
+                ...kernelAttrs,
+                filterShape: filter.shape,
+              } as never) as tf.Tensor),
       };
     },
   });
 }
 
 const padInfo = (x: tf.Tensor4D, filterShape: [number, number, number, number], a: Conv2DAttrs) =>
-  tf.backend_util.computeConv2DInfo(x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast').padInfo;
+  tf.backend_util.computeConv2DInfo(
+    x.shape,
+    filterShape,
+    a.strides,
+    a.dilations,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    'channelsLast',
+  ).padInfo;
 
 /** Stride 1: dW = conv(x^T, dy^T) with batch as the channels: [ci, H, W, b] * [oh, ow, b, co] -> [ci, kh, kw, co]. */
-function filterGradientByConv(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], a: Conv2DAttrs): tf.Tensor {
+function filterGradientByConv(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  a: Conv2DAttrs,
+): tf.Tensor {
   return tf.tidy(() => {
     const { top, bottom, left, right } = padInfo(x, filterShape, a);
-    const padded = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
-    const out = tf.conv2d(padded.transpose([3, 1, 2, 0]) as tf.Tensor4D, dy.transpose([1, 2, 0, 3]) as tf.Tensor4D, 1, 'valid');
+    const padded =
+      top || bottom || left || right
+        ? tf.pad(x, [
+            [0, 0],
+            [top, bottom],
+            [left, right],
+            [0, 0],
+          ])
+        : x;
+    const out = tf.conv2d(
+      padded.transpose([3, 1, 2, 0]) as tf.Tensor4D,
+      dy.transpose([1, 2, 0, 3]) as tf.Tensor4D,
+      1,
+      'valid',
+    );
     return out.transpose([1, 2, 0, 3]);
   });
 }
@@ -135,25 +188,60 @@ function inputGradientByConv(x: tf.Tensor4D, dy: tf.Tensor4D, filter: tf.Tensor4
     const [kh, kw] = filter.shape;
     const { top, bottom, left, right } = padInfo(x, filter.shape, a);
     const flipped = tf.reverse(filter, [0, 1]).transpose([0, 1, 3, 2]) as tf.Tensor4D;
-    const pad = [[0, 0], [kh - 1 - top, kh - 1 - bottom], [kw - 1 - left, kw - 1 - right], [0, 0]] as [[number, number], [number, number], [number, number], [number, number]];
+    const pad = [
+      [0, 0],
+      [kh - 1 - top, kh - 1 - bottom],
+      [kw - 1 - left, kw - 1 - right],
+      [0, 0],
+    ] as [[number, number], [number, number], [number, number], [number, number]];
     return tf.conv2d(dy, flipped, 1, pad);
   });
 }
 
 /** dW[kh, kw, ci, co] = sum over batch and positions of x-patch * dy, as im2col(x)^T . dy (any stride). */
-function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, number, number, number], a: Conv2DAttrs): tf.Tensor {
+function filterGradient(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  a: Conv2DAttrs,
+): tf.Tensor {
   return tf.tidy(() => {
-    const info = tf.backend_util.computeConv2DInfo(x.shape, filterShape, a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast');
+    const info = tf.backend_util.computeConv2DInfo(
+      x.shape,
+      filterShape,
+      a.strides,
+      a.dilations,
+      a.pad,
+      a.dimRoundingMode,
+      false,
+      'channelsLast',
+    );
     const [kh, kw, ci, co] = filterShape;
     const { top, bottom, left, right } = info.padInfo;
-    const padded = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
+    const padded =
+      top || bottom || left || right
+        ? tf.pad(x, [
+            [0, 0],
+            [top, bottom],
+            [left, right],
+            [0, 0],
+          ])
+        : x;
     const b = x.shape[0];
     const perSample = info.outHeight * info.outWidth * kh * kw * ci;
     const chunk = Math.max(1, Math.floor(MAX_COLUMN_ELEMENTS / perSample));
     let total: tf.Tensor | undefined;
     for (let start = 0; start < b; start += chunk) {
       const n = Math.min(chunk, b - start);
-      const part = chunkGradient(padded.slice([start, 0, 0, 0], [n, -1, -1, -1]), dy.slice([start, 0, 0, 0], [n, -1, -1, -1]), info, kh, kw, ci, co);
+      const part = chunkGradient(
+        padded.slice([start, 0, 0, 0], [n, -1, -1, -1]),
+        dy.slice([start, 0, 0, 0], [n, -1, -1, -1]),
+        info,
+        kh,
+        kw,
+        ci,
+        co,
+      );
       total = total ? tf.add(total, part) : part;
     }
     return total!.reshape(filterShape);
@@ -164,17 +252,38 @@ function filterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: [number, n
  * The columns are built already transposed, [kh*kw*ci, n*oh*ow], from x as [ci, n, H, W], so
  * the product is a plain matmul: wasm's transposed forms are many times slower.
  */
-function chunkGradient(x: tf.Tensor4D, dy: tf.Tensor4D, info: tf.backend_util.Conv2DInfo, kh: number, kw: number, ci: number, co: number) {
-  const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+function chunkGradient(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  info: tf.backend_util.Conv2DInfo,
+  kh: number,
+  kw: number,
+  ci: number,
+  co: number,
+) {
+  const {
+    outHeight: oh,
+    outWidth: ow,
+    strideHeight: sh,
+    strideWidth: sw,
+    dilationHeight: dh,
+    dilationWidth: dw,
+  } = info;
   const n = x.shape[0];
   const channelsFirst = x.transpose([3, 0, 1, 2]);
   const rows: tf.Tensor[] = [];
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
       const begin = [0, 0, i * dh, j * dw];
-      const patch = sh === 1 && sw === 1
-        ? tf.slice(channelsFirst, begin, [ci, n, oh, ow])
-        : tf.stridedSlice(channelsFirst, begin, [ci, n, i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1], [1, 1, sh, sw]);
+      const patch =
+        sh === 1 && sw === 1
+          ? tf.slice(channelsFirst, begin, [ci, n, oh, ow])
+          : tf.stridedSlice(
+              channelsFirst,
+              begin,
+              [ci, n, i * dh + (oh - 1) * sh + 1, j * dw + (ow - 1) * sw + 1],
+              [1, 1, sh, sw],
+            );
       rows.push(patch.reshape([ci, n * oh * ow]));
     }
   }

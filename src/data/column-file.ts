@@ -119,7 +119,13 @@ export class ColumnFile {
   async close(): Promise<ColumnInfo> {
     await this.flush();
     if (!this.written) await writeFile(path.join(this.dir, this.file), new Uint8Array(0));
-    const info: ColumnInfo = { name: this.name, type: this.type, shape: this.shape, dtype: this.dtype, file: this.file };
+    const info: ColumnInfo = {
+      name: this.name,
+      type: this.type,
+      shape: this.shape,
+      dtype: this.dtype,
+      file: this.file,
+    };
     if (this.type === 'string') {
       info.classes = [...this.codes.keys()].map((name, code): ClassCount => ({ name, count: this.codeCounts[code] }));
     } else if (this.count > 0) {
@@ -127,7 +133,9 @@ export class ColumnFile {
       info.max = this.max;
       info.mean = this.sum / this.count;
       if (this.distinct) {
-        info.classes = [...this.distinct.entries()].sort((a, b) => a[0] - b[0]).map(([v, count]) => ({ name: String(v), count }));
+        info.classes = [...this.distinct.entries()]
+          .sort((a, b) => a[0] - b[0])
+          .map(([v, count]) => ({ name: String(v), count }));
       }
     }
     return info;

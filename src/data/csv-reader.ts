@@ -21,7 +21,11 @@ export interface CsvOptions {
  * than DATASET_MAX_COLUMNS fields (empty ones weigh nothing against that size) and tells it
  * the line ending. The input is read in slices, a turn of the event loop apart.
  */
-export async function readCsv(source: Readable, dir: string, options: CsvOptions = {}): Promise<{ rows: number; columns: ColumnInfo[] }> {
+export async function readCsv(
+  source: Readable,
+  dir: string,
+  options: CsvOptions = {},
+): Promise<{ rows: number; columns: ColumnInfo[] }> {
   const limits = options.limits ?? DEFAULT_INGEST_LIMITS;
   const maxRowChars = limits.maxColumns * (limits.maxCellChars + 1);
   const delimiter = options.delimiter ?? ',';
@@ -43,7 +47,10 @@ export async function readCsv(source: Readable, dir: string, options: CsvOptions
         skip_empty_lines: true,
         relax_quotes: false,
         max_record_size: maxRowChars,
-        on_record: (record: string[]) => ((header ??= record), record),
+        on_record: (record: string[]) => {
+          header ??= record;
+          return record;
+        },
       }),
     );
     // The shape may have refused a line already, while the line ending was being awaited.
@@ -54,7 +61,11 @@ export async function readCsv(source: Readable, dir: string, options: CsvOptions
       // Before each row: the parser may just have spent the budget on a wide one.
       if (turns.due) await turns.turn();
       if (!table) {
-        table = new TableBuilder(record.map((name) => name.trim()), dir, limits);
+        table = new TableBuilder(
+          record.map((name) => name.trim()),
+          dir,
+          limits,
+        );
         continue;
       }
       table.addRow(record, `/rows/${table.rows + 1}`);
@@ -67,7 +78,10 @@ export async function readCsv(source: Readable, dir: string, options: CsvOptions
       const { lines, column } = err as CsvError & { lines?: number; column?: number | string | null };
       const row = lines !== undefined ? lines - 1 : '?';
       if (err.code === 'CSV_MAX_RECORD_SIZE') {
-        const where = row === 0 ? `/columns/${column ?? '?'}` : `/rows/${row}/${header?.[Number(column)]?.trim().slice(0, limits.maxCellChars) ?? column ?? '?'}`;
+        const where =
+          row === 0
+            ? `/columns/${column ?? '?'}`
+            : `/rows/${row}/${header?.[Number(column)]?.trim().slice(0, limits.maxCellChars) ?? column ?? '?'}`;
         throw invalidDataset(
           where,
           `line ${lines ?? '?'} is longer than ${maxRowChars} characters, the longest row allowed (DATASET_MAX_COLUMNS=${limits.maxColumns} cells of at most DATASET_MAX_CELL_CHARS=${limits.maxCellChars})`,

@@ -97,8 +97,15 @@ export class CsvShape extends Transform {
 
   private refusal() {
     const count = this.lineBytes > this.maxLineBytes ? `more than ${this.fields - 1}` : String(this.fields);
-    if (this.records === 0) return invalidDataset('/columns', `the header names ${count} columns; a dataset may have at most ${this.maxFields} (DATASET_MAX_COLUMNS)`);
-    return invalidDataset(`/rows/${this.records}`, `has ${count} values; a row holds one value per column, and a dataset at most ${this.maxFields} columns (DATASET_MAX_COLUMNS)`);
+    if (this.records === 0)
+      return invalidDataset(
+        '/columns',
+        `the header names ${count} columns; a dataset may have at most ${this.maxFields} (DATASET_MAX_COLUMNS)`,
+      );
+    return invalidDataset(
+      `/rows/${this.records}`,
+      `has ${count} values; a row holds one value per column, and a dataset at most ${this.maxFields} columns (DATASET_MAX_COLUMNS)`,
+    );
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback) {

@@ -8,7 +8,10 @@ import type { DataDescription, LoadedData } from './types.ts';
 import { describeUploaded, loadUploaded } from './uploaded.ts';
 
 /** Built-in datasets by name: what they look like, and how to load them. */
-const BUILT_IN: Record<string, { description: DataDescription; load: (spec: DataSpec, withTest: boolean) => Promise<LoadedData> }> = {
+const BUILT_IN: Record<
+  string,
+  { description: DataDescription; load: (spec: DataSpec, withTest: boolean) => Promise<LoadedData> }
+> = {
   mnist: { description: MNIST_DESCRIPTION, load: (spec, withTest) => loadMnist(spec.limit, withTest) },
 };
 
@@ -31,7 +34,12 @@ export function describeData(spec: DataSpec, catalog?: DatasetCatalog): DataDesc
 }
 
 /** The data itself, in the worker. */
-export async function loadData(spec: DataSpec, withTest: boolean, catalog?: DatasetCatalog, seed?: number): Promise<LoadedData> {
+export async function loadData(
+  spec: DataSpec,
+  withTest: boolean,
+  catalog?: DatasetCatalog,
+  seed?: number,
+): Promise<LoadedData> {
   checkSource(spec, catalog);
   if (catalog?.has(spec.dataset ?? '')) return loadUploaded(spec, catalog, withTest, seed);
   const data = spec.dataset !== undefined ? await own(BUILT_IN, spec.dataset)!.load(spec, withTest) : inlineData(spec);
@@ -44,13 +52,21 @@ const UPLOADED_ONLY = ['features', 'label', 'testDataset', 'testSplit'] as const
 function checkSource(spec: DataSpec, catalog?: DatasetCatalog) {
   const uploaded = catalog?.has(spec.dataset ?? '') ?? false;
   for (const option of UPLOADED_ONLY) {
-    if (!uploaded && spec[option] !== undefined && (spec.dataset === undefined || Object.hasOwn(BUILT_IN, spec.dataset))) {
-      throw unprocessable(`data.${option} needs an uploaded dataset in data.dataset`, [{ path: `/data/${option}`, message: 'applies to uploaded datasets only' }]);
+    if (
+      !uploaded &&
+      spec[option] !== undefined &&
+      (spec.dataset === undefined || Object.hasOwn(BUILT_IN, spec.dataset))
+    ) {
+      throw unprocessable(`data.${option} needs an uploaded dataset in data.dataset`, [
+        { path: `/data/${option}`, message: 'applies to uploaded datasets only' },
+      ]);
     }
   }
   if (uploaded) {
     if (spec.x !== undefined || spec.y !== undefined) {
-      throw unprocessable('give either data.dataset or inline data.x/data.y, not both', [{ path: '/data/dataset', message: 'cannot be combined with data.x/data.y' }]);
+      throw unprocessable('give either data.dataset or inline data.x/data.y, not both', [
+        { path: '/data/dataset', message: 'cannot be combined with data.x/data.y' },
+      ]);
     }
     return;
   }
@@ -71,7 +87,9 @@ function checkSource(spec: DataSpec, catalog?: DatasetCatalog) {
   }
   if ((spec.xTest === undefined) !== (spec.yTest === undefined)) {
     const missing = spec.xTest === undefined ? '/data/xTest' : '/data/yTest';
-    throw unprocessable('inline test data needs both xTest and yTest', [{ path: missing, message: 'is required with its partner' }]);
+    throw unprocessable('inline test data needs both xTest and yTest', [
+      { path: missing, message: 'is required with its partner' },
+    ]);
   }
 }
 
@@ -79,18 +97,23 @@ function inlineData(spec: DataSpec): LoadedData {
   const x = packInline(spec.x!, '/data/x');
   const y = packInline(spec.y!, '/data/y');
   const errors: FieldError[] = [];
-  if (x.count !== y.count) errors.push({ path: '/data/y', message: `has ${y.count} labels for ${x.count} samples in data.x` });
+  if (x.count !== y.count)
+    errors.push({ path: '/data/y', message: `has ${y.count} labels for ${x.count} samples in data.x` });
   let test: LoadedData['test'];
   if (spec.xTest && spec.yTest) {
     const xt = packInline(spec.xTest, '/data/xTest');
     const yt = packInline(spec.yTest, '/data/yTest');
-    if (xt.count !== yt.count) errors.push({ path: '/data/yTest', message: `has ${yt.count} labels for ${xt.count} samples in data.xTest` });
-    if (String(xt.shape) !== String(x.shape)) errors.push({ path: '/data/xTest/0', message: `has shape [${xt.shape}] but data.x samples have [${x.shape}]` });
-    if (String(yt.shape) !== String(y.shape)) errors.push({ path: '/data/yTest/0', message: `has shape [${yt.shape}] but data.y labels have [${y.shape}]` });
+    if (xt.count !== yt.count)
+      errors.push({ path: '/data/yTest', message: `has ${yt.count} labels for ${xt.count} samples in data.xTest` });
+    if (String(xt.shape) !== String(x.shape))
+      errors.push({ path: '/data/xTest/0', message: `has shape [${xt.shape}] but data.x samples have [${x.shape}]` });
+    if (String(yt.shape) !== String(y.shape))
+      errors.push({ path: '/data/yTest/0', message: `has shape [${yt.shape}] but data.y labels have [${y.shape}]` });
     test = { x: xt.values, y: yt.values, count: xt.count };
   }
   if (x.shape.includes(0)) errors.push({ path: '/data/x/0', message: 'a sample has no values' });
-  if (errors.length > 0) throw unprocessable(`inline data is inconsistent: ${errors[0].path} ${errors[0].message}`, errors);
+  if (errors.length > 0)
+    throw unprocessable(`inline data is inconsistent: ${errors[0].path} ${errors[0].message}`, errors);
   const classLabels = y.shape.length === 0 && y.integral && y.values.every((v) => v >= 0);
   return {
     name: 'inline',

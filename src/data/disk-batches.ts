@@ -13,7 +13,12 @@ export interface Block {
 }
 
 /** Reads `count` items of `column` starting at item `first` (one positioned read). */
-async function readItems(handle: FileHandle, column: ColumnInfo, first: number, count: number): Promise<Float32Array | Uint8Array> {
+async function readItems(
+  handle: FileHandle,
+  column: ColumnInfo,
+  first: number,
+  count: number,
+): Promise<Float32Array | Uint8Array> {
   const itemBytes = sizeOf(column.shape) * DTYPE_BYTES[column.dtype];
   const buffer = Buffer.allocUnsafe(count * itemBytes);
   const { bytesRead } = await handle.read(buffer, 0, buffer.length, first * itemBytes);
@@ -27,7 +32,12 @@ async function readItems(handle: FileHandle, column: ColumnInfo, first: number, 
  * column files with one read per column: memory is bounded by the block, not the dataset.
  * `order` permutes the blocks (a shuffle that keeps reads sequential within a block).
  */
-export async function* readBlocks(set: RowSet, rows: Int32Array, blockSize: number, order?: Int32Array): AsyncGenerator<Block> {
+export async function* readBlocks(
+  set: RowSet,
+  rows: Int32Array,
+  blockSize: number,
+  order?: Int32Array,
+): AsyncGenerator<Block> {
   const columns = [...set.features, set.label];
   const handles = await Promise.all(columns.map((c) => open(path.join(set.dir, c.file), 'r'))).catch(datasetGone);
   try {
@@ -39,7 +49,10 @@ export async function* readBlocks(set: RowSet, rows: Int32Array, blockSize: numb
       const span = block[block.length - 1] - first + 1;
       const relative = Int32Array.from(block, (r) => r - first);
       const data = await Promise.all(columns.map((c, i) => readItems(handles[i], c, first, span)));
-      const x = gatherRows(set.features.map((c, i) => ({ data: data[i], size: sizeOf(c.shape), ...set.encodings?.[i] })), relative);
+      const x = gatherRows(
+        set.features.map((c, i) => ({ data: data[i], size: sizeOf(c.shape), ...set.encodings?.[i] })),
+        relative,
+      );
       let y = gatherRows([{ data: data[columns.length - 1], size: sizeOf(set.label.shape) }], relative);
       if (set.codeMap) y = Float32Array.from(y, (code) => set.codeMap![code]);
       yield { x, y, count: block.length };
@@ -67,12 +80,18 @@ export function diskDataset(
 ): tf.data.Dataset<tf.TensorContainer> {
   let epoch = 0;
   return tf.data.generator(async function* () {
-    for await (const block of shuffledBlocks(set, rows, batchSize, shuffle ? `${shuffle.seed}:${epoch++}` : undefined)) yield toTensors(block);
+    for await (const block of shuffledBlocks(set, rows, batchSize, shuffle ? `${shuffle.seed}:${epoch++}` : undefined))
+      yield toTensors(block);
   } as unknown as () => Iterator<tf.TensorContainer>);
 }
 
 /** The batches of one pass over `rows`: in file order, or shuffled as `diskDataset` describes. */
-export async function* shuffledBlocks(set: RowSet, rows: Int32Array, batchSize: number, seed?: string): AsyncGenerator<Block> {
+export async function* shuffledBlocks(
+  set: RowSet,
+  rows: Int32Array,
+  batchSize: number,
+  seed?: string,
+): AsyncGenerator<Block> {
   if (seed === undefined) {
     yield* readBlocks(set, rows, batchSize);
     return;

@@ -7,12 +7,12 @@ import { sliced, SLICE_BYTES, Turns } from './pacing.ts';
 import { invalidDataset } from './upload-errors.ts';
 
 const TYPES: Record<number, { bytes: number; read: (view: DataView, offset: number) => number }> = {
-  0x08: { bytes: 1, read: (v, o) => v.getUint8(o) },
-  0x09: { bytes: 1, read: (v, o) => v.getInt8(o) },
-  0x0b: { bytes: 2, read: (v, o) => v.getInt16(o) },
-  0x0c: { bytes: 4, read: (v, o) => v.getInt32(o) },
-  0x0d: { bytes: 4, read: (v, o) => v.getFloat32(o) },
-  0x0e: { bytes: 8, read: (v, o) => v.getFloat64(o) },
+  8: { bytes: 1, read: (v, o) => v.getUint8(o) },
+  9: { bytes: 1, read: (v, o) => v.getInt8(o) },
+  11: { bytes: 2, read: (v, o) => v.getInt16(o) },
+  12: { bytes: 4, read: (v, o) => v.getInt32(o) },
+  13: { bytes: 4, read: (v, o) => v.getFloat32(o) },
+  14: { bytes: 8, read: (v, o) => v.getFloat64(o) },
 };
 
 /** The bytes of an upload, gunzipped on the fly when they start with the gzip magic number. */
@@ -43,7 +43,13 @@ async function* plainBytes(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer
  * dimension must be at least 1 (no empty dataset, no empty images), and one item may hold at
  * most `maxItemValues` numbers (DATASET_MAX_SAMPLE_VALUES).
  */
-export async function readIdx(source: Readable, dir: string, name: string, maxBytes = Infinity, maxItemValues = Infinity): Promise<ColumnInfo & { rows: number }> {
+export async function readIdx(
+  source: Readable,
+  dir: string,
+  name: string,
+  maxBytes = Infinity,
+  maxItemValues = Infinity,
+): Promise<ColumnInfo & { rows: number }> {
   let header: Buffer = Buffer.alloc(0);
   let dims: number[] | undefined;
   let type: (typeof TYPES)[number] | undefined;
@@ -59,7 +65,12 @@ export async function readIdx(source: Readable, dir: string, name: string, maxBy
   for await (const chunk of plainBytes(source.pipe(slices) as AsyncIterable<Buffer>)) {
     // The limit also holds after gunzip: a small gzip cannot unpack into a huge dataset.
     seen += chunk.length;
-    if (seen > maxBytes) throw new AppError(413, 'upload_too_large', `${name} unpacks to more than ${maxBytes} bytes; the limit is set by DATASET_UPLOAD_LIMIT_BYTES`);
+    if (seen > maxBytes)
+      throw new AppError(
+        413,
+        'upload_too_large',
+        `${name} unpacks to more than ${maxBytes} bytes; the limit is set by DATASET_UPLOAD_LIMIT_BYTES`,
+      );
     let data = chunk;
     if (!dims) {
       header = Buffer.concat([header, data]);
@@ -73,12 +84,19 @@ export async function readIdx(source: Readable, dir: string, name: string, maxBy
       dims = Array.from({ length: ndims }, (_, i) => header.readUInt32BE(4 + 4 * i));
       const empty = dims.indexOf(0);
       if (empty === 0) throw invalidDataset(at, 'the IDX header declares 0 items; a dataset needs at least one row');
-      if (empty > 0) throw invalidDataset(at, `the IDX header declares a dimension of size 0 (shape [${dims}]); every item needs at least one value`);
+      if (empty > 0)
+        throw invalidDataset(
+          at,
+          `the IDX header declares a dimension of size 0 (shape [${dims}]); every item needs at least one value`,
+        );
       expected = dims.reduce((a, b) => a * b, 1);
       const shape = dims.slice(1);
       const itemValues = shape.reduce((a, b) => a * b, 1);
       if (itemValues > maxItemValues) {
-        throw invalidDataset(at, `each item holds ${itemValues} values (shape [${shape}]); a sample may hold at most ${maxItemValues} (DATASET_MAX_SAMPLE_VALUES)`);
+        throw invalidDataset(
+          at,
+          `each item holds ${itemValues} values (shape [${shape}]); a sample may hold at most ${maxItemValues} (DATASET_MAX_SAMPLE_VALUES)`,
+        );
       }
       column = new ColumnFile(name, 'numeric', shape, header[2] === 0x08 ? 'uint8' : 'float32', `${name}.bin`, dir);
       data = header.subarray(4 + 4 * ndims);
@@ -97,7 +115,10 @@ export async function readIdx(source: Readable, dir: string, name: string, maxBy
   }
   if (!dims || !column) throw invalidDataset(at, 'truncated IDX header');
   if (values !== expected || pending.length > 0) {
-    throw invalidDataset(at, `is truncated: its header promises ${expected} values for shape [${dims}] but the file holds ${values}`);
+    throw invalidDataset(
+      at,
+      `is truncated: its header promises ${expected} values for shape [${dims}] but the file holds ${values}`,
+    );
   }
   return { ...(await column.close()), rows: dims[0] };
 }

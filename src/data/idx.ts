@@ -9,16 +9,20 @@ export interface IdxTensor {
   data: IdxArray;
 }
 
-const TYPES: Record<number, { bytes: number; read: (view: DataView, offset: number) => number; make: (n: number) => IdxArray }> = {
-  0x08: { bytes: 1, read: (v, o) => v.getUint8(o), make: (n) => new Uint8Array(n) },
-  0x09: { bytes: 1, read: (v, o) => v.getInt8(o), make: (n) => new Int8Array(n) },
-  0x0b: { bytes: 2, read: (v, o) => v.getInt16(o), make: (n) => new Int16Array(n) },
-  0x0c: { bytes: 4, read: (v, o) => v.getInt32(o), make: (n) => new Int32Array(n) },
-  0x0d: { bytes: 4, read: (v, o) => v.getFloat32(o), make: (n) => new Float32Array(n) },
-  0x0e: { bytes: 8, read: (v, o) => v.getFloat64(o), make: (n) => new Float64Array(n) },
+const TYPES: Record<
+  number,
+  { bytes: number; read: (view: DataView, offset: number) => number; make: (n: number) => IdxArray }
+> = {
+  8: { bytes: 1, read: (v, o) => v.getUint8(o), make: (n) => new Uint8Array(n) },
+  9: { bytes: 1, read: (v, o) => v.getInt8(o), make: (n) => new Int8Array(n) },
+  11: { bytes: 2, read: (v, o) => v.getInt16(o), make: (n) => new Int16Array(n) },
+  12: { bytes: 4, read: (v, o) => v.getInt32(o), make: (n) => new Int32Array(n) },
+  13: { bytes: 4, read: (v, o) => v.getFloat32(o), make: (n) => new Float32Array(n) },
+  14: { bytes: 8, read: (v, o) => v.getFloat64(o), make: (n) => new Float64Array(n) },
 };
 
-const invalid = (name: string, why: string) => new AppError(400, 'invalid_idx', `${name}: ${why}`, [{ path: name, message: why }]);
+const invalid = (name: string, why: string) =>
+  new AppError(400, 'invalid_idx', `${name}: ${why}`, [{ path: name, message: why }]);
 
 /**
  * Parses an IDX file (the format MNIST is published in), plain or gzipped. `limit` keeps
@@ -37,7 +41,10 @@ export function parseIdx(buffer: Buffer, name = 'idx', limit?: number): IdxTenso
   const expected = dims.reduce((a, b) => a * b, 1) * type.bytes;
   const start = 4 + 4 * ndims;
   if (bytes.length - start !== expected) {
-    throw invalid(name, `header promises ${expected} data bytes for shape [${dims}] but the file has ${bytes.length - start}`);
+    throw invalid(
+      name,
+      `header promises ${expected} data bytes for shape [${dims}] but the file has ${bytes.length - start}`,
+    );
   }
   const count = limit === undefined ? dims[0] : Math.min(limit, dims[0]);
   const length = count * itemSize;

@@ -47,7 +47,10 @@ export class MetaBudget {
   charge(bytes: number, path: string, what: string) {
     this.used += bytes;
     if (this.used > this.max) {
-      throw invalidDataset(path, `${what} takes the dataset's metadata over ${this.max} bytes (DATASET_MAX_META_BYTES): too many or too long column or class names`);
+      throw invalidDataset(
+        path,
+        `${what} takes the dataset's metadata over ${this.max} bytes (DATASET_MAX_META_BYTES): too many or too long column or class names`,
+      );
     }
   }
 }

@@ -28,13 +28,21 @@ export function byteLimit(limit: number, what = 'the upload'): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       seen += chunk.length;
-      if (seen > limit) done(new AppError(413, 'upload_too_large', `${what} exceeds ${limit} bytes; the limit is set by DATASET_UPLOAD_LIMIT_BYTES`));
+      if (seen > limit)
+        done(
+          new AppError(
+            413,
+            'upload_too_large',
+            `${what} exceeds ${limit} bytes; the limit is set by DATASET_UPLOAD_LIMIT_BYTES`,
+          ),
+        );
       else done(null, chunk);
     },
   });
 }
 
-const interrupted = (err: Error) => new AppError(400, 'upload_interrupted', `the upload could not be read to its end: ${err.message}`);
+const interrupted = (err: Error) =>
+  new AppError(400, 'upload_interrupted', `the upload could not be read to its end: ${err.message}`);
 
 /**
  * Wires `source` through `limit` so an error on either side reaches the reader. The source
@@ -50,10 +58,21 @@ export function limited(source: Readable, limit: Transform, failure = interrupte
 }
 
 /** Parses one tabular upload (CSV or JSON) into column files in `dir`. */
-export async function ingestTable(format: 'csv' | 'json', source: Readable, dir: string, options: UploadOptions): Promise<DatasetContent> {
+export async function ingestTable(
+  format: 'csv' | 'json',
+  source: Readable,
+  dir: string,
+  options: UploadOptions,
+): Promise<DatasetContent> {
   const limits = options.limits ?? DEFAULT_INGEST_LIMITS;
-  const { rows, columns } = format === 'csv' ? await readCsv(source, dir, { delimiter: options.delimiter, limits }) : await readJson(source, dir, options.maxJsonDepth, limits);
-  const defaultLabel = columns.some((c) => c.name === 'y') && columns.length === 2 && columns[0].name === 'x' ? 'y' : columns[columns.length - 1].name;
+  const { rows, columns } =
+    format === 'csv'
+      ? await readCsv(source, dir, { delimiter: options.delimiter, limits })
+      : await readJson(source, dir, options.maxJsonDepth, limits);
+  const defaultLabel =
+    columns.some((c) => c.name === 'y') && columns.length === 2 && columns[0].name === 'x'
+      ? 'y'
+      : columns[columns.length - 1].name;
   return content(options.name ?? `${format}-dataset`, format, rows, columns, options.label ?? defaultLabel, limits);
 }
 
@@ -68,7 +87,8 @@ export class IdxIngest {
   ) {}
 
   async add(field: string, source: Readable) {
-    const role = field === 'images' || field === 'x' ? 'images' : field === 'labels' || field === 'y' ? 'labels' : undefined;
+    const role =
+      field === 'images' || field === 'x' ? 'images' : field === 'labels' || field === 'y' ? 'labels' : undefined;
     if (!role) throw invalidDataset(`/${field}`, 'IDX uploads take two files, in the fields "images" and "labels"');
     if (this.parts.has(role)) throw invalidDataset(`/${field}`, `a second ${role} file`);
     this.parts.set(role, await readIdx(source, this.dir, role, this.maxBytes, this.limits.maxSampleValues));
@@ -77,12 +97,26 @@ export class IdxIngest {
   finish(options: UploadOptions): DatasetContent {
     const images = this.parts.get('images');
     const labels = this.parts.get('labels');
-    if (!images || !labels) throw invalidDataset(images ? '/labels' : '/images', 'is missing: IDX uploads take an images file and a labels file');
+    if (!images || !labels)
+      throw invalidDataset(
+        images ? '/labels' : '/images',
+        'is missing: IDX uploads take an images file and a labels file',
+      );
     if (images.rows !== labels.rows) {
-      throw invalidDataset('/labels', `holds ${labels.rows} labels but the images file holds ${images.rows} images: the IDX counts disagree`);
+      throw invalidDataset(
+        '/labels',
+        `holds ${labels.rows} labels but the images file holds ${images.rows} images: the IDX counts disagree`,
+      );
     }
     const strip = ({ rows: _rows, ...info }: ColumnInfo & { rows: number }): ColumnInfo => info;
-    return content(options.name ?? 'idx-dataset', 'idx', images.rows, [strip(images), strip(labels)], options.label ?? 'labels', this.limits);
+    return content(
+      options.name ?? 'idx-dataset',
+      'idx',
+      images.rows,
+      [strip(images), strip(labels)],
+      options.label ?? 'labels',
+      this.limits,
+    );
   }
 }
 
@@ -94,26 +128,55 @@ export class IdxIngest {
 function checkShownText(columns: ColumnInfo[]) {
   columns.forEach((column, i) => {
     const inName = hiddenCharacter(column.name);
-    if (inName) throw invalidDataset(`/columns/${i}`, `column name ${quoteText(column.name)} holds ${inName}; column names must have ${HIDDEN_CHARACTERS_RULE}`);
+    if (inName)
+      throw invalidDataset(
+        `/columns/${i}`,
+        `column name ${quoteText(column.name)} holds ${inName}; column names must have ${HIDDEN_CHARACTERS_RULE}`,
+      );
     if (column.type !== 'string') return;
     for (const value of column.classes ?? []) {
       const inValue = hiddenCharacter(value.name);
-      if (inValue) throw invalidDataset(`/columns/${i}`, `column ${quoteText(column.name)} has the value ${quoteText(value.name)}, which holds ${inValue}; text values must have ${HIDDEN_CHARACTERS_RULE}`);
+      if (inValue)
+        throw invalidDataset(
+          `/columns/${i}`,
+          `column ${quoteText(column.name)} has the value ${quoteText(value.name)}, which holds ${inValue}; text values must have ${HIDDEN_CHARACTERS_RULE}`,
+        );
     }
   });
 }
 
-function content(name: string, format: DatasetFormat, rows: number, columns: ColumnInfo[], label: string, limits: IngestLimits): DatasetContent {
+function content(
+  name: string,
+  format: DatasetFormat,
+  rows: number,
+  columns: ColumnInfo[],
+  label: string,
+  limits: IngestLimits,
+): DatasetContent {
   // Readers refuse empty uploads themselves; this holds for every format, whatever its reader.
   if (rows === 0) throw invalidDataset('/rows', 'the dataset has no rows');
   checkShownText(columns);
   if (!columns.some((c) => c.name === label)) {
-    const names = columns.slice(0, 20).map((c) => c.name).join(', ');
-    throw invalidDataset('/label', `no column is named ${JSON.stringify(label)}; the columns are ${names}${columns.length > 20 ? ', …' : ''}`);
+    const names = columns
+      .slice(0, 20)
+      .map((c) => c.name)
+      .join(', ');
+    throw invalidDataset(
+      '/label',
+      `no column is named ${JSON.stringify(label)}; the columns are ${names}${columns.length > 20 ? ', …' : ''}`,
+    );
   }
   const features = columns.filter((c) => c.name !== label && c.type === 'numeric').map((c) => c.name);
   const featureSet = new Set(features);
-  const result: DatasetContent = { name, format, rows, columns, label, features, featureShape: featureShapeOf(columns.filter((c) => featureSet.has(c.name))) };
+  const result: DatasetContent = {
+    name,
+    format,
+    rows,
+    columns,
+    label,
+    features,
+    featureShape: featureShapeOf(columns.filter((c) => featureSet.has(c.name))),
+  };
   checkMetaSize(result, limits.maxMetaBytes);
   return result;
 }
@@ -139,10 +202,12 @@ function checkMetaSize(meta: DatasetContent, maxBytes: number) {
 }
 
 /** Values a feature column gives the model: a text column one per class (one-hot). */
-export const featureWidth = (c: ColumnInfo) => (c.type === 'string' ? (c.classes?.length ?? 0) : c.shape.reduce((a, b) => a * b, 1));
+export const featureWidth = (c: ColumnInfo) =>
+  c.type === 'string' ? (c.classes?.length ?? 0) : c.shape.reduce((a, b) => a * b, 1);
 
 /** One numeric column keeps its shape ([28, 28]); several columns are concatenated flat. */
 export function featureShapeOf(columns: ColumnInfo[]): number[] {
-  if (columns.length === 1 && columns[0].type === 'numeric') return columns[0].shape.length > 0 ? columns[0].shape : [1];
+  if (columns.length === 1 && columns[0].type === 'numeric')
+    return columns[0].shape.length > 0 ? columns[0].shape : [1];
   return [columns.reduce((n, c) => n + featureWidth(c), 0)];
 }

@@ -38,14 +38,18 @@ export function packInline(samples: unknown[], path: string): InlineArray {
     }
     if (!Array.isArray(value) || value.length !== shape[depth]) {
       const got = Array.isArray(value) ? `${value.length} entries` : JSON.stringify(value)?.slice(0, 40);
-      errors.push({ path: at, message: `must be an array of ${shape[depth]} entries like the first sample, got ${got}` });
+      errors.push({
+        path: at,
+        message: `must be an array of ${shape[depth]} entries like the first sample, got ${got}`,
+      });
       offset += shape.slice(depth).reduce((a, b) => a * b, 1);
       return;
     }
-    value.forEach((inner, i) => walk(inner, depth + 1, `${at}/${i}`));
+    for (const [i, inner] of value.entries()) walk(inner, depth + 1, `${at}/${i}`);
   };
-  samples.forEach((sample, i) => walk(sample, 0, `${path}/${i}`));
-  if (errors.length > 0) throw new AppError(400, 'invalid_data', `${path}: ${errors[0].message} at ${errors[0].path}`, errors);
+  for (const [i, sample] of samples.entries()) walk(sample, 0, `${path}/${i}`);
+  if (errors.length > 0)
+    throw new AppError(400, 'invalid_data', `${path}: ${errors[0].message} at ${errors[0].path}`, errors);
   return { shape, values, count: samples.length, integral };
 }
 
@@ -69,7 +73,9 @@ const INLINE_FIELDS = ['x', 'y', 'xTest', 'yTest'] as const;
 export type InlineDataInfo = NonNullable<Job['inlineData']>;
 
 /** Splits a request's inline arrays from the rest: the rest is what a job record keeps. */
-export function separateInline<R extends { data: object }>(request: R): { request: R; arrays?: Record<string, unknown[]>; samples?: Record<string, number> } {
+export function separateInline<R extends { data: object }>(
+  request: R,
+): { request: R; arrays?: Record<string, unknown[]>; samples?: Record<string, number> } {
   const fields = request.data as Record<string, unknown>;
   const present = INLINE_FIELDS.filter((f) => Array.isArray(fields[f]));
   if (present.length === 0) return { request };

@@ -50,7 +50,12 @@ interface Assembled {
  * to the columns sample by sample, with a turn of the event loop whenever one is due (a
  * record of thousands of keys is a row of thousands of cells), and full chunks are written.
  */
-export async function readJson(source: Readable, dir: string, maxDepth = 64, limits: IngestLimits = DEFAULT_INGEST_LIMITS): Promise<Result> {
+export async function readJson(
+  source: Readable,
+  dir: string,
+  maxDepth = 64,
+  limits: IngestLimits = DEFAULT_INGEST_LIMITS,
+): Promise<Result> {
   // The tokenizer packs each key, string and number whole: the scanner in front of it refuses
   // one whose text runs on for far longer than a cell may, before the tokenizer holds it.
   const slices = sliced();
@@ -124,7 +129,13 @@ export async function readJson(source: Readable, dir: string, maxDepth = 64, lim
  * record it assembles goes to `assembled` for one of the sinks it adds to `sinks`. Returns
  * what checks and closes them once the document is read and they have all been added.
  */
-function* readDocument(dir: string, maxDepth: number, limits: IngestLimits, sinks: Sink[], assembled: Assembled[]): Generator<void, () => Promise<Result>, Token> {
+function* readDocument(
+  dir: string,
+  maxDepth: number,
+  limits: IngestLimits,
+  sinks: Sink[],
+  assembled: Assembled[],
+): Generator<void, () => Promise<Result>, Token> {
   /** The sample or record being read, for error paths. */
   let where = '';
   let depth = 0;
@@ -132,7 +143,10 @@ function* readDocument(dir: string, maxDepth: number, limits: IngestLimits, sink
   function* next(): Generator<void, Token, Token> {
     const token = yield;
     if (token === END) throw invalidDataset('/', 'the JSON document ended early');
-    if ((token.name === 'stringValue' || token.name === 'keyValue' || token.name === 'numberValue') && (token.value as string).length > limits.maxCellChars) {
+    if (
+      (token.name === 'stringValue' || token.name === 'keyValue' || token.name === 'numberValue') &&
+      (token.value as string).length > limits.maxCellChars
+    ) {
       const what = token.name === 'keyValue' ? 'a key' : token.name === 'numberValue' ? 'a number' : 'a text value';
       throw invalidDataset(where || '/', `holds ${what} ${tooLong}`);
     }
@@ -186,8 +200,13 @@ function* readDocument(dir: string, maxDepth: number, limits: IngestLimits, sink
       const token = yield* next();
       if (token.name === 'endObject') break;
       const key = token.value as string;
-      if (key !== 'x' && key !== 'y') throw invalidDataset(`/${key}`, 'is not a known field: a JSON dataset is {"x": [...], "y": [...]} or an array of records');
-      if ((yield* next()).name !== 'startArray') throw invalidDataset(`/${key}`, 'must be an array with one entry per sample');
+      if (key !== 'x' && key !== 'y')
+        throw invalidDataset(
+          `/${key}`,
+          'is not a known field: a JSON dataset is {"x": [...], "y": [...]} or an array of records',
+        );
+      if ((yield* next()).name !== 'startArray')
+        throw invalidDataset(`/${key}`, 'must be an array with one entry per sample');
       const target = key === 'x' ? x : y;
       yield* eachElement(`/${key}`, limits.maxSampleValues, tooBig, target);
     }
@@ -260,14 +279,27 @@ class TensorSink {
       const text = typeof value === 'string';
       if (text && !this.allowText) throw invalidDataset(at, 'must be a number or nested arrays of numbers');
       this.shape = text ? [] : shapeOf(value);
-      if (this.shape.includes(0)) throw invalidDataset(at, 'holds an empty array; a sample needs at least one number in every dimension');
-      this.column = new ColumnFile(this.name, text ? 'string' : 'numeric', this.shape, 'float32', `${this.name}.bin`, this.dir);
+      if (this.shape.includes(0))
+        throw invalidDataset(at, 'holds an empty array; a sample needs at least one number in every dimension');
+      this.column = new ColumnFile(
+        this.name,
+        text ? 'string' : 'numeric',
+        this.shape,
+        'float32',
+        `${this.name}.bin`,
+        this.dir,
+      );
     }
     const column = this.column;
     if (column.type === 'string') {
-      if (typeof value !== 'string') throw invalidDataset(at, `must be a class name like the first label, got ${JSON.stringify(value)?.slice(0, 40)}`);
+      if (typeof value !== 'string')
+        throw invalidDataset(
+          at,
+          `must be a class name like the first label, got ${JSON.stringify(value)?.slice(0, 40)}`,
+        );
       column.pushString(value, (name, classes) => {
-        if (classes >= this.limits.maxClasses) throw invalidDataset(at, `more than ${this.limits.maxClasses} distinct class names (DATASET_MAX_CLASSES)`);
+        if (classes >= this.limits.maxClasses)
+          throw invalidDataset(at, `more than ${this.limits.maxClasses} distinct class names (DATASET_MAX_CLASSES)`);
         this.budget.charge(jsonBytes(name) + CLASS_META_BYTES, at, 'a new class name');
       });
     } else {
@@ -291,15 +323,19 @@ function shapeOf(sample: unknown): number[] {
 
 function walk(value: unknown, shape: number[], depth: number, at: string, push: (v: number) => void) {
   if (depth === shape.length) {
-    if (typeof value !== 'number' || !Number.isFinite(value)) throw invalidDataset(at, `must be a finite number, got ${JSON.stringify(value)?.slice(0, 40)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw invalidDataset(at, `must be a finite number, got ${JSON.stringify(value)?.slice(0, 40)}`);
     push(value);
     return;
   }
   if (!Array.isArray(value) || value.length !== shape[depth] || value.length === 0) {
     const got = Array.isArray(value) ? `${value.length} entries` : JSON.stringify(value)?.slice(0, 40);
-    throw invalidDataset(at, `must be an array of ${shape[depth]} entries like the first sample (ragged data), got ${got}`);
+    throw invalidDataset(
+      at,
+      `must be an array of ${shape[depth]} entries like the first sample (ragged data), got ${got}`,
+    );
   }
-  value.forEach((inner, j) => walk(inner, shape, depth + 1, `${at}/${j}`, push));
+  for (const [j, inner] of value.entries()) walk(inner, shape, depth + 1, `${at}/${j}`, push);
 }
 
 /** Bytes a JSON text may take per character it stands for (`\u00e9` is six for one; UTF-8 at most four). */
@@ -318,7 +354,10 @@ function lexemeLimit(maxChars: number): Transform {
   let run = 0;
   let offset = 0;
   const tooLong = (what: string) =>
-    invalidDataset('/', `holds ${what} of more than ${maxBytes} bytes at byte ${offset}; a value may hold at most ${maxChars} characters (DATASET_MAX_CELL_CHARS)`);
+    invalidDataset(
+      '/',
+      `holds ${what} of more than ${maxBytes} bytes at byte ${offset}; a value may hold at most ${maxChars} characters (DATASET_MAX_CELL_CHARS)`,
+    );
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {
       for (let i = 0; i < chunk.length; i++, offset++) {

@@ -23,7 +23,12 @@ async function split(images: string, labels: string, limit?: number) {
   return { x: x.data, y: y.data, count: x.dims[0] };
 }
 
-const TRAIN_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+const TRAIN_FILES = [
+  'train-images-idx3-ubyte',
+  'train-labels-idx1-ubyte',
+  't10k-images-idx3-ubyte',
+  't10k-labels-idx1-ubyte',
+];
 
 /** Label counts of the training split and the bytes of the four files, for `GET /v1/datasets/mnist`. */
 export async function mnistStats(): Promise<{ classCounts: number[]; bytes: number }> {

@@ -26,7 +26,12 @@ export function validationSplit(n: number, fraction: number, seed: number | stri
  * held-out part by chance: the shuffled samples are grouped by class and every 1/fraction-th
  * one is held out.
  */
-export function holdOut(n: number, fraction: number, seed: number | string, strata?: ArrayLike<number>): { held: Int32Array; kept: Int32Array } {
+export function holdOut(
+  n: number,
+  fraction: number,
+  seed: number | string,
+  strata?: ArrayLike<number>,
+): { held: Int32Array; kept: Int32Array } {
   const indices = shuffledIndices(n, seed);
   const count = Math.floor(n * fraction);
   if (!strata) return { held: indices.subarray(0, count), kept: indices.subarray(count) };

@@ -2,7 +2,14 @@ import pLimit from 'p-limit';
 import { isForbiddenKey } from '../json-guard.ts';
 import { ColumnFile, MAX_CHUNK_VALUES } from './column-file.ts';
 import type { ColumnInfo } from './dataset-meta.ts';
-import { CLASS_META_BYTES, COLUMN_META_BYTES, DEFAULT_INGEST_LIMITS, jsonBytes, MetaBudget, type IngestLimits } from './ingest-limits.ts';
+import {
+  CLASS_META_BYTES,
+  COLUMN_META_BYTES,
+  DEFAULT_INGEST_LIMITS,
+  jsonBytes,
+  MetaBudget,
+  type IngestLimits,
+} from './ingest-limits.ts';
 import { invalidDataset, parseNumber } from './upload-errors.ts';
 
 export type Cell = string | number | null | undefined;
@@ -36,22 +43,37 @@ export class TableBuilder {
   ) {
     if (header.length === 0) throw invalidDataset('/columns', 'the header names no columns');
     if (header.length > limits.maxColumns) {
-      throw invalidDataset('/columns', `the header names ${header.length} columns; a dataset may have at most ${limits.maxColumns} (DATASET_MAX_COLUMNS)`);
+      throw invalidDataset(
+        '/columns',
+        `the header names ${header.length} columns; a dataset may have at most ${limits.maxColumns} (DATASET_MAX_COLUMNS)`,
+      );
     }
     this.budget = new MetaBudget(limits.maxMetaBytes);
     const seen = new Set<string>();
     header.forEach((name, i) => {
       if (name === '') throw invalidDataset(`/columns/${i}`, 'the header has an empty column name');
       if (name.length > limits.maxCellChars) {
-        throw invalidDataset(`/columns/${i}`, `column name is ${name.length} characters long; at most ${limits.maxCellChars} (DATASET_MAX_CELL_CHARS)`);
+        throw invalidDataset(
+          `/columns/${i}`,
+          `column name is ${name.length} characters long; at most ${limits.maxCellChars} (DATASET_MAX_CELL_CHARS)`,
+        );
       }
-      if (seen.has(name)) throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} appears twice in the header`);
+      if (seen.has(name))
+        throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} appears twice in the header`);
       // Column names become keys of records at predict and of the stored category lists.
-      if (isForbiddenKey(name)) throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} is reserved; rename the column`);
+      if (isForbiddenKey(name))
+        throw invalidDataset(`/columns/${i}`, `column name ${JSON.stringify(name)} is reserved; rename the column`);
       seen.add(name);
-      this.budget.charge(jsonBytes(name) + COLUMN_META_BYTES, `/columns/${i}`, `column ${JSON.stringify(name.slice(0, 40))}`);
+      this.budget.charge(
+        jsonBytes(name) + COLUMN_META_BYTES,
+        `/columns/${i}`,
+        `column ${JSON.stringify(name.slice(0, 40))}`,
+      );
     });
-    this.chunkValues = Math.max(MIN_CHUNK_VALUES, Math.min(MAX_CHUNK_VALUES, Math.floor(TABLE_BUFFER_VALUES / header.length)));
+    this.chunkValues = Math.max(
+      MIN_CHUNK_VALUES,
+      Math.min(MAX_CHUNK_VALUES, Math.floor(TABLE_BUFFER_VALUES / header.length)),
+    );
   }
 
   /**
@@ -60,26 +82,45 @@ export class TableBuilder {
    * slice's worth of them in one go.
    */
   addRow(cells: Cell[], path: string) {
-    const columns = (this.columns ??= this.header.map((name, i) => {
+    this.columns ??= this.header.map((name, i) => {
       const first = cells[i];
-      const numeric = typeof first === 'number' || (typeof first === 'string' && parseNumber(first.trim()) !== undefined);
-      return new ColumnFile(name, numeric ? 'numeric' : 'string', [], 'float32', `c${i}.bin`, this.dir, this.chunkValues);
-    }));
+      const numeric =
+        typeof first === 'number' || (typeof first === 'string' && parseNumber(first.trim()) !== undefined);
+      return new ColumnFile(
+        name,
+        numeric ? 'numeric' : 'string',
+        [],
+        'float32',
+        `c${i}.bin`,
+        this.dir,
+        this.chunkValues,
+      );
+    });
+    const columns = this.columns;
     const { maxCellChars, maxClasses } = this.limits;
     // Every cell of every row passes here: its path is built only for an error.
     for (let i = 0; i < columns.length; i++) {
       const column = columns[i];
       const cell = cells[i];
       if (cell === null || cell === undefined || (typeof cell === 'string' && cell.trim() === '')) {
-        throw invalidDataset(`${path}/${column.name}`, `is missing (column ${JSON.stringify(column.name)} is empty in this row)`);
+        throw invalidDataset(
+          `${path}/${column.name}`,
+          `is missing (column ${JSON.stringify(column.name)} is empty in this row)`,
+        );
       }
       if (typeof cell === 'string' && cell.length > maxCellChars) {
-        throw invalidDataset(`${path}/${column.name}`, `is ${cell.length} characters long; a cell may hold at most ${maxCellChars} (DATASET_MAX_CELL_CHARS)`);
+        throw invalidDataset(
+          `${path}/${column.name}`,
+          `is ${cell.length} characters long; a cell may hold at most ${maxCellChars} (DATASET_MAX_CELL_CHARS)`,
+        );
       }
       if (column.type === 'numeric') {
         const value = typeof cell === 'number' ? cell : parseNumber(cell.trim());
         if (value === undefined || !Number.isFinite(value)) {
-          throw invalidDataset(`${path}/${column.name}`, `${JSON.stringify(cell.toString().slice(0, 40))} is not a number, but column ${JSON.stringify(column.name)} is numeric (its first value is a number)`);
+          throw invalidDataset(
+            `${path}/${column.name}`,
+            `${JSON.stringify(cell.toString().slice(0, 40))} is not a number, but column ${JSON.stringify(column.name)} is numeric (its first value is a number)`,
+          );
         }
         column.push(value);
       } else {
@@ -87,9 +128,16 @@ export class TableBuilder {
         if (!column.codes.has(value)) {
           const at = `${path}/${column.name}`;
           if (column.codes.size >= maxClasses) {
-            throw invalidDataset(at, `column ${JSON.stringify(column.name)} has more than ${maxClasses} distinct text values (DATASET_MAX_CLASSES)`);
+            throw invalidDataset(
+              at,
+              `column ${JSON.stringify(column.name)} has more than ${maxClasses} distinct text values (DATASET_MAX_CLASSES)`,
+            );
           }
-          this.budget.charge(jsonBytes(value) + CLASS_META_BYTES, at, `a new value of column ${JSON.stringify(column.name)}`);
+          this.budget.charge(
+            jsonBytes(value) + CLASS_META_BYTES,
+            at,
+            `a new value of column ${JSON.stringify(column.name)}`,
+          );
         }
         column.pushString(value, checked);
       }

@@ -74,7 +74,8 @@ export class FeatureStatistics {
 }
 
 /** Shape of one sample as the model sees it. */
-export const modelInputShape = (t: Transforms) => t.inputs.reshape ?? (t.featureShape.length > 0 ? t.featureShape : [1]);
+export const modelInputShape = (t: Transforms) =>
+  t.inputs.reshape ?? (t.featureShape.length > 0 ? t.featureShape : [1]);
 
 /** Shape of one label as the loss sees it. */
 export function targetShape(data: DataDescription, labels: LabelTransforms): number[] {
@@ -85,7 +86,8 @@ export function targetShape(data: DataDescription, labels: LabelTransforms): num
 /** Transform options that cannot apply to this data, each named by its path. */
 export function transformErrors(data: DataDescription, inputs: InputTransforms, labels: LabelTransforms): FieldError[] {
   const errors: FieldError[] = [];
-  if (inputs.standardize && inputs.minMax) errors.push({ path: '/data/inputs/minMax', message: 'cannot be combined with standardize: choose one' });
+  if (inputs.standardize && inputs.minMax)
+    errors.push({ path: '/data/inputs/minMax', message: 'cannot be combined with standardize: choose one' });
   if (inputs.reshape && sizeOf(inputs.reshape) !== sizeOf(data.featureShape)) {
     errors.push({
       path: '/data/inputs/reshape',
@@ -94,9 +96,15 @@ export function transformErrors(data: DataDescription, inputs: InputTransforms, 
   }
   if (labels.oneHot !== undefined) {
     if (data.labelShape.length > 0 || data.numClasses === undefined) {
-      errors.push({ path: '/data/labels/oneHot', message: 'needs labels that are single non-negative whole numbers (class indices)' });
+      errors.push({
+        path: '/data/labels/oneHot',
+        message: 'needs labels that are single non-negative whole numbers (class indices)',
+      });
     } else if (data.numClasses > labels.oneHot) {
-      errors.push({ path: '/data/labels/oneHot', message: `is ${labels.oneHot} but the labels go up to ${data.numClasses - 1}` });
+      errors.push({
+        path: '/data/labels/oneHot',
+        message: `is ${labels.oneHot} but the labels go up to ${data.numClasses - 1}`,
+      });
     }
   }
   return errors;
@@ -124,7 +132,9 @@ export function featuresTensor(x: NumericArray, count: number, t: Transforms): t
     if (stats?.mean && stats.std) {
       tensor = tensor.sub(tf.tensor1d(stats.mean)).div(tf.tensor1d(stats.std.map((s) => (s > 0 ? s : 1))));
     } else if (stats?.min && stats.max) {
-      tensor = tensor.sub(tf.tensor1d(stats.min)).div(tf.tensor1d(stats.max.map((m, j) => (m - stats.min![j] > 0 ? m - stats.min![j] : 1))));
+      tensor = tensor
+        .sub(tf.tensor1d(stats.min))
+        .div(tf.tensor1d(stats.max.map((m, j) => (m - stats.min![j] > 0 ? m - stats.min![j] : 1))));
     }
     tensor = tensor.reshape([count, ...modelInputShape(t)]);
     return t.inputs.scale !== undefined && t.inputs.scale !== 1 ? tensor.mul(t.inputs.scale) : tensor;
@@ -132,10 +142,19 @@ export function featuresTensor(x: NumericArray, count: number, t: Transforms): t
 }
 
 /** Labels of `count` samples as the loss wants them: one-hot, or as stored. */
-export function labelsTensor(y: NumericArray, count: number, data: DataDescription, labels: LabelTransforms): tf.Tensor {
+export function labelsTensor(
+  y: NumericArray,
+  count: number,
+  data: DataDescription,
+  labels: LabelTransforms,
+): tf.Tensor {
   return tf.tidy(() => {
     if (labels.oneHot) return tf.oneHot(tf.tensor1d(Int32Array.from(y), 'int32'), labels.oneHot).toFloat();
-    return tf.tensor(y instanceof Float32Array ? y : Float32Array.from(y), [count, ...targetShape(data, labels)], 'float32');
+    return tf.tensor(
+      y instanceof Float32Array ? y : Float32Array.from(y),
+      [count, ...targetShape(data, labels)],
+      'float32',
+    );
   });
 }
 
@@ -152,19 +171,26 @@ export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor 
     const instance = encodeCategories(recordToRow(raw, t.features), t, i);
     const flat = [instance].flat(Infinity as 1) as unknown[];
     if (flat.length !== per) {
-      errors.push({ path: `/instances/${i}`, message: `has ${flat.length} values; the model expects ${per} (shape [${t.featureShape}])` });
+      errors.push({
+        path: `/instances/${i}`,
+        message: `has ${flat.length} values; the model expects ${per} (shape [${t.featureShape}])`,
+      });
       return;
     }
     for (let j = 0; j < per; j++) {
       const v = flat[j];
       if (typeof v !== 'number' || !Number.isFinite(v)) {
-        errors.push({ path: `/instances/${i}`, message: `${columnOf ? `column ${JSON.stringify(columnOf[j])}` : `value ${j}`} is ${JSON.stringify(v) ?? 'missing'}, not a finite number` });
+        errors.push({
+          path: `/instances/${i}`,
+          message: `${columnOf ? `column ${JSON.stringify(columnOf[j])}` : `value ${j}`} is ${JSON.stringify(v) ?? 'missing'}, not a finite number`,
+        });
         return;
       }
       values[i * per + j] = v;
     }
   });
-  if (errors.length > 0) throw new AppError(400, 'invalid_instances', `${errors[0].path} ${errors[0].message}`, errors.slice(0, 10));
+  if (errors.length > 0)
+    throw new AppError(400, 'invalid_instances', `${errors[0].path} ${errors[0].message}`, errors.slice(0, 10));
   return featuresTensor(values, instances.length, t);
 }
 
@@ -192,7 +218,9 @@ function encodeCategories(row: unknown, t: Transforms, i: number): unknown {
     const index = classes.indexOf(String(value));
     if (index < 0) {
       const message = `column ${JSON.stringify(features[j])} is ${JSON.stringify(value)}; the model knows ${classes.slice(0, 10).join(', ')}`;
-      throw new AppError(400, 'invalid_instances', `/instances/${i} ${message}`, [{ path: `/instances/${i}`, message }]);
+      throw new AppError(400, 'invalid_instances', `/instances/${i} ${message}`, [
+        { path: `/instances/${i}`, message },
+      ]);
     }
     return classes.map((_, k) => (k === index ? 1 : 0));
   });

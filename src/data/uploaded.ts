@@ -18,7 +18,8 @@ interface Selection {
   classNames?: string[];
 }
 
-const mismatch = (errors: FieldError[]) => new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
+const mismatch = (errors: FieldError[]) =>
+  new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
 
 /** Test split seed when fit.seed is not given: fixed, so every job on a dataset is scored on the same rows. */
 const DEFAULT_TEST_SEED = 0;
@@ -28,19 +29,29 @@ function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
   const errors: FieldError[] = [];
   const labelName = spec.label ?? meta.label;
   const label = byName.get(labelName);
-  if (!label) errors.push({ path: `${where}/label`, message: `dataset ${meta.id} has no column ${JSON.stringify(labelName)}; its columns are ${[...byName.keys()].join(', ')}` });
-  const featureNames = spec.features ?? meta.columns.filter((c) => c.name !== labelName && c.type === 'numeric').map((c) => c.name);
+  if (!label)
+    errors.push({
+      path: `${where}/label`,
+      message: `dataset ${meta.id} has no column ${JSON.stringify(labelName)}; its columns are ${[...byName.keys()].join(', ')}`,
+    });
+  const featureNames =
+    spec.features ?? meta.columns.filter((c) => c.name !== labelName && c.type === 'numeric').map((c) => c.name);
   const features: ColumnInfo[] = [];
   featureNames.forEach((name, i) => {
     const column = byName.get(name);
     const at = `${where}/features/${i}`;
     if (!column) errors.push({ path: at, message: `dataset ${meta.id} has no column ${JSON.stringify(name)}` });
-    else if (name === labelName) errors.push({ path: at, message: `column ${JSON.stringify(name)} is the label; it cannot also be a feature` });
+    else if (name === labelName)
+      errors.push({ path: at, message: `column ${JSON.stringify(name)} is the label; it cannot also be a feature` });
     else features.push(column);
   });
-  if (featureNames.length === 0) errors.push({ path: `${where}/features`, message: 'the dataset has no numeric column besides the label' });
+  if (featureNames.length === 0)
+    errors.push({ path: `${where}/features`, message: 'the dataset has no numeric column besides the label' });
   if (errors.length > 0) throw mismatch(errors);
-  const numericClasses = label!.type === 'numeric' && label!.shape.length === 0 && label!.classes ? Number(label!.classes.at(-1)!.name) + 1 : undefined;
+  const numericClasses =
+    label!.type === 'numeric' && label!.shape.length === 0 && label!.classes
+      ? Number(label!.classes.at(-1)!.name) + 1
+      : undefined;
   return {
     features,
     label: label!,
@@ -53,28 +64,60 @@ function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
 
 function lookup(catalog: DatasetCatalog | undefined, id: string, path: string): StoredDataset {
   const found = catalog?.get(id);
-  if (!found) throw new AppError(422, 'unknown_dataset', `${path}: no dataset ${JSON.stringify(id)}`, [{ path, message: `no dataset ${JSON.stringify(id)}: upload it with POST /v1/datasets or name a built-in one` }]);
+  if (!found)
+    throw new AppError(422, 'unknown_dataset', `${path}: no dataset ${JSON.stringify(id)}`, [
+      { path, message: `no dataset ${JSON.stringify(id)}: upload it with POST /v1/datasets or name a built-in one` },
+    ]);
   return found;
 }
 
 /** The test dataset must offer the same feature columns and a label the training classes cover. */
 function selectTest(train: Selection, test: DatasetMeta, spec: DataSpec): Selection {
-  const selected = select(test, { ...spec, features: train.features.map((c) => c.name), label: train.label.name }, '/data/testDataset');
+  const selected = select(
+    test,
+    { ...spec, features: train.features.map((c) => c.name), label: train.label.name },
+    '/data/testDataset',
+  );
   const errors: FieldError[] = [];
   selected.features.forEach((c, i) => {
-    if (String(c.shape) !== String(train.features[i].shape)) errors.push({ path: '/data/testDataset', message: `column ${c.name} has shape [${c.shape}] but [${train.features[i].shape}] in the training dataset` });
+    if (String(c.shape) !== String(train.features[i].shape))
+      errors.push({
+        path: '/data/testDataset',
+        message: `column ${c.name} has shape [${c.shape}] but [${train.features[i].shape}] in the training dataset`,
+      });
   });
   if (selected.label.type !== train.label.type || String(selected.labelShape) !== String(train.labelShape)) {
-    errors.push({ path: '/data/testDataset', message: `label column ${train.label.name} is ${selected.label.type} [${selected.labelShape}] here but ${train.label.type} [${train.labelShape}] in the training dataset` });
+    errors.push({
+      path: '/data/testDataset',
+      message: `label column ${train.label.name} is ${selected.label.type} [${selected.labelShape}] here but ${train.label.type} [${train.labelShape}] in the training dataset`,
+    });
   }
   selected.features.forEach((c, i) => {
     const trained = train.features[i];
-    if (c.type !== trained.type) errors.push({ path: '/data/testDataset', message: `column ${c.name} is ${c.type} here but ${trained.type} in the training dataset` });
-    const unknown = c.type === 'string' && trained.type === 'string' ? c.classes!.filter((k) => !trained.classes!.some((t) => t.name === k.name)) : [];
-    if (unknown.length > 0) errors.push({ path: '/data/testDataset', message: `column ${c.name} has values the training data lacks: ${unknown.slice(0, 5).map((k) => k.name).join(', ')}` });
+    if (c.type !== trained.type)
+      errors.push({
+        path: '/data/testDataset',
+        message: `column ${c.name} is ${c.type} here but ${trained.type} in the training dataset`,
+      });
+    const unknown =
+      c.type === 'string' && trained.type === 'string'
+        ? c.classes!.filter((k) => !trained.classes!.some((t) => t.name === k.name))
+        : [];
+    if (unknown.length > 0)
+      errors.push({
+        path: '/data/testDataset',
+        message: `column ${c.name} has values the training data lacks: ${unknown
+          .slice(0, 5)
+          .map((k) => k.name)
+          .join(', ')}`,
+      });
   });
   const unseen = selected.classNames?.filter((name) => !train.classNames!.includes(name)) ?? [];
-  if (unseen.length > 0) errors.push({ path: '/data/testDataset', message: `has classes the training data lacks: ${unseen.slice(0, 5).join(', ')}` });
+  if (unseen.length > 0)
+    errors.push({
+      path: '/data/testDataset',
+      message: `has classes the training data lacks: ${unseen.slice(0, 5).join(', ')}`,
+    });
   if (errors.length > 0) throw mismatch(errors);
   return selected;
 }
@@ -83,7 +126,10 @@ function counts(meta: DatasetMeta, spec: DataSpec, test?: DatasetMeta) {
   const held = spec.testSplit ? Math.floor(meta.rows * spec.testSplit) : 0;
   const train = meta.rows - held;
   const testRows = test ? test.rows : held;
-  return { train: Math.min(spec.limit?.train ?? Infinity, train), test: Math.min(spec.limit?.test ?? Infinity, testRows) };
+  return {
+    train: Math.min(spec.limit?.train ?? Infinity, train),
+    test: Math.min(spec.limit?.test ?? Infinity, testRows),
+  };
 }
 
 /** What the dry run needs to know of a job's uploaded data, from metadata only. */
@@ -92,16 +138,21 @@ export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undef
   const selection = select(meta, spec);
   let testMeta: DatasetMeta | undefined;
   if (spec.testDataset !== undefined) {
-    if (spec.testSplit !== undefined) throw mismatch([{ path: '/data/testSplit', message: 'cannot be combined with data.testDataset' }]);
+    if (spec.testSplit !== undefined)
+      throw mismatch([{ path: '/data/testSplit', message: 'cannot be combined with data.testDataset' }]);
     testMeta = lookup(catalog, spec.testDataset, '/data/testDataset').meta;
     selectTest(selection, testMeta, spec);
   }
   if (spec.stratify && selection.numClasses === undefined) {
-    throw mismatch([{ path: '/data/stratify', message: `needs class labels, but column ${selection.label.name} holds other numbers` }]);
+    throw mismatch([
+      { path: '/data/stratify', message: `needs class labels, but column ${selection.label.name} holds other numbers` },
+    ]);
   }
   const { train, test } = counts(meta, spec, testMeta);
   if (spec.testSplit !== undefined && (test === 0 || train === 0)) {
-    throw mismatch([{ path: '/data/testSplit', message: `${spec.testSplit} of ${meta.rows} rows leaves no test or no training rows` }]);
+    throw mismatch([
+      { path: '/data/testSplit', message: `${spec.testSplit} of ${meta.rows} rows leaves no test or no training rows` },
+    ]);
   }
   return {
     name: meta.name,
@@ -138,8 +189,20 @@ async function readColumn(dir: string, column: ColumnInfo): Promise<ColumnData> 
   return column.dtype === 'uint8' ? new Uint8Array(bytes) : new Float32Array(bytes);
 }
 
-async function loadSplit(stored: StoredDataset, selection: Selection, rows: ArrayLike<number>, codeMap?: Float32Array, encodings = encodingsOf(selection.features)): Promise<Split> {
-  const features = await Promise.all(selection.features.map(async (c, i) => ({ data: await readColumn(stored.dir, c), size: sizeOf(c.shape), ...encodings[i] })));
+async function loadSplit(
+  stored: StoredDataset,
+  selection: Selection,
+  rows: ArrayLike<number>,
+  codeMap?: Float32Array,
+  encodings = encodingsOf(selection.features),
+): Promise<Split> {
+  const features = await Promise.all(
+    selection.features.map(async (c, i) => ({
+      data: await readColumn(stored.dir, c),
+      size: sizeOf(c.shape),
+      ...encodings[i],
+    })),
+  );
   const label = { data: await readColumn(stored.dir, selection.label), size: sizeOf(selection.label.shape) };
   const x = gatherRows(features, rows);
   let y = gatherRows([label], rows);
@@ -154,28 +217,45 @@ const sorted = (rows: Int32Array) => Int32Array.from(rows).sort();
  * Loads a job's uploaded data: the selected columns of the rows of each split. A test split
  * (`testSplit`) is a seeded, optionally stratified, shuffle; rows keep file order within a split.
  */
-export async function loadUploaded(spec: DataSpec, catalog: DatasetCatalog | undefined, withTest: boolean, seed?: number): Promise<LoadedData> {
+export async function loadUploaded(
+  spec: DataSpec,
+  catalog: DatasetCatalog | undefined,
+  withTest: boolean,
+  seed?: number,
+): Promise<LoadedData> {
   const description = describeUploaded(spec, catalog);
   const stored = lookup(catalog, spec.dataset!, '/data/dataset');
   const selection = select(stored.meta, spec);
   const memoryLimit = catalog?.memoryLimitBytes ?? Infinity;
-  const bytesNeeded = description.trainCount * (sizeOf(selection.featureShape) + Math.max(sizeOf(selection.labelShape), 1)) * 4;
+  const bytesNeeded =
+    description.trainCount * (sizeOf(selection.featureShape) + Math.max(sizeOf(selection.labelShape), 1)) * 4;
   let trainRows: Int32Array = range(stored.meta.rows);
   let testRows: Int32Array | undefined;
   if (spec.testSplit !== undefined) {
-    const strata = spec.stratify ? (await loadSplit(stored, { ...selection, features: [] }, range(stored.meta.rows))).y : undefined;
+    const strata = spec.stratify
+      ? (await loadSplit(stored, { ...selection, features: [] }, range(stored.meta.rows))).y
+      : undefined;
     const { held, kept } = holdOut(stored.meta.rows, spec.testSplit, seed ?? DEFAULT_TEST_SEED, strata);
     trainRows = sorted(kept);
     testRows = sorted(held);
   }
-  if (bytesNeeded > memoryLimit) return onDisk(spec, catalog, stored, selection, description, trainRows, testRows, withTest);
+  if (bytesNeeded > memoryLimit)
+    return onDisk(spec, catalog, stored, selection, description, trainRows, testRows, withTest);
   const train = await loadSplit(stored, selection, trainRows.subarray(0, description.trainCount));
   let test: Split | undefined;
   if (withTest && spec.testDataset !== undefined) {
     const testStored = lookup(catalog, spec.testDataset, '/data/testDataset');
     const testSelection = selectTest(selection, testStored.meta, spec);
-    const codeMap = testSelection.classNames ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name)) : undefined;
-    test = await loadSplit(testStored, testSelection, range(description.testCount), codeMap, encodingsOf(selection.features, testSelection.features));
+    const codeMap = testSelection.classNames
+      ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name))
+      : undefined;
+    test = await loadSplit(
+      testStored,
+      testSelection,
+      range(description.testCount),
+      codeMap,
+      encodingsOf(selection.features, testSelection.features),
+    );
   } else if (withTest && testRows) {
     test = await loadSplit(stored, selection, testRows.subarray(0, description.testCount));
   }
@@ -205,7 +285,9 @@ function onDisk(
   if (withTest && spec.testDataset !== undefined) {
     const testStored = lookup(catalog, spec.testDataset, '/data/testDataset');
     const testSelection = selectTest(selection, testStored.meta, spec);
-    const codeMap = testSelection.classNames ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name)) : undefined;
+    const codeMap = testSelection.classNames
+      ? Float32Array.from(testSelection.classNames, (name) => selection.classNames!.indexOf(name))
+      : undefined;
     test = rowSet(testStored, testSelection, range(description.testCount), codeMap);
   } else if (withTest && testRows) {
     test = rowSet(stored, selection, testRows.subarray(0, description.testCount));

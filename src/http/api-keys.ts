@@ -52,7 +52,8 @@ export class Keyring {
       if (!key || !tenant || rest.length > 0 || (role !== undefined && role !== 'admin')) {
         throw new ConfigError(`${where}: expected key:tenant or key:tenant:admin`);
       }
-      if (key.length < MIN_KEY_LENGTH) throw new ConfigError(`${where}: the key is shorter than ${MIN_KEY_LENGTH} characters`);
+      if (key.length < MIN_KEY_LENGTH)
+        throw new ConfigError(`${where}: the key is shorter than ${MIN_KEY_LENGTH} characters`);
       if (!TENANT_ID.test(tenant)) throw new ConfigError(`${where}: the tenant must match ${TENANT_ID.source}`);
       const hash = digest(key);
       if (seen.has(hash.toString('hex'))) throw new ConfigError(`${where}: the same key is listed twice`);

@@ -58,7 +58,8 @@ export class AuthFailures {
   async failed(address: string): Promise<number> {
     const key = `${this.prefix}${address}`;
     const replies = await this.redis.multi().incr(key).pexpire(key, WINDOW_MS, 'NX').pttl(key).exec();
-    if (!replies || replies.some(([err]) => err)) throw replies?.find(([err]) => err)?.[0] ?? new Error('the failure count was not answered');
+    if (!replies || replies.some(([err]) => err))
+      throw replies?.find(([err]) => err)?.[0] ?? new Error('the failure count was not answered');
     const count = Number(replies[0][1]);
     const ttl = Math.max(1, Number(replies[2][1]));
     if (count <= this.limit) return 0;

@@ -18,12 +18,20 @@ declare module 'fastify' {
 }
 
 const unauthorized = (reason: string) =>
-  new AppError(401, 'unauthorized', `${reason}: send Authorization: Bearer <API key>`, [], { 'WWW-Authenticate': 'Bearer realm="tts"' });
+  new AppError(401, 'unauthorized', `${reason}: send Authorization: Bearer <API key>`, [], {
+    'WWW-Authenticate': 'Bearer realm="tts"',
+  });
 
 const tooManyFailures = (limit: number, seconds: number) =>
-  new AppError(429, 'too_many_auth_failures', `more than ${limit} failed authentications from this address in a minute (AUTH_FAILURES_PER_MINUTE); retry in ${seconds} s`, [], {
-    'Retry-After': String(seconds),
-  });
+  new AppError(
+    429,
+    'too_many_auth_failures',
+    `more than ${limit} failed authentications from this address in a minute (AUTH_FAILURES_PER_MINUTE); retry in ${seconds} s`,
+    [],
+    {
+      'Retry-After': String(seconds),
+    },
+  );
 
 /**
  * API keys. @fastify/bearer-auth parses the header; our `Keyring` maps the key to its tenant
@@ -39,15 +47,20 @@ export const auth = fp<{ keyring: Keyring }>(
       request.log = reply.log = request.log.child({ tenant: tenant.id });
     };
     if (keyring.size === 0) {
-      app.log.warn('NO API KEYS CONFIGURED: every /v1 route is open to anyone who can reach this port (set API_KEYS or API_KEYS_FILE)');
-      app.decorate('authenticate', function (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
+      app.log.warn(
+        'NO API KEYS CONFIGURED: every /v1 route is open to anyone who can reach this port (set API_KEYS or API_KEYS_FILE)',
+      );
+      app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
         actAs(request, reply, LOCAL_TENANT);
         done();
       });
       return;
     }
     const { config, redis } = app.services;
-    const failures = config.AUTH_FAILURES_PER_MINUTE > 0 ? new AuthFailures(redis, `${config.REDIS_PREFIX}:authfail:`, config.AUTH_FAILURES_PER_MINUTE) : undefined;
+    const failures =
+      config.AUTH_FAILURES_PER_MINUTE > 0
+        ? new AuthFailures(redis, `${config.REDIS_PREFIX}:authfail:`, config.AUTH_FAILURES_PER_MINUTE)
+        : undefined;
     await app.register(bearerAuth, {
       addHook: false,
       keys: [],
@@ -58,7 +71,7 @@ export const auth = fp<{ keyring: Keyring }>(
         return tenant !== undefined;
       },
     });
-    app.decorate('authenticate', function (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) {
+    app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
       const address = request.ip;
       const blockedFor = failures?.blockedFor(address) ?? 0;
       app.verifyBearerAuth!(request, reply, (err?: Error) => {
@@ -68,12 +81,16 @@ export const auth = fp<{ keyring: Keyring }>(
           if (!failures) return done(refused);
           if (blockedFor > 0) return done(tooManyFailures(failures.limit, blockedFor));
           // Redis away: the failure goes uncounted and the 401 stands.
-          failures.failed(address).then((wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refused), () => done(refused));
+          failures.failed(address).then(
+            (wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refused),
+            () => done(refused),
+          );
           return;
         }
         if (failures) {
           // A blocked address gets the same 429 for a right key as for a wrong one, unless its tenant was already at work there.
-          if (blockedFor > 0 && !failures.isKnown(address, request.tenant.id)) return done(tooManyFailures(failures.limit, blockedFor));
+          if (blockedFor > 0 && !failures.isKnown(address, request.tenant.id))
+            return done(tooManyFailures(failures.limit, blockedFor));
           failures.succeeded(address, request.tenant.id);
         }
         actAs(request, reply, request.tenant);

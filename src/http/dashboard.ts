@@ -28,10 +28,22 @@ export const dashboard: FastifyPluginAsync = async (app) => {
     decorateReply: false,
     allowedPath: (pathname) => pathname === '/chart.umd.js' || pathname === '/chart.umd.min.js',
   });
-  for (const [name, dir] of [['eventsource', eventSourceDir], ['eventsource-parser', eventSourceParserDir]]) {
-    await app.register(fastifyStatic, { root: dir, prefix: `/ui/vendor/${name}/`, decorateReply: false, allowedPath: (pathname) => pathname === '/index.js' });
+  for (const [name, dir] of [
+    ['eventsource', eventSourceDir],
+    ['eventsource-parser', eventSourceParserDir],
+  ]) {
+    await app.register(fastifyStatic, {
+      root: dir,
+      prefix: `/ui/vendor/${name}/`,
+      decorateReply: false,
+      allowedPath: (pathname) => pathname === '/index.js',
+    });
   }
-  await app.register(fastifyStatic, { root: path.join(root, 'examples'), prefix: '/ui/examples/', decorateReply: false });
+  await app.register(fastifyStatic, {
+    root: path.join(root, 'examples'),
+    prefix: '/ui/examples/',
+    decorateReply: false,
+  });
   // Browsers ask for /favicon.ico whatever the page links: a 404 there is a console error on every page.
   const favicon = readFileSync(path.join(root, 'dashboard', 'favicon.svg'));
   app.get('/favicon.ico', { schema: { hide: true } }, (_request, reply) =>

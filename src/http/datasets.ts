@@ -18,7 +18,11 @@ import { listScope } from '../tenant.ts';
 import { discardBody, formParts, malformedForm } from './form-parts.ts';
 import { checkStorageQuota } from './quotas.ts';
 
-const RAW_TYPES: Record<string, DatasetFormat> = { 'text/csv': 'csv', 'application/csv': 'csv', 'application/json': 'json' };
+const RAW_TYPES: Record<string, DatasetFormat> = {
+  'text/csv': 'csv',
+  'application/csv': 'csv',
+  'application/json': 'json',
+};
 const FORMATS = ['csv', 'json', 'idx'];
 
 const view = (meta: DatasetMeta) => ({ ...meta, builtIn: false });
@@ -34,7 +38,12 @@ export const LIST_CLASSES = 10;
 function listView(meta: DatasetMeta) {
   const columns = meta.columns.map((column) =>
     column.classes && column.classes.length > LIST_CLASSES
-      ? { ...column, classes: column.classes.slice(0, LIST_CLASSES), classCount: column.classes.length, classesTruncated: true }
+      ? {
+          ...column,
+          classes: column.classes.slice(0, LIST_CLASSES),
+          classCount: column.classes.length,
+          classesTruncated: true,
+        }
       : column,
   );
   return { ...view(meta), columns };
@@ -48,7 +57,10 @@ function formatOf(options: UploadOptions, filename: string | undefined, mimetype
   if (name.endsWith('.json')) return 'json';
   if (/ubyte|\.idx\d?|\.gz$/.test(name)) return 'idx';
   if (RAW_TYPES[mimetype]) return RAW_TYPES[mimetype];
-  throw invalidDataset('/format', `cannot tell the format of ${JSON.stringify(filename ?? 'the file')}: add the field format=csv|json|idx`);
+  throw invalidDataset(
+    '/format',
+    `cannot tell the format of ${JSON.stringify(filename ?? 'the file')}: add the field format=csv|json|idx`,
+  );
 }
 
 /**
@@ -96,18 +108,25 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
           options.delimiter = value;
         } else if (part.fieldname === 'name' || part.fieldname === 'label') {
           // The same rules as the query string's name and label.
-          if (value.length === 0 || value.length > 200) throw invalidDataset(`/${part.fieldname}`, 'must be 1 to 200 characters');
+          if (value.length === 0 || value.length > 200)
+            throw invalidDataset(`/${part.fieldname}`, 'must be 1 to 200 characters');
           const hidden = part.fieldname === 'name' ? hiddenCharacter(value) : undefined;
           if (hidden) throw invalidDataset('/name', `holds ${hidden}; names must have ${HIDDEN_CHARACTERS_RULE}`);
           options[part.fieldname as 'name' | 'label'] = value;
         } else {
-          throw invalidDataset(`/${part.fieldname}`, 'is not a known field (name, format, label, delimiter, and the file)');
+          throw invalidDataset(
+            `/${part.fieldname}`,
+            'is not a known field (name, format, label, delimiter, and the file)',
+          );
         }
         continue;
       }
       const format = formatOf(options, part.filename, part.mimetype);
-      if (content || (idx && format !== 'idx')) throw invalidDataset(`/${part.fieldname}`, 'a CSV or JSON upload is one file');
-      const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`), (err) => malformedForm(`the form could not be read: ${err.message}`));
+      if (content || (idx && format !== 'idx'))
+        throw invalidDataset(`/${part.fieldname}`, 'a CSV or JSON upload is one file');
+      const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`), (err) =>
+        malformedForm(`the form could not be read: ${err.message}`),
+      );
       if (format === 'idx') {
         idx ??= new IdxIngest(dir, limit, limits);
         await idx.add(part.fieldname, source);
@@ -120,97 +139,149 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
     return content;
   }
 
-  app.post('/datasets', {
-    schema: {
-      tags: ['datasets'],
-      summary: 'Upload a dataset (CSV, JSON or IDX)',
-      description:
-        'multipart/form-data with a file (`file`; IDX: `images` and `labels`, plain or gzip) and optional fields `name`, `format`, `label`, `delimiter` before it; ' +
-        'or a raw `text/csv` or `application/json` body with the options in the query string. Parsed while streaming; a bad row is a 400 naming it, and nothing is stored.',
-      consumes: ['multipart/form-data', 'text/csv', 'application/json'],
-      querystring: UploadQuery,
-      response: { 201: Type.Ref('Dataset'), 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 413: ProblemRef, 415: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+  app.post(
+    '/datasets',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'Upload a dataset (CSV, JSON or IDX)',
+        description:
+          'multipart/form-data with a file (`file`; IDX: `images` and `labels`, plain or gzip) and optional fields `name`, `format`, `label`, `delimiter` before it; ' +
+          'or a raw `text/csv` or `application/json` body with the options in the query string. Parsed while streaming; a bad row is a 400 naming it, and nothing is stored.',
+        consumes: ['multipart/form-data', 'text/csv', 'application/json'],
+        querystring: UploadQuery,
+        response: {
+          201: Type.Ref('Dataset'),
+          400: ProblemRef,
+          401: ProblemRef,
+          403: ProblemRef,
+          413: ProblemRef,
+          415: ProblemRef,
+          429: ProblemRef,
+          503: ProblemRef,
+        },
+      },
     },
-  }, async (request, reply) => {
-    const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH, limits };
-    try {
-      await checkStorageQuota(app.services, request.tenant.id);
-    } catch (err) {
-      discardBody(request, reply);
-      throw err;
-    }
-    const draft = await datasets.draft(request.tenant.id, config.TENANT_MAX_STORED_BYTES);
-    try {
-      let content: DatasetContent;
-      if (request.isMultipart()) {
-        content = await fromMultipart(request, draft.dir, options);
-      } else {
-        const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-        const format = options.format ?? RAW_TYPES[type];
-        if (format === 'idx') throw invalidDataset('/format', 'IDX uploads are two files: send them as multipart/form-data fields images and labels');
-        if (!format || !request.body) {
-          throw new AppError(415, 'unsupported_media_type', `send multipart/form-data, text/csv or application/json, not ${JSON.stringify(type || 'no content type')}`);
-        }
-        content = await ingestTable(format, limited(request.body as Readable, byteLimit(limit)), draft.dir, options);
+    async (request, reply) => {
+      const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH, limits };
+      try {
+        await checkStorageQuota(app.services, request.tenant.id);
+      } catch (err) {
+        discardBody(request, reply);
+        throw err;
       }
-      const meta = await draft.commit(content);
-      reply.code(201).header('Location', `/v1/datasets/${meta.id}`);
+      const draft = await datasets.draft(request.tenant.id, config.TENANT_MAX_STORED_BYTES);
+      try {
+        let content: DatasetContent;
+        if (request.isMultipart()) {
+          content = await fromMultipart(request, draft.dir, options);
+        } else {
+          const type = (request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
+          const format = options.format ?? RAW_TYPES[type];
+          if (format === 'idx')
+            throw invalidDataset(
+              '/format',
+              'IDX uploads are two files: send them as multipart/form-data fields images and labels',
+            );
+          if (!format || !request.body) {
+            throw new AppError(
+              415,
+              'unsupported_media_type',
+              `send multipart/form-data, text/csv or application/json, not ${JSON.stringify(type || 'no content type')}`,
+            );
+          }
+          content = await ingestTable(format, limited(request.body as Readable, byteLimit(limit)), draft.dir, options);
+        }
+        const meta = await draft.commit(content);
+        reply.code(201).header('Location', `/v1/datasets/${meta.id}`);
+        return view(meta);
+      } catch (err) {
+        await draft.abort();
+        discardBody(request, reply);
+        if (err instanceof StorageQuotaError) throw new AppError(403, 'storage_quota', err.message);
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/datasets',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'List datasets: the built-in ones, then uploads, newest first',
+        description:
+          `A column shows at most ${LIST_CLASSES} of its classes here (\`classesTruncated\`, \`classCount\`; GET /v1/datasets/:id shows all), ` +
+          'and a page holds fewer than `limit` datasets when their stored metadata would exceed LIST_MAX_BYTES: follow `nextCursor`.',
+        querystring: DatasetListQuery,
+        response: { 200: DatasetList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      },
+    },
+    async (request) => {
+      const builtIns = request.query.cursor
+        ? []
+        : await Promise.all(Object.values(BUILT_IN_INFO).map((describe) => describe()));
+      const page = await datasets.list({
+        tenant: listScope(request.tenant),
+        limit: request.query.limit ?? 20,
+        cursor: request.query.cursor,
+        maxBytes: config.LIST_MAX_BYTES,
+      });
+      return { items: [...builtIns, ...page.items.map(listView)], nextCursor: page.nextCursor };
+    },
+  );
+
+  app.get(
+    '/datasets/:id',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'A dataset: rows, columns and their types, feature shape, label, class counts, statistics, bytes',
+        params: DatasetParams,
+        response: { 200: Type.Ref('Dataset'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      if (Object.hasOwn(BUILT_IN_INFO, id)) return BUILT_IN_INFO[id]();
+      const meta = await datasets.getFor(id, request.tenant);
+      if (!meta) throw notFound('dataset', id);
       return view(meta);
-    } catch (err) {
-      await draft.abort();
-      discardBody(request, reply);
-      if (err instanceof StorageQuotaError) throw new AppError(403, 'storage_quota', err.message);
-      throw err;
-    }
-  });
-
-  app.get('/datasets', {
-    schema: {
-      tags: ['datasets'],
-      summary: 'List datasets: the built-in ones, then uploads, newest first',
-      description:
-        `A column shows at most ${LIST_CLASSES} of its classes here (\`classesTruncated\`, \`classCount\`; GET /v1/datasets/:id shows all), ` +
-        'and a page holds fewer than `limit` datasets when their stored metadata would exceed LIST_MAX_BYTES: follow `nextCursor`.',
-      querystring: DatasetListQuery,
-      response: { 200: DatasetList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
     },
-  }, async (request) => {
-    const builtIns = request.query.cursor ? [] : await Promise.all(Object.values(BUILT_IN_INFO).map((describe) => describe()));
-    const page = await datasets.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: config.LIST_MAX_BYTES });
-    return { items: [...builtIns, ...page.items.map(listView)], nextCursor: page.nextCursor };
-  });
+  );
 
-  app.get('/datasets/:id', {
-    schema: {
-      tags: ['datasets'],
-      summary: 'A dataset: rows, columns and their types, feature shape, label, class counts, statistics, bytes',
-      params: DatasetParams,
-      response: { 200: Type.Ref('Dataset'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+  app.delete(
+    '/datasets/:id',
+    {
+      schema: {
+        tags: ['datasets'],
+        summary: 'Delete an uploaded dataset; refused (409) while a queued or running job uses it',
+        params: DatasetParams,
+        response: {
+          204: Type.Null(),
+          401: ProblemRef,
+          404: ProblemRef,
+          409: ProblemRef,
+          429: ProblemRef,
+          503: ProblemRef,
+        },
+      },
     },
-  }, async (request) => {
-    const { id } = request.params;
-    if (Object.hasOwn(BUILT_IN_INFO, id)) return BUILT_IN_INFO[id]();
-    const meta = await datasets.getFor(id, request.tenant);
-    if (!meta) throw notFound('dataset', id);
-    return view(meta);
-  });
-
-  app.delete('/datasets/:id', {
-    schema: {
-      tags: ['datasets'],
-      summary: 'Delete an uploaded dataset; refused (409) while a queued or running job uses it',
-      params: DatasetParams,
-      response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 409: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+    async (request, reply) => {
+      const { id } = request.params;
+      if (Object.hasOwn(BUILT_IN_INFO, id))
+        throw new AppError(409, 'built_in', `${id} is a built-in dataset and cannot be deleted`);
+      if (!(await datasets.getFor(id, request.tenant))) throw notFound('dataset', id);
+      const users = await jobsUsingDataset(redis, config.REDIS_PREFIX, id);
+      if (users.length > 0) {
+        throw new AppError(
+          409,
+          'dataset_in_use',
+          `dataset ${id} is used by ${users.length} queued or running job(s): ${users.slice(0, 5).join(', ')}; cancel them or wait`,
+        );
+      }
+      await datasets.delete(id);
+      return reply.code(204).send(null);
     },
-  }, async (request, reply) => {
-    const { id } = request.params;
-    if (Object.hasOwn(BUILT_IN_INFO, id)) throw new AppError(409, 'built_in', `${id} is a built-in dataset and cannot be deleted`);
-    if (!(await datasets.getFor(id, request.tenant))) throw notFound('dataset', id);
-    const users = await jobsUsingDataset(redis, config.REDIS_PREFIX, id);
-    if (users.length > 0) {
-      throw new AppError(409, 'dataset_in_use', `dataset ${id} is used by ${users.length} queued or running job(s): ${users.slice(0, 5).join(', ')}; cancel them or wait`);
-    }
-    await datasets.delete(id);
-    return reply.code(204).send(null);
-  });
+  );
 };

@@ -11,12 +11,17 @@ export const docs = fp<{ protect: boolean }>(
     const onRequest = protect ? app.authenticate : undefined;
     await app.register(swagger, {
       // Shared schemas keep their $id (Problem, Job, Model) as their component name.
-      refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
+      refResolver: {
+        buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`),
+      },
       // @fastify/swagger marks every body required; a route whose schema says `x-body-optional` takes none too.
       transformObject: (documents) => {
         const paths = ('openapiObject' in documents ? documents.openapiObject.paths : undefined) ?? {};
         for (const item of Object.values(paths)) {
-          for (const operation of Object.values(item ?? {}) as { 'x-body-optional'?: boolean; requestBody?: { required?: boolean } }[]) {
+          for (const operation of Object.values(item ?? {}) as {
+            'x-body-optional'?: boolean;
+            requestBody?: { required?: boolean };
+          }[]) {
             if (!operation?.['x-body-optional']) continue;
             if (operation.requestBody) operation.requestBody.required = false;
             delete operation['x-body-optional'];
@@ -41,7 +46,11 @@ export const docs = fp<{ protect: boolean }>(
         security: [{ apiKey: [] }],
         components: {
           securitySchemes: {
-            apiKey: { type: 'http', scheme: 'bearer', description: 'an API key from API_KEYS; required on /v1 when keys are configured' },
+            apiKey: {
+              type: 'http',
+              scheme: 'bearer',
+              description: 'an API key from API_KEYS; required on /v1 when keys are configured',
+            },
           },
         },
       },

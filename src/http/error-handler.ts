@@ -4,9 +4,19 @@ import { AppError, type FieldError } from '../errors.ts';
 import { fieldErrors } from './validation.ts';
 
 const TITLES: Record<number, string> = {
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
-  406: 'Not Acceptable', 409: 'Conflict', 413: 'Content Too Large', 415: 'Unsupported Media Type',
-  422: 'Unprocessable Content', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  406: 'Not Acceptable',
+  409: 'Conflict',
+  413: 'Content Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
 };
 
 /** A request with thousands of bad fields gets the first ones, not an answer as big as the request. */
@@ -24,7 +34,14 @@ export function sendProblem(reply: FastifyReply, status: number, code: string, d
   return reply
     .code(status)
     .type('application/problem+json')
-    .send({ type: `urn:problem:${code}`, title: TITLES[status] ?? 'Error', status, code, detail, ...(shown?.length ? { errors: shown } : {}) });
+    .send({
+      type: `urn:problem:${code}`,
+      title: TITLES[status] ?? 'Error',
+      status,
+      code,
+      detail,
+      ...(shown?.length ? { errors: shown } : {}),
+    });
 }
 
 /**
@@ -33,8 +50,15 @@ export function sendProblem(reply: FastifyReply, status: number, code: string, d
  */
 export function frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
   const url = request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url;
-  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') return sendProblem(reply, 404, 'not_found', `no resource at ${url}: a path parameter is longer than any id`);
-  if (err.code === 'FST_ERR_BAD_URL') return sendProblem(reply, 400, 'bad_url', `the URL ${url} is not valid: a path segment is not percent-encoded UTF-8`);
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH')
+    return sendProblem(reply, 404, 'not_found', `no resource at ${url}: a path parameter is longer than any id`);
+  if (err.code === 'FST_ERR_BAD_URL')
+    return sendProblem(
+      reply,
+      400,
+      'bad_url',
+      `the URL ${url} is not valid: a path segment is not percent-encoded UTF-8`,
+    );
   return errorHandler(err, request, reply);
 }
 
@@ -56,21 +80,40 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     const part = err.validationContext ?? 'body';
     if (part === 'params') return sendProblem(reply, 404, 'not_found', `no resource at ${request.url}`);
     const errors = fieldErrors(err.validation as ErrorObject[], part);
-    const detail = `the request ${part} is not valid: ${errors.slice(0, 3).map((e) => `${e.path} ${e.message}`).join('; ')}`;
+    const detail = `the request ${part} is not valid: ${errors
+      .slice(0, 3)
+      .map((e) => `${e.path} ${e.message}`)
+      .join('; ')}`;
     return sendProblem(reply, 400, 'validation_failed', detail, errors);
   }
-  if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || err instanceof SyntaxError) {
+  if (
+    err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' ||
+    err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' ||
+    err instanceof SyntaxError
+  ) {
     return sendProblem(reply, 400, 'malformed_json', `the body is not valid JSON: ${err.message}`);
   }
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
     const limit = request.routeOptions.bodyLimit;
     const setting = request.routeOptions.config?.bodyLimitSetting ?? 'BODY_LIMIT_BYTES';
-    return sendProblem(reply, 413, 'body_too_large', `the request body is larger than ${limit?.toLocaleString('en') ?? 'the limit of'} bytes, the limit of this route; it is set by ${setting}`);
+    return sendProblem(
+      reply,
+      413,
+      'body_too_large',
+      `the request body is larger than ${limit?.toLocaleString('en') ?? 'the limit of'} bytes, the limit of this route; it is set by ${setting}`,
+    );
   }
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') {
     const type = request.headers['content-type'];
-    const accepted = (request.routeOptions.schema as { consumes?: string[] } | undefined)?.consumes ?? ['application/json'];
-    return sendProblem(reply, 415, 'unsupported_media_type', `send the body as ${accepted.join(', ')}, not ${type ? JSON.stringify(type.slice(0, 100)) : 'without a content type'}`);
+    const accepted = (request.routeOptions.schema as { consumes?: string[] } | undefined)?.consumes ?? [
+      'application/json',
+    ];
+    return sendProblem(
+      reply,
+      415,
+      'unsupported_media_type',
+      `send the body as ${accepted.join(', ')}, not ${type ? JSON.stringify(type.slice(0, 100)) : 'without a content type'}`,
+    );
   }
   if (isRedisDown(err)) {
     request.log.warn({ err: err.message }, 'redis unavailable');

@@ -10,7 +10,10 @@ export const malformedForm = (message: string) => new AppError(400, 'malformed_m
 export function formBoundary(contentType: string | undefined): string {
   const match = /;\s*boundary\s*=\s*(?:"([^"]+)"|([^\s;]+))/i.exec(contentType ?? '');
   const boundary = match?.[1] ?? match?.[2];
-  if (!boundary) throw malformedForm('multipart/form-data needs a boundary: send Content-Type: multipart/form-data; boundary=<the delimiter of its parts>');
+  if (!boundary)
+    throw malformedForm(
+      'multipart/form-data needs a boundary: send Content-Type: multipart/form-data; boundary=<the delimiter of its parts>',
+    );
   return boundary;
 }
 
@@ -32,7 +35,11 @@ function watchFormEnd(raw: IncomingMessage, boundary: string, onUnterminated: ()
       raw.off('data', onData);
       return;
     }
-    tail = Buffer.from(chunk.length >= close.length ? chunk.subarray(chunk.length - close.length + 1) : Buffer.concat([tail, chunk]).subarray(-(close.length - 1)));
+    tail = Buffer.from(
+      chunk.length >= close.length
+        ? chunk.subarray(chunk.length - close.length + 1)
+        : Buffer.concat([tail, chunk]).subarray(-(close.length - 1)),
+    );
   };
   raw.on('data', onData);
   raw.once('end', () => {
@@ -45,7 +52,12 @@ function formError(err: unknown): unknown {
   if (err instanceof AppError) return err;
   const { statusCode, message } = err as { statusCode?: number; message?: string };
   if (statusCode !== undefined && statusCode >= 500) return err;
-  if (statusCode === 413) return new AppError(413, 'form_too_large', `the form has too many parts (${message}): an upload is at most 2 files and 10 fields`);
+  if (statusCode === 413)
+    return new AppError(
+      413,
+      'form_too_large',
+      `the form has too many parts (${message}): an upload is at most 2 files and 10 fields`,
+    );
   return malformedForm(`the form could not be read: ${message ?? String(err)}`);
 }
 

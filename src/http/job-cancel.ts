@@ -8,39 +8,56 @@ import { CancelRequest } from '../schemas/job.ts';
 export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs, control, checkpoints } = app.services;
 
-  app.post('/jobs/:id/cancel', {
-    // No body, an empty one and `{}` all mean the defaults.
-    config: { optionalBody: true },
-    preValidation: async (request) => {
-      request.body ??= {};
+  app.post(
+    '/jobs/:id/cancel',
+    {
+      // No body, an empty one and `{}` all mean the defaults.
+      config: { optionalBody: true },
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
+      schema: {
+        tags: ['jobs'],
+        summary: 'Cancel a queued or running job',
+        description:
+          'A queued job leaves the queue at once (200, status cancelled). A running job is asked to stop through Redis, ' +
+          'whichever machine trains it; it stops within one batch and ends `cancelled` with its history so far (202; watch ' +
+          'the job or its events). A finished job is a 409. The body is optional: none, an empty one and `{}` all cancel ' +
+          'without keeping the model.',
+        params: IdParams,
+        body: CancelRequest,
+        'x-body-optional': true,
+        response: {
+          200: Type.Ref('Job'),
+          202: Type.Ref('Job'),
+          400: ProblemRef,
+          401: ProblemRef,
+          404: ProblemRef,
+          409: ProblemRef,
+          429: ProblemRef,
+          503: ProblemRef,
+        },
+      },
     },
-    schema: {
-      tags: ['jobs'],
-      summary: 'Cancel a queued or running job',
-      description:
-        'A queued job leaves the queue at once (200, status cancelled). A running job is asked to stop through Redis, ' +
-        'whichever machine trains it; it stops within one batch and ends `cancelled` with its history so far (202; watch ' +
-        'the job or its events). A finished job is a 409. The body is optional: none, an empty one and `{}` all cancel ' +
-        'without keeping the model.',
-      params: IdParams,
-      body: CancelRequest,
-      'x-body-optional': true,
-      response: { 200: Type.Ref('Job'), 202: Type.Ref('Job'), 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 409: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+    async (request, reply) => {
+      const { id } = request.params;
+      const record = await jobs.getFor(id, request.tenant, false);
+      if (!record) throw notFound('job', id);
+      if (TERMINAL.includes(record.status))
+        throw conflict(`job ${id} is already ${record.status}; only queued or running jobs can be cancelled`);
+      if (await jobs.transition(id, ['queued'], 'cancelled')) {
+        // A worker that grabbed it meanwhile finds it cancelled and skips it.
+        await app.services
+          .queue()
+          .remove(id)
+          .catch(() => undefined);
+        // A job queued again after a crash has a checkpoint: no worker will remove it now.
+        await checkpoints.remove(id);
+        return reply.code(200).send({ ...(await jobs.get(id, false))!, queuePosition: null });
+      }
+      await control.requestCancel(id, request.body?.keepModel ?? false);
+      const now = await jobs.get(id, false);
+      return reply.code(TERMINAL.includes(now!.status) ? 200 : 202).send({ ...now!, queuePosition: null });
     },
-  }, async (request, reply) => {
-    const { id } = request.params;
-    const record = await jobs.getFor(id, request.tenant, false);
-    if (!record) throw notFound('job', id);
-    if (TERMINAL.includes(record.status)) throw conflict(`job ${id} is already ${record.status}; only queued or running jobs can be cancelled`);
-    if (await jobs.transition(id, ['queued'], 'cancelled')) {
-      // A worker that grabbed it meanwhile finds it cancelled and skips it.
-      await app.services.queue().remove(id).catch(() => undefined);
-      // A job queued again after a crash has a checkpoint: no worker will remove it now.
-      await checkpoints.remove(id);
-      return reply.code(200).send({ ...(await jobs.get(id, false))!, queuePosition: null });
-    }
-    await control.requestCancel(id, request.body?.keepModel ?? false);
-    const now = await jobs.get(id, false);
-    return reply.code(TERMINAL.includes(now!.status) ? 200 : 202).send({ ...now!, queuePosition: null });
-  });
+  );
 };

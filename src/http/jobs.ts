@@ -13,7 +13,16 @@ import { listScope } from '../tenant.ts';
 import { kerasSpelling } from './keras-spelling.ts';
 import { checkStorageQuota } from './quotas.ts';
 
-const problems = { 400: ProblemRef, 401: ProblemRef, 403: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 429: ProblemRef, 503: ProblemRef };
+const problems = {
+  400: ProblemRef,
+  401: ProblemRef,
+  403: ProblemRef,
+  404: ProblemRef,
+  413: ProblemRef,
+  422: ProblemRef,
+  429: ProblemRef,
+  503: ProblemRef,
+};
 
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs, checkpoints, config } = app.services;
@@ -25,80 +34,126 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const positionsIf = async (records: JobRecord[]) =>
     records.some((r) => r.status === 'queued') ? queuePositions(app.services.queue()) : new Map<string, number>();
 
-  app.post('/jobs', {
-    preValidation: kerasSpelling,
-    schema: {
-      tags: ['jobs'],
-      summary: 'Submit a training job',
-      description: 'Validates the request, dry-runs the model against the data shapes, then queues it. Nothing is queued when any check fails.',
-      body: JobRequest,
-      response: { 202: Type.Ref('Job'), ...problems },
+  app.post(
+    '/jobs',
+    {
+      preValidation: kerasSpelling,
+      schema: {
+        tags: ['jobs'],
+        summary: 'Submit a training job',
+        description:
+          'Validates the request, dry-runs the model against the data shapes, then queues it. Nothing is queued when any check fails.',
+        body: JobRequest,
+        response: { 202: Type.Ref('Job'), ...problems },
+      },
     },
-  }, async (request, reply) => {
-    const { tenant } = request;
-    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, tenant));
-    await checkStorageQuota(app.services, tenant.id);
-    // Inline arrays stay out of Redis: they are kept beside the job's checkpoints until it ends.
-    const { request: stored, arrays, samples } = separateInline(request.body);
-    const inlineJson = arrays && JSON.stringify(arrays);
-    let created;
-    try {
-      const inlineData = samples && inlineJson ? { samples, bytes: Buffer.byteLength(inlineJson) } : undefined;
-      created = await jobs.create({ name: request.body.name, tenant: tenant.id, request: stored, inlineData, epochs: plan.epochs, summary: plan.summary }, config.TENANT_MAX_QUEUED_JOBS);
-    } catch (err) {
-      if (err instanceof QuotaError) throw new AppError(429, 'queue_quota', err.message, [], { 'Retry-After': '30' });
-      throw err;
-    }
-    const { record, ahead } = created;
-    try {
-      if (inlineJson) await checkpoints.saveInline(record.id, inlineJson);
-      await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS, ahead);
-    } catch (err) {
-      await jobs.remove(record.id).catch(() => undefined);
-      await checkpoints.remove(record.id).catch(() => undefined);
-      throw err;
-    }
-    const positions = await queuePositions(app.services.queue());
-    reply.code(202).header('Location', `/v1/jobs/${record.id}`);
-    return view(record, positions);
-  });
+    async (request, reply) => {
+      const { tenant } = request;
+      const plan = await app.services.dryRuns.run(
+        request.body,
+        planLimits(config),
+        await app.services.datasets.catalog(request.body.data, tenant),
+      );
+      await checkStorageQuota(app.services, tenant.id);
+      // Inline arrays stay out of Redis: they are kept beside the job's checkpoints until it ends.
+      const { request: stored, arrays, samples } = separateInline(request.body);
+      const inlineJson = arrays && JSON.stringify(arrays);
+      let created: Awaited<ReturnType<typeof jobs.create>>;
+      try {
+        const inlineData = samples && inlineJson ? { samples, bytes: Buffer.byteLength(inlineJson) } : undefined;
+        created = await jobs.create(
+          {
+            name: request.body.name,
+            tenant: tenant.id,
+            request: stored,
+            inlineData,
+            epochs: plan.epochs,
+            summary: plan.summary,
+          },
+          config.TENANT_MAX_QUEUED_JOBS,
+        );
+      } catch (err) {
+        if (err instanceof QuotaError) throw new AppError(429, 'queue_quota', err.message, [], { 'Retry-After': '30' });
+        throw err;
+      }
+      const { record, ahead } = created;
+      try {
+        if (inlineJson) await checkpoints.saveInline(record.id, inlineJson);
+        await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS, ahead);
+      } catch (err) {
+        await jobs.remove(record.id).catch(() => undefined);
+        await checkpoints.remove(record.id).catch(() => undefined);
+        throw err;
+      }
+      const positions = await queuePositions(app.services.queue());
+      reply.code(202).header('Location', `/v1/jobs/${record.id}`);
+      return view(record, positions);
+    },
+  );
 
-  app.post('/models/validate', {
-    preValidation: kerasSpelling,
-    schema: {
-      tags: ['models'],
-      summary: 'Dry run: build the model against the data, train nothing',
-      body: JobRequest,
-      response: { 200: ValidationReport, ...problems },
+  app.post(
+    '/models/validate',
+    {
+      preValidation: kerasSpelling,
+      schema: {
+        tags: ['models'],
+        summary: 'Dry run: build the model against the data, train nothing',
+        body: JobRequest,
+        response: { 200: ValidationReport, ...problems },
+      },
     },
-  }, async (request) => {
-    const plan = await app.services.dryRuns.run(request.body, planLimits(config), await app.services.datasets.catalog(request.body.data, request.tenant));
-    return { valid: true as const, summary: plan.summary, estimates: plan.estimates, warnings: plan.warnings, compile: plan.compile };
-  });
+    async (request) => {
+      const plan = await app.services.dryRuns.run(
+        request.body,
+        planLimits(config),
+        await app.services.datasets.catalog(request.body.data, request.tenant),
+      );
+      return {
+        valid: true as const,
+        summary: plan.summary,
+        estimates: plan.estimates,
+        warnings: plan.warnings,
+        compile: plan.compile,
+      };
+    },
+  );
 
-  app.get('/jobs', {
-    schema: {
-      tags: ['jobs'],
-      summary: 'List jobs, newest first',
-      querystring: JobListQuery,
-      response: { 200: JobList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'List jobs, newest first',
+        querystring: JobListQuery,
+        response: { 200: JobList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      },
     },
-  }, async (request) => {
-    const page = await jobs.list({ status: request.query.status, tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor });
-    const positions = await positionsIf(page.items);
-    return { items: page.items.map((r) => view(r, positions)), nextCursor: page.nextCursor };
-  });
+    async (request) => {
+      const page = await jobs.list({
+        status: request.query.status,
+        tenant: listScope(request.tenant),
+        limit: request.query.limit ?? 20,
+        cursor: request.query.cursor,
+      });
+      const positions = await positionsIf(page.items);
+      return { items: page.items.map((r) => view(r, positions)), nextCursor: page.nextCursor };
+    },
+  );
 
-  app.get('/jobs/:id', {
-    schema: {
-      tags: ['jobs'],
-      summary: 'A job: status, progress, history, evaluation, model id, error',
-      params: IdParams,
-      response: { 200: Type.Ref('Job'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        tags: ['jobs'],
+        summary: 'A job: status, progress, history, evaluation, model id, error',
+        params: IdParams,
+        response: { 200: Type.Ref('Job'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      },
     },
-  }, async (request) => {
-    const record = await jobs.getFor(request.params.id, request.tenant);
-    if (!record) throw notFound('job', request.params.id);
-    return view(record, await positionsIf([record]));
-  });
+    async (request) => {
+      const record = await jobs.getFor(request.params.id, request.tenant);
+      if (!record) throw notFound('job', request.params.id);
+      return view(record, await positionsIf([record]));
+    },
+  );
 };

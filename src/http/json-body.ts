@@ -32,13 +32,21 @@ export const jsonBody = fp<{ maxDepth: number }>(
       try {
         body = JSON.parse(text as string);
       } catch (err) {
-        return done(new AppError(400, 'malformed_json', `the body is not valid JSON: ${(err as Error).message}`), undefined);
+        return done(
+          new AppError(400, 'malformed_json', `the body is not valid JSON: ${(err as Error).message}`),
+          undefined,
+        );
       }
       const problem = findJsonProblem(body, { maxDepth, float32: request.routeOptions.config?.float32Body === true });
       if (problem) {
         // Beyond float32 is well-formed JSON the model cannot take: unprocessable rather than bad.
         const status = problem.code === 'beyond_float32' ? 422 : 400;
-        return done(new AppError(status, problem.code, `${problem.path} ${problem.message}`, [{ path: problem.path, message: problem.message }]), undefined);
+        return done(
+          new AppError(status, problem.code, `${problem.path} ${problem.message}`, [
+            { path: problem.path, message: problem.message },
+          ]),
+          undefined,
+        );
       }
       done(null, body);
     });

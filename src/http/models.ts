@@ -37,74 +37,119 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     owned.set(`${tenant.id}/${id}`, true);
   };
 
-  app.get('/models', {
-    schema: {
-      tags: ['models'],
-      summary: 'List trained models, newest first',
-      querystring: ModelListQuery,
-      response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
-    },
-  }, async (request) => models.list({ tenant: listScope(request.tenant), limit: request.query.limit ?? 20, cursor: request.query.cursor, maxBytes: app.services.config.LIST_MAX_BYTES }));
-
-  app.get('/models/:id', {
-    schema: {
-      tags: ['models'],
-      summary: 'A model: layers, compile settings, transforms, metrics, the job it came from',
-      params: IdParams,
-      response: { 200: Type.Ref('Model'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
-    },
-  }, async (request) => existing(request.params.id, request.tenant));
-
-  const artifactRoute = (file: typeof MODEL_FILE | typeof WEIGHTS_FILE, type: string) =>
-    app.get(`/models/:id/${file}`, {
+  app.get(
+    '/models',
+    {
       schema: {
         tags: ['models'],
-        summary: `The ${file} artifact; \`tf.loadLayersModel('<base>/v1/models/<id>/model.json')\` loads the model`,
-        params: IdParams,
-        response: { 200: Type.Unknown({ description: type }), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+        summary: 'List trained models, newest first',
+        querystring: ModelListQuery,
+        response: { 200: ModelList, 400: ProblemRef, 401: ProblemRef, 429: ProblemRef, 503: ProblemRef },
       },
-    }, async (request, reply) => {
-      const { id } = request.params;
-      await existing(id, request.tenant);
-      const { path, size } = await models.artifact(id, file);
-      return reply
-        .type(type)
-        .header('Content-Length', size)
-        .header('Content-Disposition', `attachment; filename="${file}"`)
-        .send(createReadStream(path));
-    });
+    },
+    async (request) =>
+      models.list({
+        tenant: listScope(request.tenant),
+        limit: request.query.limit ?? 20,
+        cursor: request.query.cursor,
+        maxBytes: app.services.config.LIST_MAX_BYTES,
+      }),
+  );
+
+  app.get(
+    '/models/:id',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'A model: layers, compile settings, transforms, metrics, the job it came from',
+        params: IdParams,
+        response: { 200: Type.Ref('Model'), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      },
+    },
+    async (request) => existing(request.params.id, request.tenant),
+  );
+
+  const artifactRoute = (file: typeof MODEL_FILE | typeof WEIGHTS_FILE, type: string) =>
+    app.get(
+      `/models/:id/${file}`,
+      {
+        schema: {
+          tags: ['models'],
+          summary: `The ${file} artifact; \`tf.loadLayersModel('<base>/v1/models/<id>/model.json')\` loads the model`,
+          params: IdParams,
+          response: {
+            200: Type.Unknown({ description: type }),
+            401: ProblemRef,
+            404: ProblemRef,
+            429: ProblemRef,
+            503: ProblemRef,
+          },
+        },
+      },
+      async (request, reply) => {
+        const { id } = request.params;
+        await existing(id, request.tenant);
+        const { path, size } = await models.artifact(id, file);
+        return reply
+          .type(type)
+          .header('Content-Length', size)
+          .header('Content-Disposition', `attachment; filename="${file}"`)
+          .send(createReadStream(path));
+      },
+    );
   artifactRoute(MODEL_FILE, 'application/json');
   artifactRoute(WEIGHTS_FILE, 'application/octet-stream');
 
-  app.post('/models/:id/predict', {
-    bodyLimit: app.services.config.PREDICT_BODY_LIMIT_BYTES,
-    // Instances become a float32 tensor: a number beyond float32 is a 422 naming it, not an Infinity.
-    config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT_BYTES', float32Body: true },
-    schema: {
-      tags: ['models'],
-      summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
-      params: IdParams,
-      body: PredictRequest,
-      response: { 200: PredictResponse, 400: ProblemRef, 401: ProblemRef, 404: ProblemRef, 413: ProblemRef, 422: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+  app.post(
+    '/models/:id/predict',
+    {
+      bodyLimit: app.services.config.PREDICT_BODY_LIMIT_BYTES,
+      // Instances become a float32 tensor: a number beyond float32 is a 422 naming it, not an Infinity.
+      config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT_BYTES', float32Body: true },
+      schema: {
+        tags: ['models'],
+        summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
+        params: IdParams,
+        body: PredictRequest,
+        response: {
+          200: PredictResponse,
+          400: ProblemRef,
+          401: ProblemRef,
+          404: ProblemRef,
+          413: ProblemRef,
+          422: ProblemRef,
+          429: ProblemRef,
+          503: ProblemRef,
+        },
+      },
     },
-  }, async (request) => {
-    await mayPredict(request.params.id, request.tenant);
-    return finiteOrThrow(await predictor.predict(request.params.id, request.body.instances, (meta) => canSee(request.tenant, meta.tenant)));
-  });
+    async (request) => {
+      await mayPredict(request.params.id, request.tenant);
+      return finiteOrThrow(
+        await predictor.predict(request.params.id, request.body.instances, (meta) =>
+          canSee(request.tenant, meta.tenant),
+        ),
+      );
+    },
+  );
 
-  app.delete('/models/:id', {
-    schema: {
-      tags: ['models'],
-      summary: 'Delete a model and its artifacts',
-      params: IdParams,
-      response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+  app.delete(
+    '/models/:id',
+    {
+      schema: {
+        tags: ['models'],
+        summary: 'Delete a model and its artifacts',
+        params: IdParams,
+        response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+      },
     },
-  }, async (request, reply) => {
-    const { id } = request.params;
-    await existing(id, request.tenant);
-    if (!(await models.delete(id))) throw notFound('model', id);
-    predictor.evict(id);
-    owned.delete(`${request.tenant.id}/${id}`);
-    return reply.code(204).send(null);
-  });
+    async (request, reply) => {
+      const { id } = request.params;
+      await existing(id, request.tenant);
+      if (!(await models.delete(id))) throw notFound('model', id);
+      predictor.evict(id);
+      owned.delete(`${request.tenant.id}/${id}`);
+      return reply.code(204).send(null);
+    },
+  );
 };

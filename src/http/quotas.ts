@@ -11,6 +11,10 @@ export async function checkStorageQuota(services: Pick<Services, 'config' | 'dat
   if (max === 0) return;
   const used = await services.datasets.index.usage(tenant);
   if (used >= max) {
-    throw new AppError(403, 'storage_quota', `tenant ${tenant} stores ${used} bytes, at its quota of ${max} (TENANT_MAX_STORED_BYTES); delete models or datasets first`);
+    throw new AppError(
+      403,
+      'storage_quota',
+      `tenant ${tenant} stores ${used} bytes, at its quota of ${max} (TENANT_MAX_STORED_BYTES); delete models or datasets first`,
+    );
   }
 }

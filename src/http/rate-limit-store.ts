@@ -37,7 +37,14 @@ interface Lease {
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** rate-count.lua */
-    rateCount(key: RedisKey, take: number, windowMs: number, giveBack: number, windowEnd: number, max: number): Result<[number, number, number, number], Context>;
+    rateCount(
+      key: RedisKey,
+      take: number,
+      windowMs: number,
+      giveBack: number,
+      windowEnd: number,
+      max: number,
+    ): Result<[number, number, number, number], Context>;
   }
 }
 
@@ -67,7 +74,13 @@ export interface RateStoreOptions {
  * The stock RedisStore's round trip per request cost a fifth to a third of single-instance
  * predict throughput on a 2-core machine (bench/run.ts, predict case).
  */
-export function sharedRateStore(redis: Redis, prefix: string, options: RateStoreOptions = {}): new (params?: unknown) => FastifyRateLimitStore {
+export function sharedRateStore(
+  redis: Redis,
+  prefix: string,
+  options: RateStoreOptions = {},
+): new (
+  params?: unknown,
+) => FastifyRateLimitStore {
   defineScript(redis, 'rateCount', new URL('./rate-count.lua', import.meta.url), 1);
   const now = options.now ?? Date.now;
   const leaseMs = options.leaseMs ?? LEASE_MS;
@@ -115,7 +128,17 @@ export function sharedRateStore(redis: Redis, prefix: string, options: RateStore
      */
     private async take(key: string, timeWindow: number, max: number): Promise<{ current: number; ttl: number }> {
       const at = now();
-      const lease: Lease = this.leases.get(key) ?? { first: 1, next: 1, last: 0, endsAt: 0, windowEndsAt: 0, windowEnd: 0, window: timeWindow, full: false, waiting: 0 };
+      const lease: Lease = this.leases.get(key) ?? {
+        first: 1,
+        next: 1,
+        last: 0,
+        endsAt: 0,
+        windowEndsAt: 0,
+        windowEnd: 0,
+        window: timeWindow,
+        full: false,
+        waiting: 0,
+      };
       this.leases.set(key, lease);
       clearTimeout(lease.timer);
       const sameWindow = at < lease.windowEndsAt;
@@ -126,7 +149,14 @@ export function sharedRateStore(redis: Redis, prefix: string, options: RateStore
       const known = sameWindow ? lease.last - unused : 0;
       const size = Math.min(demand, MAX_LEASE, Math.max(1, Math.floor((max - known) / 10)));
       lease.next = lease.last + 1; // nothing more from the old lease: it is being given back
-      const taking = redis.rateCount(this.keyPrefix + key, size, timeWindow, unused, unused > 0 ? lease.windowEnd : 0, max);
+      const taking = redis.rateCount(
+        this.keyPrefix + key,
+        size,
+        timeWindow,
+        unused,
+        unused > 0 ? lease.windowEnd : 0,
+        max,
+      );
       lease.taking = taking;
       try {
         const [counted, ttl, windowEnd, taken] = await taking;
@@ -135,8 +165,18 @@ export function sharedRateStore(redis: Redis, prefix: string, options: RateStore
         // Nothing taken: the limit is reached, and this request gets the count after it.
         const first = taken > 0 ? counted - taken + 1 : counted + 1;
         const next = taken > 0 ? first + 1 : first;
-        Object.assign(lease, { first, next, last: counted, full: taken === 0, endsAt: end + length, windowEndsAt: end + ttl, windowEnd, window: timeWindow });
-        if (taken > 1) lease.timer = setTimeout(() => void this.giveBack(key, lease).catch(() => undefined), length).unref();
+        Object.assign(lease, {
+          first,
+          next,
+          last: counted,
+          full: taken === 0,
+          endsAt: end + length,
+          windowEndsAt: end + ttl,
+          windowEnd,
+          window: timeWindow,
+        });
+        if (taken > 1)
+          lease.timer = setTimeout(() => void this.giveBack(key, lease).catch(() => undefined), length).unref();
         this.forgetEnded(); // keeps this lease: it is still `taking`
         return { current: first, ttl };
       } finally {
@@ -175,7 +215,8 @@ export function sharedRateStore(redis: Redis, prefix: string, options: RateStore
     /** Per-route limits (`config.rateLimit` on a route) count under their own keys. */
     child(routeOptions: Parameters<FastifyRateLimitStore['child']>[0]): FastifyRateLimitStore {
       // At run time the plugin passes its merged options, with the route under `routeInfo`.
-      const route = (routeOptions as unknown as { routeInfo?: { method?: unknown; url?: string } }).routeInfo ?? routeOptions;
+      const route =
+        (routeOptions as unknown as { routeInfo?: { method?: unknown; url?: string } }).routeInfo ?? routeOptions;
       return new SharedRateStore(undefined, `${this.keyPrefix}${String(route.method)}${route.url}-`);
     }
   };

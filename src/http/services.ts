@@ -61,7 +61,12 @@ export const services = fp<{ config: Config }>(
       maxPassFlops: config.PREDICT_MAX_PASS_FLOPS,
     });
     const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
-    const dryRuns = new DryRuns({ threads: config.DRY_RUN_THREADS, timeoutMs: config.DRY_RUN_TIMEOUT_MS, memoryMb: config.DRY_RUN_MEMORY_MB, maxWaiting: config.DRY_RUN_QUEUE });
+    const dryRuns = new DryRuns({
+      threads: config.DRY_RUN_THREADS,
+      timeoutMs: config.DRY_RUN_TIMEOUT_MS,
+      memoryMb: config.DRY_RUN_MEMORY_MB,
+      maxWaiting: config.DRY_RUN_QUEUE,
+    });
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {
       config,

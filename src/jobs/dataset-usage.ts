@@ -7,7 +7,10 @@ import { keys } from '../storage/keys.ts';
  */
 export async function jobsUsingDataset(redis: Redis, prefix: string, datasetId: string): Promise<string[]> {
   const k = keys(prefix);
-  const ids = [...(await redis.zrange(k.jobsByStatus('queued'), '0', '-1')), ...(await redis.zrange(k.jobsByStatus('running'), '0', '-1'))];
+  const ids = [
+    ...(await redis.zrange(k.jobsByStatus('queued'), '0', '-1')),
+    ...(await redis.zrange(k.jobsByStatus('running'), '0', '-1')),
+  ];
   if (ids.length === 0) return [];
   const pipeline = redis.pipeline();
   for (const id of ids) pipeline.hget(k.job(id), 'request');

@@ -14,7 +14,8 @@ export function parseEventId(text: string): [bigint, bigint] | undefined {
   return parts[0] <= MAX_ID_PART && parts[1] <= MAX_ID_PART ? parts : undefined;
 }
 
-const compareIds = (a: [bigint, bigint], b: [bigint, bigint]) => (a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1);
+const compareIds = (a: [bigint, bigint], b: [bigint, bigint]) =>
+  a[0] !== b[0] ? (a[0] < b[0] ? -1 : 1) : a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1;
 
 /**
  * Where a reconnect after `afterId` stands: `follow` (events after it to send, or a live job
@@ -23,7 +24,11 @@ const compareIds = (a: [bigint, bigint], b: [bigint, bigint]) => (a[0] !== b[0] 
  * ever sent, since ids only grow). The status is read before the last id: the `end` event is
  * written with the terminal status, so a finished job's last id is final.
  */
-export async function resumePoint(store: JobStore, jobId: string, afterId: [bigint, bigint]): Promise<'follow' | 'finished' | 'unknown'> {
+export async function resumePoint(
+  store: JobStore,
+  jobId: string,
+  afterId: [bigint, bigint],
+): Promise<'follow' | 'finished' | 'unknown'> {
   const status = await store.status(jobId);
   const [last] = await store.redis.xrevrange(store.keys.events(jobId), '+', '-', 'COUNT', 1);
   const order = last ? compareIds(afterId, parseEventId(last[0])!) : 1;
@@ -37,7 +42,12 @@ export async function resumePoint(store: JobStore, jobId: string, afterId: [bigi
  * appended, ending with `end`. `blocking` must be a connection of its own: XREAD BLOCK holds
  * it; disconnecting it stops the generator.
  */
-export async function* followEvents(store: JobStore, blocking: Redis, jobId: string, afterId?: string): AsyncGenerator<JobEvent> {
+export async function* followEvents(
+  store: JobStore,
+  blocking: Redis,
+  jobId: string,
+  afterId?: string,
+): AsyncGenerator<JobEvent> {
   let last = afterId;
   for (;;) {
     const page = await store.events(jobId, last, PAGE);

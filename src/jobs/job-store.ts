@@ -23,23 +23,69 @@ export interface JobEvent {
 }
 
 const JSON_FIELDS = ['progress', 'history', 'evaluation', 'error', 'summary', 'request', 'inlineData'] as const;
-const LIST_FIELDS = ['id', 'name', 'tenant', 'status', 'createdAt', 'startedAt', 'finishedAt', 'progress', 'backend', 'history', 'evaluation', 'modelId', 'error', 'attempts'];
+const LIST_FIELDS = [
+  'id',
+  'name',
+  'tenant',
+  'status',
+  'createdAt',
+  'startedAt',
+  'finishedAt',
+  'progress',
+  'backend',
+  'history',
+  'evaluation',
+  'modelId',
+  'error',
+  'attempts',
+];
 /** Every field of a record but `request`, the largest. */
 const RECORD_FIELDS = [...LIST_FIELDS, 'summary', 'inlineData'];
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** job-for-tenant.lua */
-    jobForTenant(job: RedisKey, tenant: string, legacyTenant: string, ...fields: string[]): Result<string[] | null, Context>;
+    jobForTenant(
+      job: RedisKey,
+      tenant: string,
+      legacyTenant: string,
+      ...fields: string[]
+    ): Result<string[] | null, Context>;
     /** job-create.lua */
     jobCreate(
-      ...args: [job: RedisKey, events: RedisKey, jobs: RedisKey, queued: RedisKey, tenantJobs: RedisKey, tenantQueued: RedisKey, tenantRunning: RedisKey, tenants: RedisKey,
-        id: string, record: string, statusEvent: string, maxQueued: string, tenant: string]
+      ...args: [
+        job: RedisKey,
+        events: RedisKey,
+        jobs: RedisKey,
+        queued: RedisKey,
+        tenantJobs: RedisKey,
+        tenantQueued: RedisKey,
+        tenantRunning: RedisKey,
+        tenants: RedisKey,
+        id: string,
+        record: string,
+        statusEvent: string,
+        maxQueued: string,
+        tenant: string,
+      ]
     ): Result<number, Context>;
     /** job-transition.lua */
     jobTransition(
-      ...args: [job: RedisKey, events: RedisKey, ...statusIndexes: RedisKey[],
-        id: string, to: string, from: string, fields: string, statusEvent: string, endEvent: string, statuses: string, retentionSeconds: string, tenantPrefix: string, maxRunning: string]
+      ...args: [
+        job: RedisKey,
+        events: RedisKey,
+        ...statusIndexes: RedisKey[],
+        id: string,
+        to: string,
+        from: string,
+        fields: string,
+        statusEvent: string,
+        endEvent: string,
+        statuses: string,
+        retentionSeconds: string,
+        tenantPrefix: string,
+        maxRunning: string,
+      ]
     ): Result<[done: number, found: string], Context>;
   }
 }
@@ -72,7 +118,17 @@ export class JobStore {
    * QuotaError when the tenant already has `maxQueued` jobs waiting (0: no limit). `ahead` is
    * how many jobs the tenant had queued or running: the fair-share rank of this one.
    */
-  async create(input: { name?: string; tenant?: string; request: unknown; inlineData?: InlineDataInfo; epochs: number; summary: JobRecord['summary'] }, maxQueued = 0): Promise<{ record: JobRecord; ahead: number }> {
+  async create(
+    input: {
+      name?: string;
+      tenant?: string;
+      request: unknown;
+      inlineData?: InlineDataInfo;
+      epochs: number;
+      summary: JobRecord['summary'];
+    },
+    maxQueued = 0,
+  ): Promise<{ record: JobRecord; ahead: number }> {
     const id = uuidv7();
     const tenant = input.tenant ?? LOCAL_TENANT.id;
     const now = new Date().toISOString();
@@ -110,15 +166,21 @@ export class JobStore {
       String(maxQueued),
       tenant,
     );
-    if (ahead < 0) throw new QuotaError(`tenant ${tenant} already has ${maxQueued} jobs queued (TENANT_MAX_QUEUED_JOBS)`);
+    if (ahead < 0)
+      throw new QuotaError(`tenant ${tenant} already has ${maxQueued} jobs queued (TENANT_MAX_QUEUED_JOBS)`);
     return { record, ahead };
   }
 
   /** Removes every trace of a job: used when it could not be queued, so nothing is orphaned. */
   async remove(id: string): Promise<void> {
     const tenant = (await this.redis.hget(this.keys.job(id), 'tenant')) ?? LOCAL_TENANT.id;
-    const m = this.redis.multi().del(this.keys.job(id), this.keys.events(id)).zrem(this.keys.jobs, id).zrem(this.keys.tenantJobs(tenant), id);
-    for (const s of JOB_STATUSES) m.zrem(this.keys.jobsByStatus(s), id).zrem(this.keys.tenantJobsByStatus(tenant, s), id);
+    const m = this.redis
+      .multi()
+      .del(this.keys.job(id), this.keys.events(id))
+      .zrem(this.keys.jobs, id)
+      .zrem(this.keys.tenantJobs(tenant), id);
+    for (const s of JOB_STATUSES)
+      m.zrem(this.keys.jobsByStatus(s), id).zrem(this.keys.tenantJobsByStatus(tenant, s), id);
     await m.exec();
   }
 
@@ -133,11 +195,18 @@ export class JobStore {
    */
   async getFor(id: string, tenant: Tenant, withRequest = true): Promise<JobRecord | undefined> {
     const fields = withRequest ? [] : RECORD_FIELDS;
-    const found = await this.redis.jobForTenant(this.keys.job(id), tenant.admin ? '' : tenant.id, LOCAL_TENANT.id, ...fields);
+    const found = await this.redis.jobForTenant(
+      this.keys.job(id),
+      tenant.admin ? '' : tenant.id,
+      LOCAL_TENANT.id,
+      ...fields,
+    );
     if (!found) return undefined;
     const raw: Record<string, string | null> = {};
     if (withRequest) for (let i = 0; i < found.length; i += 2) raw[found[i]] = found[i + 1];
-    else fields.forEach((field, i) => (raw[field] = found[i]));
+    else {
+      for (const [i, field] of fields.entries()) raw[field] = found[i];
+    }
     return deserialize(raw);
   }
 
@@ -153,11 +222,20 @@ export class JobStore {
   }
 
   /** Newest first; `cursor` is the last id of the previous page; `tenant` limits it to one tenant's jobs. */
-  async list(opts: { status?: JobStatus; tenant?: string; limit: number; cursor?: string }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
+  async list(opts: {
+    status?: JobStatus;
+    tenant?: string;
+    limit: number;
+    cursor?: string;
+  }): Promise<{ items: JobRecord[]; nextCursor: string | null }> {
     const { tenant, status } = opts;
     const index = tenant
-      ? status ? this.keys.tenantJobsByStatus(tenant, status) : this.keys.tenantJobs(tenant)
-      : status ? this.keys.jobsByStatus(status) : this.keys.jobs;
+      ? status
+        ? this.keys.tenantJobsByStatus(tenant, status)
+        : this.keys.tenantJobs(tenant)
+      : status
+        ? this.keys.jobsByStatus(status)
+        : this.keys.jobs;
     const max = opts.cursor ? `(${opts.cursor}` : '+';
     const ids = await this.redis.zrange(index, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);
     const page = ids.slice(0, opts.limit);
@@ -175,7 +253,12 @@ export class JobStore {
    * Changes status if the job is in one of `from`; writes `fields` with it and appends the
    * `status` event, plus the `end` event for a terminal status. Returns whether it happened.
    */
-  async transition(id: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord> = {}): Promise<boolean> {
+  async transition(
+    id: string,
+    from: readonly JobStatus[],
+    to: JobStatus,
+    fields: Partial<JobRecord> = {},
+  ): Promise<boolean> {
     return (await this.move(id, from, to, fields, 0)) === 1;
   }
 
@@ -188,11 +271,21 @@ export class JobStore {
     return done === 1 ? 'started' : done === 2 ? 'tenant-busy' : 'refused';
   }
 
-  private async move(id: string, from: readonly JobStatus[], to: JobStatus, fields: Partial<JobRecord>, maxRunning: number): Promise<number> {
+  private async move(
+    id: string,
+    from: readonly JobStatus[],
+    to: JobStatus,
+    fields: Partial<JobRecord>,
+    maxRunning: number,
+  ): Promise<number> {
     const at = new Date().toISOString();
     const all = { ...fields, ...(TERMINAL.includes(to) ? { finishedAt: at } : {}) };
     const end = TERMINAL.includes(to)
-      ? JSON.stringify({ status: to, ...(fields.modelId ? { modelId: fields.modelId } : {}), ...(fields.error ? { error: fields.error } : {}) })
+      ? JSON.stringify({
+          status: to,
+          ...(fields.modelId ? { modelId: fields.modelId } : {}),
+          ...(fields.error ? { error: fields.error } : {}),
+        })
       : '';
     const [done] = await this.redis.jobTransition(
       this.keys.job(id),
@@ -217,7 +310,8 @@ export class JobStore {
     let removed = 0;
     for (const status of TERMINAL) removed += await this.sweepIndex(this.keys.jobsByStatus(status), this.keys.jobs);
     for (const tenant of await this.redis.smembers(this.keys.tenants)) {
-      for (const status of TERMINAL) await this.sweepIndex(this.keys.tenantJobsByStatus(tenant, status), this.keys.tenantJobs(tenant));
+      for (const status of TERMINAL)
+        await this.sweepIndex(this.keys.tenantJobsByStatus(tenant, status), this.keys.tenantJobs(tenant));
     }
     return removed;
   }
@@ -233,7 +327,11 @@ export class JobStore {
       const exists = await Promise.all(ids.map((id) => this.redis.exists(this.keys.job(id))));
       const gone = ids.filter((_, i) => exists[i] === 0);
       if (gone.length > 0) {
-        await this.redis.multi().zrem(index, ...gone).zrem(all, ...gone).exec();
+        await this.redis
+          .multi()
+          .zrem(index, ...gone)
+          .zrem(all, ...gone)
+          .exec();
         removed += gone.length;
       }
     } while (cursor !== '0');
@@ -241,7 +339,11 @@ export class JobStore {
   }
 
   /** Records one finished epoch: progress, the whole history so far, and the `epoch` event. */
-  async recordEpoch(id: string, data: { epoch: number; epochs: number; metrics: Record<string, number>; elapsedMs: number }, history: Record<string, number[]>) {
+  async recordEpoch(
+    id: string,
+    data: { epoch: number; epochs: number; metrics: Record<string, number>; elapsedMs: number },
+    history: Record<string, number[]>,
+  ) {
     await this.redis
       .multi()
       .hset(this.keys.job(id), serialize({ progress: { epoch: data.epoch, epochs: data.epochs }, history }))
@@ -281,7 +383,8 @@ function serialize(record: Partial<JobRecord>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(record)) {
     if (value === undefined) continue;
-    out[key] = (JSON_FIELDS as readonly string[]).includes(key) || value === null ? JSON.stringify(value) : String(value);
+    out[key] =
+      (JSON_FIELDS as readonly string[]).includes(key) || value === null ? JSON.stringify(value) : String(value);
   }
   return out;
 }

@@ -53,21 +53,28 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   if (!record) return { status: 'skipped', reason: 'the job record no longer exists' };
   const saved = await checkpoints.info(jobId);
   const now = new Date().toISOString();
-  const started = await jobs.start(jobId, {
-    startedAt: record.startedAt ?? now,
-    backend: deps.backend,
-    attempts: record.attempts + 1,
-    ...(saved ? {} : { history: {}, progress: { epoch: 0, epochs: record.progress.epochs } }),
-  }, deps.maxRunningPerTenant ?? 0);
+  const started = await jobs.start(
+    jobId,
+    {
+      startedAt: record.startedAt ?? now,
+      backend: deps.backend,
+      attempts: record.attempts + 1,
+      ...(saved ? {} : { history: {}, progress: { epoch: 0, epochs: record.progress.epochs } }),
+    },
+    deps.maxRunningPerTenant ?? 0,
+  );
   if (started === 'tenant-busy') return { status: 'deferred' };
-  if (started === 'refused') return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
+  if (started === 'refused')
+    return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
 
   try {
     const request = await withInlineData(record, checkpoints);
     const plan = planJob(request, deps.limits ?? deps.maxParams, await deps.datasets?.catalog(request.data));
     const supervisor = new JobSupervisor(jobId, deps.control, checkpoints, {
       checkpointEvery: deps.checkpointEvery,
-      deadline: request.fit?.maxDurationSeconds ? Date.parse(record.startedAt ?? now) + request.fit.maxDurationSeconds * 1000 : undefined,
+      deadline: request.fit?.maxDurationSeconds
+        ? Date.parse(record.startedAt ?? now) + request.fit.maxDurationSeconds * 1000
+        : undefined,
     });
     const sink: TrainingSink = { ...(await epochRecorder(jobs, record, saved)), supervisor };
     const result = await train(plan, request.data, sink, jobId);
@@ -96,12 +103,21 @@ const storedRequest = TypeCompiler.Compile(JobRequest);
 async function withInlineData(record: JobRecord, checkpoints: CheckpointStore): Promise<JobRequest> {
   if (!storedRequest.Check(record.request)) {
     const first = storedRequest.Errors(record.request).First();
-    throw new AppError(422, 'invalid_stored_request', `the stored job request does not match the JobRequest schema${first ? ` at ${first.path || '/'}: ${first.message}` : ''}; submit the job again`);
+    throw new AppError(
+      422,
+      'invalid_stored_request',
+      `the stored job request does not match the JobRequest schema${first ? ` at ${first.path || '/'}: ${first.message}` : ''}; submit the job again`,
+    );
   }
   const request = record.request;
   if (!record.inlineData) return request;
   const arrays = await checkpoints.loadInline(record.id);
-  if (!arrays) throw new AppError(422, 'inline_data_missing', "the job's inline data is no longer stored (was the data folder cleared?); submit the job again");
+  if (!arrays)
+    throw new AppError(
+      422,
+      'inline_data_missing',
+      "the job's inline data is no longer stored (was the data folder cleared?); submit the job again",
+    );
   return { ...request, data: { ...request.data, ...arrays } };
 }
 
@@ -110,12 +126,18 @@ async function withInlineData(record: JobRecord, checkpoints: CheckpointStore): 
  * epochs an earlier attempt already recorded are not recorded again, and epochs its
  * checkpoint holds but that never reached the stream (a crash in between) are recorded now.
  */
-async function epochRecorder(jobs: JobStore, record: JobRecord, saved: { epoch: number; history: Record<string, number[]> } | undefined) {
+async function epochRecorder(
+  jobs: JobStore,
+  record: JobRecord,
+  saved: { epoch: number; history: Record<string, number[]> } | undefined,
+) {
   const id = record.id;
   let recorded = saved ? record.progress.epoch : 0;
   const earlier = saved ? record.history : {};
   const merge = (history: Record<string, number[]>) =>
-    Object.fromEntries(Object.entries(history).map(([k, v]) => [k, [...(earlier[k] ?? []).slice(0, recorded), ...v.slice(recorded)]]));
+    Object.fromEntries(
+      Object.entries(history).map(([k, v]) => [k, [...(earlier[k] ?? []).slice(0, recorded), ...v.slice(recorded)]]),
+    );
   if (saved && saved.epoch > recorded) {
     for (let epoch = recorded + 1; epoch <= saved.epoch; epoch++) {
       const metrics = Object.fromEntries(Object.entries(saved.history).map(([k, v]) => [k, v[epoch - 1]]));
@@ -136,7 +158,14 @@ async function epochRecorder(jobs: JobStore, record: JobRecord, saved: { epoch: 
   return sink;
 }
 
-async function finish(deps: RunDeps, record: JobRecord, fit: JobRequest['fit'], plan: TrainingPlan, result: TrainingResult, supervisor: JobSupervisor): Promise<RunOutcome> {
+async function finish(
+  deps: RunDeps,
+  record: JobRecord,
+  fit: JobRequest['fit'],
+  plan: TrainingPlan,
+  result: TrainingResult,
+  supervisor: JobSupervisor,
+): Promise<RunOutcome> {
   const { jobs, checkpoints, control } = deps;
   const id = record.id;
   switch (result.stopped) {
@@ -154,7 +183,10 @@ async function finish(deps: RunDeps, record: JobRecord, fit: JobRequest['fit'], 
     case 'timeout': {
       const modelId = fit?.saveModelOnTimeout ? await saveModel(deps, record, plan, result) : null;
       const message = `training stopped after the time limit of ${fit?.maxDurationSeconds} s (fit.maxDurationSeconds)`;
-      await jobs.transition(id, ['running'], 'failed', { error: { code: 'timeout', message }, ...(modelId ? { modelId } : {}) });
+      await jobs.transition(id, ['running'], 'failed', {
+        error: { code: 'timeout', message },
+        ...(modelId ? { modelId } : {}),
+      });
       await checkpoints.remove(id);
       return { status: 'timed-out', modelId };
     }
@@ -171,7 +203,12 @@ async function finish(deps: RunDeps, record: JobRecord, fit: JobRequest['fit'], 
 }
 
 /** Saves under one id per job (reserved on first save), so a retried save replaces rather than duplicates. */
-async function saveModel(deps: RunDeps, record: JobRecord, plan: TrainingPlan, result: TrainingResult): Promise<string> {
+async function saveModel(
+  deps: RunDeps,
+  record: JobRecord,
+  plan: TrainingPlan,
+  result: TrainingResult,
+): Promise<string> {
   const { jobs } = deps;
   await jobs.redis.hsetnx(jobs.keys.job(record.id), 'pendingModelId', ModelStore.newId());
   const modelId = (await jobs.redis.hget(jobs.keys.job(record.id), 'pendingModelId'))!;

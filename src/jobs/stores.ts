@@ -7,7 +7,10 @@ import { JobControl } from './job-control.ts';
 import { JobStore } from './job-store.ts';
 
 /** What the stores are configured by. */
-export type StoresConfig = Pick<Config, 'REDIS_PREFIX' | 'DATA_DIR' | 'JOB_RETENTION_SECONDS' | 'DATASET_MEMORY_LIMIT_BYTES'>;
+export type StoresConfig = Pick<
+  Config,
+  'REDIS_PREFIX' | 'DATA_DIR' | 'JOB_RETENTION_SECONDS' | 'DATASET_MEMORY_LIMIT_BYTES'
+>;
 
 /** Everything the API and the workers keep: job records and control, models, datasets, checkpoints. */
 export interface Stores {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { JobControl } from './job-control.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
 import type { StopReason, Supervisor } from '../training/fit.ts';
@@ -55,7 +55,9 @@ export class JobSupervisor implements Supervisor {
   }
 
   /** Loads the job's checkpoint into a freshly compiled model; returns the epochs already done. */
-  async restore(model: tf.LayersModel): Promise<{ initialEpoch: number; history: Record<string, number[]> } | undefined> {
+  async restore(
+    model: tf.LayersModel,
+  ): Promise<{ initialEpoch: number; history: Record<string, number[]> } | undefined> {
     const checkpoint = await this.checkpoints.load(this.jobId);
     if (!checkpoint) return undefined;
     // Weights are matched by position: layer names carry process-wide counters and differ between runs.

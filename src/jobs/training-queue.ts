@@ -32,15 +32,25 @@ const MAX_PRIORITY = 2 ** 21 - 1;
  * waiting job of every tenant goes before the (n+1)-th of any: one tenant's 100 queued jobs
  * do not hold back another tenant's first.
  */
-export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: string, attempts: number, retryDelayMs = 5_000, ahead = 0) {
-  await queue.add('train', { jobId }, {
-    jobId,
-    priority: Math.min(1 + ahead, MAX_PRIORITY),
-    attempts,
-    backoff: { type: 'exponential', delay: retryDelayMs },
-    removeOnComplete: { age: 3_600, count: 1_000 },
-    removeOnFail: { age: 7 * 24 * 3_600 },
-  });
+export async function enqueueTraining(
+  queue: Queue<TrainingJobData>,
+  jobId: string,
+  attempts: number,
+  retryDelayMs = 5_000,
+  ahead = 0,
+) {
+  await queue.add(
+    'train',
+    { jobId },
+    {
+      jobId,
+      priority: Math.min(1 + ahead, MAX_PRIORITY),
+      attempts,
+      backoff: { type: 'exponential', delay: retryDelayMs },
+      removeOnComplete: { age: 3_600, count: 1_000 },
+      removeOnFail: { age: 7 * 24 * 3_600 },
+    },
+  );
 }
 
 /**
@@ -48,6 +58,9 @@ export async function enqueueTraining(queue: Queue<TrainingJobData>, jobId: stri
  * their tenant runs its maximum (`delayed`) come last.
  */
 export async function queuePositions(queue: Queue<TrainingJobData>): Promise<Map<string, number>> {
-  const ids = [...(await queue.getRanges(['prioritized', 'wait'], 0, -1, true)), ...(await queue.getRanges(['delayed'], 0, -1, true))];
+  const ids = [
+    ...(await queue.getRanges(['prioritized', 'wait'], 0, -1, true)),
+    ...(await queue.getRanges(['delayed'], 0, -1, true)),
+  ];
   return new Map(ids.map((id, i) => [id, i + 1]));
 }

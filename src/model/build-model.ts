@@ -38,7 +38,11 @@ export function buildModel(def: ModelDef, inputShape: number[], limits: Limits =
   return buildWithEstimates(def, inputShape, limits).model;
 }
 
-export function buildWithEstimates(def: ModelDef, inputShape: number[], limits: Limits = {}): { model: tf.LayersModel; plan: ModelPlan } {
+export function buildWithEstimates(
+  def: ModelDef,
+  inputShape: number[],
+  limits: Limits = {},
+): { model: tf.LayersModel; plan: ModelPlan } {
   const { created, plan } = createLayers(def, inputShape, limits);
   return { model: connect(def, inputShape, created), plan };
 }
@@ -50,9 +54,16 @@ function connect(def: ModelDef, inputShape: number[], created: Map<string, tf.la
     symbolic.set(def.graph.input.name, tf.input({ shape: inputShape, name: def.graph.input.name }));
     for (const l of def.layers) {
       const inputs = l.inputs!.map((n) => symbolic.get(n)!);
-      symbolic.set(l.name, created.get(l.name)!.apply(MERGE_LAYERS.has(l.type) ? inputs : inputs[0]) as tf.SymbolicTensor);
+      symbolic.set(
+        l.name,
+        created.get(l.name)!.apply(MERGE_LAYERS.has(l.type) ? inputs : inputs[0]) as tf.SymbolicTensor,
+      );
     }
-    return tf.model({ inputs: symbolic.get(def.graph.input.name)!, outputs: symbolic.get(def.graph.output)!, name: 'model' });
+    return tf.model({
+      inputs: symbolic.get(def.graph.input.name)!,
+      outputs: symbolic.get(def.graph.output)!,
+      name: 'model',
+    });
   } catch (err) {
     if (err instanceof AppError) throw err;
     const message = (err as Error).message;
@@ -93,7 +104,8 @@ export function createLayers(def: ModelDef, inputShape: number[], limits: Limits
       const layer = factory(l.type)(args as never);
       if (nextSeed) seedInitializers(layer, nextSeed);
       const output = layer.computeOutputShape(input as never) as Shape;
-      if (output.some((d, j) => j > 0 && d !== null && !(d > 0))) throw new Error(`the output shape would be [${output.slice(1)}]`);
+      if (output.some((d, j) => j > 0 && d !== null && !(d > 0)))
+        throw new Error(`the output shape would be [${output.slice(1)}]`);
       created.set(l.name, layer);
       shapes.set(l.name, output);
       estimates.push(estimateLayer(l, inputs, output));

@@ -29,25 +29,46 @@ export function parseCompile(request: CompileSpec | undefined, fromModel?: Compi
     errors.push({ path, message: `unknown optimizer ${JSON.stringify(rawType)}; use one of ${OPTIMIZERS.join(', ')}` });
   }
   const loss = lossName(spec.loss);
-  if (!loss) errors.push({ path: '/compile/loss', message: `unknown loss ${JSON.stringify(spec.loss)}; use one of ${LOSSES.join(', ')}` });
+  if (!loss)
+    errors.push({
+      path: '/compile/loss',
+      message: `unknown loss ${JSON.stringify(spec.loss)}; use one of ${LOSSES.join(', ')}`,
+    });
   const metrics = (spec.metrics ?? []).map((m, i) => {
     const name = metricName(m);
-    if (!name) errors.push({ path: `/compile/metrics/${i}`, message: `unknown metric ${JSON.stringify(m)}; use one of ${METRICS.join(', ')}` });
+    if (!name)
+      errors.push({
+        path: `/compile/metrics/${i}`,
+        message: `unknown metric ${JSON.stringify(m)}; use one of ${METRICS.join(', ')}`,
+      });
     return name ?? m;
   });
   if (errors.length > 0) throw new AppError(400, 'invalid_compile', `${errors[0].path} ${errors[0].message}`, errors);
-  return { optimizer: { type: type as CompileSettings['optimizer']['type'], ...options }, loss: loss as CompileSettings['loss'], metrics };
+  return {
+    optimizer: { type: type as CompileSettings['optimizer']['type'], ...options },
+    loss: loss as CompileSettings['loss'],
+    metrics,
+  };
 }
 
 type Options = Record<string, number | boolean | undefined>;
 
 /** Optimizers with Keras's defaults where tfjs's differ. */
 const MAKERS: Record<CompileSettings['optimizer']['type'], (o: Options) => tf.Optimizer> = {
-  sgd: (o) => (o.momentum ? tf.train.momentum(lr(o, 0.01), o.momentum as number, nesterov(o)) : tf.train.sgd(lr(o, 0.01))),
+  sgd: (o) =>
+    o.momentum ? tf.train.momentum(lr(o, 0.01), o.momentum as number, nesterov(o)) : tf.train.sgd(lr(o, 0.01)),
   momentum: (o) => tf.train.momentum(lr(o, 0.01), (o.momentum as number) ?? 0.9, nesterov(o)),
-  rmsprop: (o) => tf.train.rmsprop(lr(o, 0.001), (o.rho ?? o.decay ?? 0.9) as number, (o.momentum as number) ?? 0, o.epsilon as number, o.centered as boolean),
+  rmsprop: (o) =>
+    tf.train.rmsprop(
+      lr(o, 0.001),
+      (o.rho ?? o.decay ?? 0.9) as number,
+      (o.momentum as number) ?? 0,
+      o.epsilon as number,
+      o.centered as boolean,
+    ),
   adam: (o) => tf.train.adam(lr(o, 0.001), o.beta1 as number, o.beta2 as number, o.epsilon as number),
-  adamax: (o) => tf.train.adamax(lr(o, 0.002), o.beta1 as number, o.beta2 as number, o.epsilon as number, o.decay as number),
+  adamax: (o) =>
+    tf.train.adamax(lr(o, 0.002), o.beta1 as number, o.beta2 as number, o.epsilon as number, o.decay as number),
   adagrad: (o) => tf.train.adagrad(lr(o, 0.01), o.initialAccumulatorValue as number),
   adadelta: (o) => tf.train.adadelta(lr(o, 0.001), (o.rho as number) ?? 0.95, o.epsilon as number),
 };
@@ -56,8 +77,13 @@ const lr = (o: Options, fallback: number) => (o.learningRate as number | undefin
 const nesterov = (o: Options) => Boolean(o.useNesterov ?? o.nesterov);
 
 export function compileModel(model: tf.LayersModel, settings: CompileSettings): void {
-  const { type, clipnorm, clipvalue, globalClipnorm, ...options } = settings.optimizer as CompileSettings['optimizer'] & Clipping;
-  const optimizer = withClipping(accelerations().wrapOptimizer(MAKERS[type](options as Options)), { clipnorm, clipvalue, globalClipnorm });
+  const { type, clipnorm, clipvalue, globalClipnorm, ...options } = settings.optimizer as CompileSettings['optimizer'] &
+    Clipping;
+  const optimizer = withClipping(accelerations().wrapOptimizer(MAKERS[type](options as Options)), {
+    clipnorm,
+    clipvalue,
+    globalClipnorm,
+  });
   model.compile({ optimizer, loss: settings.loss, metrics: settings.metrics });
 }
 
@@ -75,7 +101,9 @@ function withClipping(optimizer: tf.Optimizer, clip: Clipping): tf.Optimizer {
   if (!clip.clipnorm && !clip.clipvalue && !clip.globalClipnorm) return optimizer;
   const apply = optimizer.applyGradients.bind(optimizer);
   optimizer.applyGradients = (grads: tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]) => {
-    const entries: [string, tf.Tensor][] = Array.isArray(grads) ? grads.map((g) => [g.name, g.tensor]) : Object.entries(grads);
+    const entries: [string, tf.Tensor][] = Array.isArray(grads)
+      ? grads.map((g) => [g.name, g.tensor])
+      : Object.entries(grads);
     const clipped = tf.tidy(() => {
       let out = entries.map(([, g]) => g);
       if (clip.clipvalue) out = out.map((g) => tf.clipByValue(g, -clip.clipvalue!, clip.clipvalue!));

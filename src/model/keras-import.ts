@@ -13,7 +13,8 @@ import type { RawLayer, RawModel } from './raw-model.ts';
  * mapped here. Nothing is ever evaluated: unknown classes and modules are refused by name.
  */
 
-export const isKerasDocument = (model: ModelSpec) => typeof model.className === 'string' || (model.config !== undefined && model.layers === undefined);
+export const isKerasDocument = (model: ModelSpec) =>
+  typeof model.className === 'string' || (model.config !== undefined && model.layers === undefined);
 
 type Dict = Record<string, unknown>;
 const isDict = (v: unknown): v is Dict => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -63,12 +64,15 @@ function foreignCode(value: unknown): string | undefined {
   if (value.className === 'function' || value.className === '__lambda__' || value.registeredName === 'function') {
     return `a Python function (${JSON.stringify(String(value.config ?? value.className)).slice(0, 80)})`;
   }
-  if (typeof value.module === 'string' && !value.module.startsWith('keras')) return `an object from module ${JSON.stringify(value.module.slice(0, 80))}`;
+  if (typeof value.module === 'string' && !value.module.startsWith('keras'))
+    return `an object from module ${JSON.stringify(value.module.slice(0, 80))}`;
   return undefined;
 }
 
 const fail = (path: string, message: string): never => {
-  throw new AppError(400, 'invalid_model', `the model definition is not valid: ${path} ${message}`, [{ path, message }]);
+  throw new AppError(400, 'invalid_model', `the model definition is not valid: ${path} ${message}`, [
+    { path, message },
+  ]);
 };
 
 export function fromKeras(model: ModelSpec, base: string): RawModel {
@@ -77,8 +81,12 @@ export function fromKeras(model: ModelSpec, base: string): RawModel {
   const warnings: string[] = [];
   const graph = className === 'Functional' || className === 'Model';
   if (!graph && className !== 'Sequential') {
-    if (className === undefined) fail(`${base}/className`, 'a Keras document needs `class_name` (Sequential or Functional)');
-    fail(`${base}/className`, `unsupported Keras model class ${JSON.stringify(className)}; Sequential and Functional are supported`);
+    if (className === undefined)
+      fail(`${base}/className`, 'a Keras document needs `class_name` (Sequential or Functional)');
+    fail(
+      `${base}/className`,
+      `unsupported Keras model class ${JSON.stringify(className)}; Sequential and Functional are supported`,
+    );
   }
   const config = doc.config as Dict | unknown[] | undefined;
   const list = Array.isArray(config) ? config : config?.layers;
@@ -101,41 +109,81 @@ export function fromKeras(model: ModelSpec, base: string): RawModel {
   if (graph && isDict(config)) {
     const ins = tensorRefs(config.inputLayers);
     const outs = tensorRefs(config.outputLayers);
-    if (ins.length > 1) errors.push({ path: `${base}/config/inputLayers`, message: 'models with more than one input are not supported' });
-    if (outs.length > 1) errors.push({ path: `${base}/config/outputLayers`, message: 'models with more than one output are not supported' });
+    if (ins.length > 1)
+      errors.push({ path: `${base}/config/inputLayers`, message: 'models with more than one input are not supported' });
+    if (outs.length > 1)
+      errors.push({
+        path: `${base}/config/outputLayers`,
+        message: 'models with more than one output are not supported',
+      });
     outputs = outs.slice(0, 1);
   }
   if (errors.length > 0) {
     const refused = errors.filter((e) => REFUSALS.has(e));
-    if (refused.length > 0) throw new AppError(422, 'layer_not_allowed', `the model document is refused: ${refused[0].path} ${refused[0].message}`, refused);
-    throw new AppError(400, 'invalid_model', `the model definition is not valid: ${errors[0].path} ${errors[0].message}`, errors);
+    if (refused.length > 0)
+      throw new AppError(
+        422,
+        'layer_not_allowed',
+        `the model document is refused: ${refused[0].path} ${refused[0].message}`,
+        refused,
+      );
+    throw new AppError(
+      400,
+      'invalid_model',
+      `the model definition is not valid: ${errors[0].path} ${errors[0].message}`,
+      errors,
+    );
   }
-  const compile = doc.compileConfig ? compileFromKeras(doc.compileConfig, `${base}/compileConfig`, warnings) : undefined;
+  const compile = doc.compileConfig
+    ? compileFromKeras(doc.compileConfig, `${base}/compileConfig`, warnings)
+    : undefined;
   return { layers, outputs, compile, warnings, graph };
 }
 
 /** One Keras layer entry -> our raw layer (`type` + camelCase tfjs options). */
 function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings: string[]): Dict | undefined {
-  if (!isDict(entry) || typeof entry.className !== 'string') return void errors.push({ path: `${path}/className`, message: 'must be a string' });
+  if (!isDict(entry) || typeof entry.className !== 'string')
+    return void errors.push({ path: `${path}/className`, message: 'must be a string' });
   const cls = entry.className;
   const cfg = isDict(entry.config) ? entry.config : {};
   const label = `layer ${JSON.stringify(cfg.name ?? entry.name ?? cls)} (${cls})`;
   if (typeof entry.module === 'string' && !entry.module.startsWith('keras')) {
-    return void refuse(errors, `${path}/module`, `${label} comes from module ${JSON.stringify(entry.module)}: custom layers are not supported`);
+    return void refuse(
+      errors,
+      `${path}/module`,
+      `${label} comes from module ${JSON.stringify(entry.module)}: custom layers are not supported`,
+    );
   }
   if (typeof entry.registeredName === 'string' && entry.registeredName.includes('>')) {
-    return void refuse(errors, `${path}/registeredName`, `${label} is a custom registered class (${entry.registeredName}): custom layers are not supported`);
+    return void refuse(
+      errors,
+      `${path}/registeredName`,
+      `${label} is a custom registered class (${entry.registeredName}): custom layers are not supported`,
+    );
   }
   if (cls === 'Lambda' || cls === 'TFOpLambda' || cls === 'SlicingOpLambda') {
-    return void refuse(errors, `${path}/className`, `${label} holds Python code; this service never runs code from a model document`);
+    return void refuse(
+      errors,
+      `${path}/className`,
+      `${label} holds Python code; this service never runs code from a model document`,
+    );
   }
   const type = cls === 'InputLayer' ? 'inputLayer' : layerType(cls);
-  if (!type) return void refuse(errors, `${path}/className`, `${label} is not a supported layer; supported: ${LAYER_TYPES.join(', ')}`);
+  if (!type)
+    return void refuse(
+      errors,
+      `${path}/className`,
+      `${label} is not a supported layer; supported: ${LAYER_TYPES.join(', ')}`,
+    );
   const layer: Dict = { type };
   for (const [key, value] of Object.entries(cfg)) {
     const code = key === 'layer' ? undefined : foreignCode(value);
     if (code) {
-      refuse(errors, `${path}/config/${key}`, `${label}: ${key} is ${code}; this service never runs code from a model document, only built-in Keras names`);
+      refuse(
+        errors,
+        `${path}/config/${key}`,
+        `${label}: ${key} is ${code}; this service never runs code from a model document, only built-in Keras names`,
+      );
       continue;
     }
     if (DROPPED.has(key)) {
@@ -145,7 +193,8 @@ function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings
     if (value === null) continue; // Keras writes null for "the default"
     if (own(IGNORABLE, key)?.(value)) continue;
     if (key === 'dataFormat') {
-      if (value === 'channels_first') errors.push({ path: `${path}/config/dataFormat`, message: `${label}: channels_first data is not supported` });
+      if (value === 'channels_first')
+        errors.push({ path: `${path}/config/dataFormat`, message: `${label}: channels_first data is not supported` });
       continue;
     }
     if (key === 'layer') {
@@ -154,7 +203,9 @@ function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings
     }
     if (key === 'resetAfter' && value === true) {
       // Keras's default since 2.x; tfjs has only the original GRU, which trains just as well from scratch
-      warnings.push(`${label}: reset_after=True is not available in TensorFlow.js; it is trained as the reset_after=False GRU (one bias vector fewer)`);
+      warnings.push(
+        `${label}: reset_after=True is not available in TensorFlow.js; it is trained as the reset_after=False GRU (one bias vector fewer)`,
+      );
       continue;
     }
     if (type === 'batchNormalization' && key === 'axis' && Array.isArray(value) && value.length === 1) {
@@ -168,7 +219,8 @@ function kerasLayer(entry: unknown, path: string, errors: FieldError[], warnings
 
 function checkDtype(value: unknown, label: string, warnings: string[]) {
   const name = isDict(value) ? (value.config as Dict | undefined)?.name : value;
-  if (name !== undefined && name !== 'float32') warnings.push(`${label} asks for dtype ${JSON.stringify(name)}; it is trained in float32`);
+  if (name !== undefined && name !== 'float32')
+    warnings.push(`${label} asks for dtype ${JSON.stringify(name)}; it is trained in float32`);
 }
 
 /** Keras 2 / tfjs: [[["dense", 0, 0, {}], ...]]; Keras 3: [{args: [{className: "__keras_tensor__", config: {kerasHistory: ["dense", 0, 0]}}]}]. */
@@ -203,9 +255,15 @@ function tensorRefs(refs: unknown): string[] {
 function compileFromKeras(raw: unknown, path: string, warnings: string[]): CompileSpec {
   if (!isDict(raw)) return fail(path, 'must be an object');
   const name = (v: unknown) => (isDict(v) ? String(v.className ?? '') : String(v ?? ''));
-  const loss = Array.isArray(raw.loss) || isDict(raw.loss) && !('className' in raw.loss) ? fail(`${path}/loss`, 'one loss per model is supported') : raw.loss;
+  const loss =
+    Array.isArray(raw.loss) || (isDict(raw.loss) && !('className' in raw.loss))
+      ? fail(`${path}/loss`, 'one loss per model is supported')
+      : raw.loss;
   if (isDict(loss) && isDict(loss.config) && loss.config.fromLogits === true) {
-    fail(`${path}/loss/config/fromLogits`, 'from_logits=True is not supported: give the output layer a softmax (or sigmoid) activation instead');
+    fail(
+      `${path}/loss/config/fromLogits`,
+      'from_logits=True is not supported: give the output layer a softmax (or sigmoid) activation instead',
+    );
   }
   const metricsRaw = Array.isArray(raw.metrics) ? raw.metrics.flat(2) : [];
   const metrics = metricsRaw.map(name).filter((m) => m !== '' && m !== 'loss' && m !== 'compileMetrics');
@@ -217,9 +275,19 @@ function compileFromKeras(raw: unknown, path: string, warnings: string[]): Compi
 }
 
 const OPTIMIZER_KEYS: Record<string, string> = {
-  learningRate: 'learningRate', lr: 'learningRate', momentum: 'momentum', nesterov: 'useNesterov', rho: 'rho', epsilon: 'epsilon',
-  centered: 'centered', beta1: 'beta1', beta2: 'beta2', initialAccumulatorValue: 'initialAccumulatorValue',
-  clipnorm: 'clipnorm', clipvalue: 'clipvalue', globalClipnorm: 'globalClipnorm',
+  learningRate: 'learningRate',
+  lr: 'learningRate',
+  momentum: 'momentum',
+  nesterov: 'useNesterov',
+  rho: 'rho',
+  epsilon: 'epsilon',
+  centered: 'centered',
+  beta1: 'beta1',
+  beta2: 'beta2',
+  initialAccumulatorValue: 'initialAccumulatorValue',
+  clipnorm: 'clipnorm',
+  clipvalue: 'clipvalue',
+  globalClipnorm: 'globalClipnorm',
 };
 
 function optimizerFromKeras(raw: unknown, path: string, warnings: string[]): CompileSpec['optimizer'] {
@@ -235,8 +303,11 @@ function optimizerFromKeras(raw: unknown, path: string, warnings: string[]): Com
       const initial = (value.config as Dict | undefined)?.initialLearningRate;
       if (typeof initial !== 'number') fail(`${path}/config/learningRate`, 'learning-rate schedules are not supported');
       options.learningRate = initial;
-      warnings.push(`the optimizer's ${String(value.className)} schedule is not supported; training uses its initial learning rate ${initial} (use the reduceLROnPlateau callback to lower it)`);
-    } else if (['useEma', 'amsgrad', 'weightDecay'].includes(key) && value) warnings.push(`optimizer option ${key}=${JSON.stringify(value)} is not supported and is ignored`);
+      warnings.push(
+        `the optimizer's ${String(value.className)} schedule is not supported; training uses its initial learning rate ${initial} (use the reduceLROnPlateau callback to lower it)`,
+      );
+    } else if (['useEma', 'amsgrad', 'weightDecay'].includes(key) && value)
+      warnings.push(`optimizer option ${key}=${JSON.stringify(value)} is not supported and is ignored`);
   }
   return options as CompileSpec['optimizer'];
 }

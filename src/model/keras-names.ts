@@ -21,27 +21,68 @@ export function camelizeKeys(value: unknown): unknown {
 }
 
 export const ACTIVATIONS = [
-  'elu', 'hardSigmoid', 'linear', 'relu', 'relu6', 'selu', 'sigmoid', 'softmax',
-  'softplus', 'softsign', 'tanh', 'swish', 'mish', 'gelu', 'gelu_new',
+  'elu',
+  'hardSigmoid',
+  'linear',
+  'relu',
+  'relu6',
+  'selu',
+  'sigmoid',
+  'softmax',
+  'softplus',
+  'softsign',
+  'tanh',
+  'swish',
+  'mish',
+  'gelu',
+  'gelu_new',
 ] as const;
 
 export const LOSSES = [
-  'meanSquaredError', 'meanAbsoluteError', 'meanAbsolutePercentageError', 'meanSquaredLogarithmicError',
-  'squaredHinge', 'hinge', 'categoricalHinge', 'logcosh', 'categoricalCrossentropy',
-  'sparseCategoricalCrossentropy', 'binaryCrossentropy', 'kullbackLeiblerDivergence', 'poisson', 'cosineProximity',
+  'meanSquaredError',
+  'meanAbsoluteError',
+  'meanAbsolutePercentageError',
+  'meanSquaredLogarithmicError',
+  'squaredHinge',
+  'hinge',
+  'categoricalHinge',
+  'logcosh',
+  'categoricalCrossentropy',
+  'sparseCategoricalCrossentropy',
+  'binaryCrossentropy',
+  'kullbackLeiblerDivergence',
+  'poisson',
+  'cosineProximity',
 ] as const;
 
 export const METRICS = [
-  'accuracy', 'binaryAccuracy', 'categoricalAccuracy', 'sparseCategoricalAccuracy', 'precision', 'recall',
-  'mse', 'mae', 'mape', 'cosineProximity', 'binaryCrossentropy', 'categoricalCrossentropy',
+  'accuracy',
+  'binaryAccuracy',
+  'categoricalAccuracy',
+  'sparseCategoricalAccuracy',
+  'precision',
+  'recall',
+  'mse',
+  'mae',
+  'mape',
+  'cosineProximity',
+  'binaryCrossentropy',
+  'categoricalCrossentropy',
 ] as const;
 
 export const OPTIMIZERS = ['sgd', 'momentum', 'rmsprop', 'adam', 'adamax', 'adagrad', 'adadelta'] as const;
 
 const ALIASES: Record<string, string> = {
-  mse: 'meanSquaredError', mae: 'meanAbsoluteError', mape: 'meanAbsolutePercentageError',
-  msle: 'meanSquaredLogarithmicError', kld: 'kullbackLeiblerDivergence', kullbackLeiblerDivergence: 'kullbackLeiblerDivergence',
-  logCosh: 'logcosh', acc: 'accuracy', gelu_new: 'gelu_new', geluNew: 'gelu_new',
+  mse: 'meanSquaredError',
+  mae: 'meanAbsoluteError',
+  mape: 'meanAbsolutePercentageError',
+  msle: 'meanSquaredLogarithmicError',
+  kld: 'kullbackLeiblerDivergence',
+  kullbackLeiblerDivergence: 'kullbackLeiblerDivergence',
+  logCosh: 'logcosh',
+  acc: 'accuracy',
+  gelu_new: 'gelu_new',
+  geluNew: 'gelu_new',
 };
 
 /** `categorical_crossentropy` -> `categoricalCrossentropy`; `RMSprop` -> `rmsprop` via `match`. */

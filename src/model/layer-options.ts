@@ -15,14 +15,28 @@ export interface NamedOption {
 }
 
 const INITIALIZERS = [
-  'zeros', 'ones', 'constant', 'glorotNormal', 'glorotUniform', 'heNormal', 'heUniform', 'leCunNormal',
-  'leCunUniform', 'randomNormal', 'randomUniform', 'truncatedNormal', 'varianceScaling', 'orthogonal', 'identity',
+  'zeros',
+  'ones',
+  'constant',
+  'glorotNormal',
+  'glorotUniform',
+  'heNormal',
+  'heUniform',
+  'leCunNormal',
+  'leCunUniform',
+  'randomNormal',
+  'randomUniform',
+  'truncatedNormal',
+  'varianceScaling',
+  'orthogonal',
+  'identity',
 ] as const;
 const CONSTRAINTS = ['maxNorm', 'minMaxNorm', 'nonNeg', 'unitNorm'] as const;
 const REGULARIZERS = ['l1', 'l2', 'l1l2'] as const;
 
 /** Keras spellings of string values inside configs (`fan_avg`, `truncated_normal`). */
-const camelValue = (v: unknown) => (typeof v === 'string' ? v.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : v);
+const camelValue = (v: unknown) =>
+  typeof v === 'string' ? v.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()) : v;
 
 function find(name: string, names: readonly string[]) {
   const key = name.replace(/_/g, '').toLowerCase();
@@ -34,7 +48,8 @@ function split(value: unknown): { name: string; config: Record<string, unknown> 
   if (typeof value === 'string') return { name: value, config: {} };
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'must be a name or an object';
   const { className, config, type, module, registeredName, ...rest } = value as Record<string, unknown>;
-  if (typeof module === 'string' && !module.startsWith('keras')) return `comes from module ${JSON.stringify(module)}, which this service does not load`;
+  if (typeof module === 'string' && !module.startsWith('keras'))
+    return `comes from module ${JSON.stringify(module)}, which this service does not load`;
   const name = className ?? type;
   if (typeof name !== 'string') return 'needs a `type` (or Keras `className`)';
   const cfg = (config ?? rest) as Record<string, unknown>;
@@ -48,7 +63,11 @@ export function parseInitializer(value: unknown, path: string, errors: FieldErro
   const parts = split(value);
   if (typeof parts === 'string') return void errors.push({ path, message: parts });
   const name = find(parts.name, INITIALIZERS);
-  if (!name) return void errors.push({ path, message: `unknown initializer ${JSON.stringify(parts.name)}; use one of ${INITIALIZERS.join(', ')}` });
+  if (!name)
+    return void errors.push({
+      path,
+      message: `unknown initializer ${JSON.stringify(parts.name)}; use one of ${INITIALIZERS.join(', ')}`,
+    });
   return { name, config: parts.config };
 }
 
@@ -56,7 +75,11 @@ export function parseConstraint(value: unknown, path: string, errors: FieldError
   const parts = split(value);
   if (typeof parts === 'string') return void errors.push({ path, message: parts });
   const name = find(parts.name, CONSTRAINTS);
-  if (!name) return void errors.push({ path, message: `unknown constraint ${JSON.stringify(parts.name)}; use one of ${CONSTRAINTS.join(', ')}` });
+  if (!name)
+    return void errors.push({
+      path,
+      message: `unknown constraint ${JSON.stringify(parts.name)}; use one of ${CONSTRAINTS.join(', ')}`,
+    });
   return { name, config: parts.config };
 }
 
@@ -66,10 +89,15 @@ export function parseRegularizer(value: unknown, path: string, errors: FieldErro
   const parts = plain ? { name: 'l1l2', config: value as Record<string, unknown> } : split(value);
   if (typeof parts === 'string') return void errors.push({ path, message: parts });
   const name = find(parts.name, REGULARIZERS);
-  if (!name) return void errors.push({ path, message: `unknown regularizer ${JSON.stringify(parts.name)}; use one of ${REGULARIZERS.join(', ')} or {l1, l2}` });
+  if (!name)
+    return void errors.push({
+      path,
+      message: `unknown regularizer ${JSON.stringify(parts.name)}; use one of ${REGULARIZERS.join(', ')} or {l1, l2}`,
+    });
   const { l1, l2 } = parts.config as { l1?: unknown; l2?: unknown };
   for (const [key, v] of Object.entries({ l1, l2 })) {
-    if (v !== undefined && (typeof v !== 'number' || !(v >= 0))) return void errors.push({ path: `${path}/${key}`, message: 'must be a number >= 0' });
+    if (v !== undefined && (typeof v !== 'number' || !(v >= 0)))
+      return void errors.push({ path: `${path}/${key}`, message: 'must be a number >= 0' });
   }
   const config = name === 'l1' ? { l1: l1 ?? 0.01 } : name === 'l2' ? { l2: l2 ?? 0.01 } : { l1: l1 ?? 0, l2: l2 ?? 0 };
   return { name: 'l1l2', config };
@@ -77,7 +105,18 @@ export function parseRegularizer(value: unknown, path: string, errors: FieldErro
 
 /** Option keys of each kind, for every layer type; wrapped layers reuse them. */
 export const OPTION_KINDS: Record<string, 'initializer' | 'regularizer' | 'constraint'> = {};
-for (const prefix of ['kernel', 'bias', 'recurrent', 'depthwise', 'pointwise', 'embeddings', 'beta', 'gamma', 'movingMean', 'movingVariance']) {
+for (const prefix of [
+  'kernel',
+  'bias',
+  'recurrent',
+  'depthwise',
+  'pointwise',
+  'embeddings',
+  'beta',
+  'gamma',
+  'movingMean',
+  'movingVariance',
+]) {
   OPTION_KINDS[`${prefix}Initializer`] = 'initializer';
   OPTION_KINDS[`${prefix}Regularizer`] = 'regularizer';
   OPTION_KINDS[`${prefix}Constraint`] = 'constraint';
@@ -117,7 +156,8 @@ export function tfjsOptions(args: Record<string, unknown>, shapesOnly = false): 
   if (shapesOnly) {
     for (const key of Object.keys(OPTION_KINDS)) {
       const named = args[key] as NamedOption | undefined;
-      if (own(OPTION_KINDS, key) === 'initializer' && !(named && CHEAP_INITIALIZERS.has(named.name))) out[key] = 'zeros';
+      if (own(OPTION_KINDS, key) === 'initializer' && !(named && CHEAP_INITIALIZERS.has(named.name)))
+        out[key] = 'zeros';
     }
   }
   for (const [key, value] of Object.entries(args)) {
@@ -125,7 +165,8 @@ export function tfjsOptions(args: Record<string, unknown>, shapesOnly = false): 
     if (!kind || value === undefined) continue;
     const { name, config } = value as NamedOption;
     if (kind === 'initializer' && out[key] === 'zeros' && shapesOnly) continue;
-    if (kind === 'initializer') out[key] = (tf.initializers as unknown as Record<string, (c: unknown) => unknown>)[name](config);
+    if (kind === 'initializer')
+      out[key] = (tf.initializers as unknown as Record<string, (c: unknown) => unknown>)[name](config);
     else if (kind === 'regularizer') out[key] = tf.regularizers.l1l2(config as { l1?: number; l2?: number });
     else out[key] = (tf.constraints as unknown as Record<string, (c: unknown) => unknown>)[name](config);
   }

@@ -24,7 +24,8 @@ const size = (shape: Shape) => shape.slice(1).reduce((a: number, d) => a * (d ??
 const last = (shape: Shape) => shape[shape.length - 1] ?? 1;
 /** Positions a kernel is applied at: every axis but batch and channels. */
 const positions = (shape: Shape) => shape.slice(1, -1).reduce((a: number, d) => a * (d ?? 1), 1);
-const prod = (v: unknown, rank: number) => (Array.isArray(v) ? v.reduce((a: number, d: number) => a * d, 1) : (v as number) ** rank);
+const prod = (v: unknown, rank: number) =>
+  Array.isArray(v) ? v.reduce((a: number, d: number) => a * d, 1) : (v as number) ** rank;
 
 /** Trainable and non-trainable weights a layer allocates. */
 function params(def: LayerDef, input: Shape): number {
@@ -94,13 +95,22 @@ export function estimateLayer(def: LayerDef, inputs: Shape[], output: Shape): La
       flops = 2 * p * steps;
       break;
   }
-  const recurrent = def.type === 'simpleRNN' || def.type === 'lstm' || def.type === 'gru' || def.type === 'bidirectional';
+  const recurrent =
+    def.type === 'simpleRNN' || def.type === 'lstm' || def.type === 'gru' || def.type === 'bidirectional';
   const sequentialSteps = recurrent ? steps * (def.type === 'bidirectional' ? 2 : 1) : undefined;
-  return { name: def.name, type: def.type, params: p, flops, activations, ...(sequentialSteps ? { sequentialSteps } : {}) };
+  return {
+    name: def.name,
+    type: def.type,
+    params: p,
+    flops,
+    activations,
+    ...(sequentialSteps ? { sequentialSteps } : {}),
+  };
 }
 
 /** Values an RNN keeps per time step for backprop: its gates and state. */
-const rnnStateValues = (def: LayerDef) => (def.args.units as number) * (def.type === 'lstm' ? 6 : def.type === 'gru' ? 4 : 1);
+const rnnStateValues = (def: LayerDef) =>
+  (def.args.units as number) * (def.type === 'lstm' ? 6 : def.type === 'gru' ? 4 : 1);
 
 export interface CostEstimate {
   /** Forward pass of one sample. */
@@ -119,12 +129,24 @@ export interface CostEstimate {
 /** Optimizer slots per weight: rmsprop 1-2, adam 2, ... */
 const SLOTS: Record<string, number> = { sgd: 0, momentum: 1, rmsprop: 2, adam: 2, adamax: 2, adagrad: 1, adadelta: 2 };
 
-export function estimateCost(estimates: LayerEstimate[], inputValues: number, batchSize: number, optimizer: string): CostEstimate {
+export function estimateCost(
+  estimates: LayerEstimate[],
+  inputValues: number,
+  batchSize: number,
+  optimizer: string,
+): CostEstimate {
   const flopsPerSample = estimates.reduce((a, e) => a + e.flops, 0);
   const weights = estimates.reduce((a, e) => a + e.params, 0);
   const activations = inputValues + estimates.reduce((a, e) => a + e.activations, 0);
   // float32 weights + gradients + optimizer slots; each activation is kept and gets a gradient.
   const memoryPerBatchBytes = 4 * weights * (2 + (own(SLOTS, optimizer) ?? 2)) + 4 * 2 * activations * batchSize;
   const sequentialStepsPerBatch = estimates.reduce((a, e) => a + (e.sequentialSteps ?? 0), 0);
-  return { flopsPerSample, trainFlopsPerSample: 3 * flopsPerSample, memoryPerBatchBytes, trainFlopsPerBatch: 3 * flopsPerSample * batchSize, sequentialStepsPerBatch, batchSize };
+  return {
+    flopsPerSample,
+    trainFlopsPerSample: 3 * flopsPerSample,
+    memoryPerBatchBytes,
+    trainFlopsPerBatch: 3 * flopsPerSample * batchSize,
+    sequentialStepsPerBatch,
+    batchSize,
+  };
 }

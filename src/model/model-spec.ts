@@ -49,7 +49,8 @@ export function parseModel(model: ModelSpec, base = '/model'): ModelDef {
       const shape = shapeOf(layer);
       if (raw.graph) {
         const name = String(layer.name ?? `input_${i}`);
-        if (inputName && inputName !== name) errors.push({ path, message: 'models with more than one input are not supported' });
+        if (inputName && inputName !== name)
+          errors.push({ path, message: 'models with more than one input are not supported' });
         inputName = name;
         inputShape = shape;
         names.add(name);
@@ -69,25 +70,45 @@ export function parseModel(model: ModelSpec, base = '/model'): ModelDef {
         names.add(inputName);
       }
       def.inputs.forEach((from, j) => {
-        if (!names.has(from)) errors.push({ path: `${path}/inputs/${j}`, message: `refers to ${JSON.stringify(from)}, which is not an input or a layer defined before this one` });
+        if (!names.has(from))
+          errors.push({
+            path: `${path}/inputs/${j}`,
+            message: `refers to ${JSON.stringify(from)}, which is not an input or a layer defined before this one`,
+          });
       });
-      if (!MERGE_LAYERS.has(def.type) && def.inputs.length > 1) errors.push({ path: `${path}/inputs`, message: `a ${def.type} layer takes one input; merge branches with add, concatenate, multiply or average` });
-      if (MERGE_LAYERS.has(def.type) && def.inputs.length < 2) errors.push({ path: `${path}/inputs`, message: `a ${def.type} layer merges two or more inputs` });
+      if (!MERGE_LAYERS.has(def.type) && def.inputs.length > 1)
+        errors.push({
+          path: `${path}/inputs`,
+          message: `a ${def.type} layer takes one input; merge branches with add, concatenate, multiply or average`,
+        });
+      if (MERGE_LAYERS.has(def.type) && def.inputs.length < 2)
+        errors.push({ path: `${path}/inputs`, message: `a ${def.type} layer merges two or more inputs` });
     }
-    if (names.has(def.name)) errors.push({ path: `${path}/name`, message: `the name ${JSON.stringify(def.name)} is used twice` });
+    if (names.has(def.name))
+      errors.push({ path: `${path}/name`, message: `the name ${JSON.stringify(def.name)} is used twice` });
     names.add(def.name);
     layers.push(def);
   }
-  if (raw.layers.length === 0 || (layers.length === 0 && errors.length === 0)) errors.push({ path: `${base}/layers`, message: 'the model has no layers' });
+  if (raw.layers.length === 0 || (layers.length === 0 && errors.length === 0))
+    errors.push({ path: `${base}/layers`, message: 'the model has no layers' });
   if (!raw.graph) {
     const merge = layers.find((l) => MERGE_LAYERS.has(l.type));
-    if (merge) errors.push({ path: merge.path, message: `a ${merge.type} layer needs a graph model: give each layer its \`inputs\`` });
+    if (merge)
+      errors.push({
+        path: merge.path,
+        message: `a ${merge.type} layer needs a graph model: give each layer its \`inputs\``,
+      });
   }
   let graph: ModelDef['graph'];
   if (raw.graph && layers.length > 0) {
-    if ((raw.outputs?.length ?? 1) > 1) errors.push({ path: `${base}/outputs`, message: 'models with more than one output are not supported' });
+    if ((raw.outputs?.length ?? 1) > 1)
+      errors.push({ path: `${base}/outputs`, message: 'models with more than one output are not supported' });
     const output = raw.outputs?.[0] ?? layers[layers.length - 1].name;
-    if (!layers.some((l) => l.name === output)) errors.push({ path: `${base}/outputs/0`, message: `refers to ${JSON.stringify(output)}, which is not a layer of the model` });
+    if (!layers.some((l) => l.name === output))
+      errors.push({
+        path: `${base}/outputs/0`,
+        message: `refers to ${JSON.stringify(output)}, which is not a layer of the model`,
+      });
     graph = { input: { name: inputName ?? 'input', shape: inputShape }, output };
   }
   if (errors.length > 0) throw new AppError(400, 'invalid_model', describe(errors), errors);
@@ -95,17 +116,29 @@ export function parseModel(model: ModelSpec, base = '/model'): ModelDef {
 }
 
 /** One layer: type, schema, named options, and (for wrappers) the wrapped layer. */
-function parseLayer(layer: Record<string, unknown>, path: string, errors: FieldError[], index: number): LayerDef | undefined {
+function parseLayer(
+  layer: Record<string, unknown>,
+  path: string,
+  errors: FieldError[],
+  index: number,
+): LayerDef | undefined {
   const { type: rawType, ...args } = layer;
   const type = typeof rawType === 'string' ? layerType(rawType) : undefined;
   if (!type) {
-    errors.push({ path: `${path}/type`, message: `unknown layer type ${JSON.stringify(rawType)}; supported: ${LAYER_TYPES.join(', ')}` });
+    errors.push({
+      path: `${path}/type`,
+      message: `unknown layer type ${JSON.stringify(rawType)}; supported: ${LAYER_TYPES.join(', ')}`,
+    });
     return undefined;
   }
   const before = errors.length;
   const seen = new Set<string>();
   for (const e of Value.Errors(LAYER_SCHEMAS[type], args)) {
-    if (!seen.has(e.path)) errors.push({ path: `${path}${e.path}`, message: e.path === '' ? e.message : `${e.message}${e.schema.description ? ` (${e.schema.description})` : ''}` });
+    if (!seen.has(e.path))
+      errors.push({
+        path: `${path}${e.path}`,
+        message: e.path === '' ? e.message : `${e.message}${e.schema.description ? ` (${e.schema.description})` : ''}`,
+      });
     seen.add(e.path);
   }
   if (errors.length > before) return undefined;
@@ -116,14 +149,23 @@ function parseLayer(layer: Record<string, unknown>, path: string, errors: FieldE
     delete args.layer;
     const rnn = ['lstm', 'gru', 'simpleRNN'];
     if (wrapped && type === 'bidirectional' && !rnn.includes(wrapped.type)) {
-      errors.push({ path: `${path}/layer/type`, message: `bidirectional wraps a recurrent layer (${rnn.join(', ')}), not ${wrapped.type}` });
+      errors.push({
+        path: `${path}/layer/type`,
+        message: `bidirectional wraps a recurrent layer (${rnn.join(', ')}), not ${wrapped.type}`,
+      });
     }
   }
   if ([args.dilationRate].flat().some((d) => d !== undefined && d !== 1)) {
-    errors.push({ path: `${path}/dilationRate`, message: 'dilation rates above 1 cannot be trained by TensorFlow.js (it has no gradient for them)' });
+    errors.push({
+      path: `${path}/dilationRate`,
+      message: 'dilation rates above 1 cannot be trained by TensorFlow.js (it has no gradient for them)',
+    });
   }
   if (errors.length > before) return undefined;
-  const { batchInputShape, inputs, name, ...rest } = args as Record<string, unknown> & { inputs?: string[]; name?: string };
+  const { batchInputShape, inputs, name, ...rest } = args as Record<string, unknown> & {
+    inputs?: string[];
+    name?: string;
+  };
   if (batchInputShape && !rest.inputShape) rest.inputShape = (batchInputShape as number[]).slice(1);
   if (rest.inputDim !== undefined && type !== 'embedding') {
     rest.inputShape ??= [rest.inputDim];
@@ -140,7 +182,8 @@ function ownForm(model: ModelSpec, base: string): RawModel {
     ]);
   }
   const layers = spec.layers.map((l, i) => ({ layer: l as Record<string, unknown>, path: `${base}/layers/${i}` }));
-  const graph = spec.inputs !== undefined || spec.outputs !== undefined || layers.some((l) => l.layer.inputs !== undefined);
+  const graph =
+    spec.inputs !== undefined || spec.outputs !== undefined || layers.some((l) => l.layer.inputs !== undefined);
   return { layers, inputs: spec.inputs, outputs: spec.outputs, graph, warnings: [] };
 }
 
@@ -151,6 +194,9 @@ function shapeOf(args: Record<string, unknown>): number[] | undefined {
 }
 
 export function describe(errors: FieldError[]) {
-  const head = errors.slice(0, 3).map((e) => `${e.path} ${e.message}`).join('; ');
+  const head = errors
+    .slice(0, 3)
+    .map((e) => `${e.path} ${e.message}`)
+    .join('; ');
   return `the model definition is not valid: ${head}${errors.length > 3 ? ` (and ${errors.length - 3} more)` : ''}`;
 }

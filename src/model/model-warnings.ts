@@ -30,17 +30,23 @@ export function modelWarnings(model: ModelDef, summary: ModelSummary, compile: C
     warnings.push(`${name} has a softmax over one unit, which always outputs 1.0`);
   }
   if (/Crossentropy$/.test(loss) && (activation === undefined || activation === 'linear')) {
-    warnings.push(`${name} has no activation but ${loss} expects probabilities; add ${loss === 'binaryCrossentropy' ? 'sigmoid' : 'softmax'}`);
+    warnings.push(
+      `${name} has no activation but ${loss} expects probabilities; add ${loss === 'binaryCrossentropy' ? 'sigmoid' : 'softmax'}`,
+    );
   }
   if ((loss === 'meanSquaredError' || loss === 'meanAbsoluteError') && activation === 'softmax') {
-    warnings.push(`${name} is a softmax classifier trained with ${loss}; categoricalCrossentropy usually trains much better`);
+    warnings.push(
+      `${name} is a softmax classifier trained with ${loss}; categoricalCrossentropy usually trains much better`,
+    );
   }
   warnings.push(...hugeDenseAfterFlatten(model, summary));
   return warnings;
 }
 
 function outputLayer(model: ModelDef): LayerDef {
-  return model.graph ? model.layers.find((l) => l.name === model.graph!.output)! : model.layers[model.layers.length - 1];
+  return model.graph
+    ? model.layers.find((l) => l.name === model.graph!.output)!
+    : model.layers[model.layers.length - 1];
 }
 
 /** The activation applied last: walks back past shape-only layers to the layer that computes. */
@@ -55,7 +61,9 @@ function outputActivation(model: ModelDef, out: LayerDef): string | undefined {
   const own = (layer.wrapped ?? layer).args.activation as string | undefined;
   if (own !== undefined) return own;
   // Dense and conv layers default to linear; anything else (RNNs, merges, pooling) has its own.
-  return ['dense', 'conv1d', 'conv2d', 'conv2dTranspose', 'separableConv2d'].includes((layer.wrapped ?? layer).type) ? undefined : 'other';
+  return ['dense', 'conv1d', 'conv2d', 'conv2dTranspose', 'separableConv2d'].includes((layer.wrapped ?? layer).type)
+    ? undefined
+    : 'other';
 }
 
 function hugeDenseAfterFlatten(model: ModelDef, summary: ModelSummary): string[] {

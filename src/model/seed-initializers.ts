@@ -16,7 +16,11 @@ export function seedInitializers(layer: object, next: () => number, seen = new S
   const fields = layer as Record<string, unknown>;
   for (const [key, value] of Object.entries(fields)) {
     // tfjs does not export the Initializer class: its layers name them `…Initializer`.
-    if (!key.endsWith('Initializer') || typeof (value as tf.serialization.Serializable | undefined)?.getConfig !== 'function') continue;
+    if (
+      !key.endsWith('Initializer') ||
+      typeof (value as tf.serialization.Serializable | undefined)?.getConfig !== 'function'
+    )
+      continue;
     const config = (value as tf.serialization.Serializable).getConfig() as Record<string, unknown>;
     // Only random initializers take a seed; one the request set is kept.
     if (!('seed' in config) || config.seed != null) continue;
@@ -25,7 +29,8 @@ export function seedInitializers(layer: object, next: () => number, seen = new S
   }
   for (const part of PARTS) {
     const inner = fields[part];
-    for (const item of Array.isArray(inner) ? inner : [inner]) if (item && typeof item === 'object') seedInitializers(item, next, seen);
+    for (const item of Array.isArray(inner) ? inner : [inner])
+      if (item && typeof item === 'object') seedInitializers(item, next, seen);
   }
 }
 

@@ -3,7 +3,10 @@ import { Type, type Static, type TSchema } from '@sinclair/typebox';
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 /** Server-generated ids: UUIDv7, so sorting them sorts by creation time. */
-export const Id = Type.String({ pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$', description: 'server-generated id' });
+export const Id = Type.String({
+  pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$',
+  description: 'server-generated id',
+});
 
 /**
  * Characters no text shown back to people (listings, the dashboard, terminals, logs) may hold,
@@ -21,7 +24,8 @@ export const HIDDEN_CHARACTERS =
 const hidden = new RegExp(`[${HIDDEN_CHARACTERS}]`, 'u');
 
 /** What shown text must not contain, in words (pattern errors and README say the same). */
-export const HIDDEN_CHARACTERS_RULE = 'no control characters (C0, C1, DEL), bidi controls or invisible format characters';
+export const HIDDEN_CHARACTERS_RULE =
+  'no control characters (C0, C1, DEL), bidi controls or invisible format characters';
 
 /** The first hidden character of `text` as `U+XXXX`, or undefined when there is none. */
 export function hiddenCharacter(text: string): string | undefined {
@@ -37,7 +41,12 @@ export const quoteText = (text: string) =>
 
 /** Text shown back to people: `HIDDEN_CHARACTERS` refused. */
 export const DisplayText = (options: { minLength?: number; maxLength: number; description?: string }) =>
-  Type.String({ minLength: 1, ...options, pattern: `^[^${HIDDEN_CHARACTERS}]*$`, description: options.description ?? `at most ${options.maxLength} characters, ${HIDDEN_CHARACTERS_RULE}` });
+  Type.String({
+    minLength: 1,
+    ...options,
+    pattern: `^[^${HIDDEN_CHARACTERS}]*$`,
+    description: options.description ?? `at most ${options.maxLength} characters, ${HIDDEN_CHARACTERS_RULE}`,
+  });
 
 /** Names people give (jobs, datasets): bounded, and nothing hidden, which would reach listings, terminals and logs. */
 export const Name = (description?: string) => DisplayText({ maxLength: 200, description });
@@ -70,5 +79,7 @@ export const Shape = Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, max
 
 export const PageQuery = {
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
-  cursor: Type.Optional(Type.String({ maxLength: 100, pattern: Id.pattern, description: 'nextCursor of the previous page' })),
+  cursor: Type.Optional(
+    Type.String({ maxLength: 100, pattern: Id.pattern, description: 'nextCursor of the previous page' }),
+  ),
 };

@@ -5,14 +5,28 @@ const ClassCount = Type.Object({ name: Type.String(), count: Type.Integer() });
 
 export const DatasetColumn = Type.Object({
   name: Type.String(),
-  type: Type.Union([Type.Literal('numeric'), Type.Literal('string')], { description: 'string columns hold text values (class names)' }),
-  shape: Type.Array(Type.Integer(), { description: 'shape of one row\'s value: [] for a CSV cell, [28, 28] for an IDX image' }),
+  type: Type.Union([Type.Literal('numeric'), Type.Literal('string')], {
+    description: 'string columns hold text values (class names)',
+  }),
+  shape: Type.Array(Type.Integer(), {
+    description: "shape of one row's value: [] for a CSV cell, [28, 28] for an IDX image",
+  }),
   min: Type.Optional(Type.Number()),
   max: Type.Optional(Type.Number()),
   mean: Type.Optional(Type.Number()),
-  classes: Type.Optional(Type.Array(ClassCount, { description: 'distinct values and their counts: every text value, or a few whole numbers (class indices)' })),
-  classCount: Type.Optional(Type.Integer({ description: 'listings: how many classes the column has, when `classes` shows only the first few' })),
-  classesTruncated: Type.Optional(Type.Boolean({ description: 'listings: true when `classes` shows only the first few (GET /v1/datasets/:id shows all)' })),
+  classes: Type.Optional(
+    Type.Array(ClassCount, {
+      description: 'distinct values and their counts: every text value, or a few whole numbers (class indices)',
+    }),
+  ),
+  classCount: Type.Optional(
+    Type.Integer({ description: 'listings: how many classes the column has, when `classes` shows only the first few' }),
+  ),
+  classesTruncated: Type.Optional(
+    Type.Boolean({
+      description: 'listings: true when `classes` shows only the first few (GET /v1/datasets/:id shows all)',
+    }),
+  ),
 });
 
 export const Dataset = Type.Object(
@@ -28,8 +42,13 @@ export const Dataset = Type.Object(
     columns: Type.Array(DatasetColumn),
     label: Type.String({ description: 'default label column' }),
     features: Type.Array(Type.String(), { description: 'default feature columns' }),
-    featureShape: Type.Array(Type.Integer(), { description: 'shape of one sample\'s features with the default columns' }),
-    bytes: Type.Integer({ description: 'bytes stored: the column files, and the metadata (kept on disk and in Redis); counted against TENANT_MAX_STORED_BYTES' }),
+    featureShape: Type.Array(Type.Integer(), {
+      description: "shape of one sample's features with the default columns",
+    }),
+    bytes: Type.Integer({
+      description:
+        'bytes stored: the column files, and the metadata (kept on disk and in Redis); counted against TENANT_MAX_STORED_BYTES',
+    }),
     createdAt: Nullable(Type.String({ format: 'date-time' })),
   },
   { $id: 'Dataset' },
@@ -37,7 +56,9 @@ export const Dataset = Type.Object(
 export type Dataset = Static<typeof Dataset>;
 
 export const DatasetList = Type.Object({
-  items: Type.Array(Type.Ref('Dataset'), { description: 'built-in datasets first (on the first page), then uploads, newest first' }),
+  items: Type.Array(Type.Ref('Dataset'), {
+    description: 'built-in datasets first (on the first page), then uploads, newest first',
+  }),
   nextCursor: Nullable(Type.String()),
 });
 
@@ -49,8 +70,18 @@ export type DatasetListQuery = Static<typeof DatasetListQuery>;
 export const UploadQuery = Type.Object(
   {
     name: Type.Optional(Name()),
-    format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json'), Type.Literal('idx')], { description: 'default: from the content type or file name' })),
-    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'default label column; default: the last CSV column, `y`, or the IDX labels' })),
+    format: Type.Optional(
+      Type.Union([Type.Literal('csv'), Type.Literal('json'), Type.Literal('idx')], {
+        description: 'default: from the content type or file name',
+      }),
+    ),
+    label: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'default label column; default: the last CSV column, `y`, or the IDX labels',
+      }),
+    ),
     delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 1, description: 'CSV delimiter; default ","' })),
   },
   { additionalProperties: false },

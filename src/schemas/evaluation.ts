@@ -16,10 +16,15 @@ export const ClassReport = Type.Object({
 export const Evaluation = Type.Object(
   {
     classes: Type.Optional(Type.Array(Type.String(), { description: 'row/column order of the confusion matrix' })),
-    confusionMatrix: Type.Optional(Type.Array(Type.Array(Type.Integer()), { description: 'rows: true class, columns: predicted class' })),
+    confusionMatrix: Type.Optional(
+      Type.Array(Type.Array(Type.Integer()), { description: 'rows: true class, columns: predicted class' }),
+    ),
     perClass: Type.Optional(Type.Array(ClassReport)),
   },
-  { additionalProperties: Type.Number(), description: 'metric -> value (loss, acc, accuracy, macroF1, mse, mae, r2, ...), plus the classifier report' },
+  {
+    additionalProperties: Type.Number(),
+    description: 'metric -> value (loss, acc, accuracy, macroF1, mse, mae, r2, ...), plus the classifier report',
+  },
 );
 
 export interface ClassReport {

@@ -17,8 +17,16 @@ export const LayerSpec = Type.Unsafe<{ type: string; [option: string]: unknown }
 export const ModelSpec = Type.Object(
   {
     layers: Type.Optional(Type.Array(LayerSpec, { minItems: 1, maxItems: 500 })),
-    inputs: Type.Optional(Type.Array(InputDef, { minItems: 1, maxItems: 1, description: 'graph models: the model input (name, shape)' })),
-    outputs: Type.Optional(Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 1, description: 'graph models: the layer whose output is the model output' })),
+    inputs: Type.Optional(
+      Type.Array(InputDef, { minItems: 1, maxItems: 1, description: 'graph models: the model input (name, shape)' }),
+    ),
+    outputs: Type.Optional(
+      Type.Array(Type.String({ maxLength: 128 }), {
+        minItems: 1,
+        maxItems: 1,
+        description: 'graph models: the layer whose output is the model output',
+      }),
+    ),
     className: Type.Optional(Type.String({ maxLength: 100, description: 'Keras document: Sequential or Functional' })),
     config: Type.Optional(Type.Unknown({ description: 'Keras document: the model config' })),
   },
@@ -41,16 +49,30 @@ const OptimizerOptions = Type.Object(
     beta2: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
     initialAccumulatorValue: Type.Optional(Type.Number({ minimum: 0 })),
     clipnorm: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'clip each gradient to this L2 norm' })),
-    clipvalue: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'clip each gradient value to [-clipvalue, clipvalue]' })),
-    globalClipnorm: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'clip all gradients together to this L2 norm' })),
+    clipvalue: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: 'clip each gradient value to [-clipvalue, clipvalue]' }),
+    ),
+    globalClipnorm: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: 'clip all gradients together to this L2 norm' }),
+    ),
   },
   { additionalProperties: false },
 );
 
 export const CompileSpec = Type.Object(
   {
-    optimizer: Type.Optional(Type.Union([Type.String({ maxLength: 100 }), OptimizerOptions], { description: 'a name, or {type, learningRate, ...}; default rmsprop, as in Keras' })),
-    loss: Type.Optional(Type.String({ maxLength: 100, description: 'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted); required unless the Keras model document has a compile_config' })),
+    optimizer: Type.Optional(
+      Type.Union([Type.String({ maxLength: 100 }), OptimizerOptions], {
+        description: 'a name, or {type, learningRate, ...}; default rmsprop, as in Keras',
+      }),
+    ),
+    loss: Type.Optional(
+      Type.String({
+        maxLength: 100,
+        description:
+          'categoricalCrossentropy, meanSquaredError, ... (Keras spellings accepted); required unless the Keras model document has a compile_config',
+      }),
+    ),
     metrics: Type.Optional(Type.Array(Type.String({ maxLength: 100 }), { maxItems: 10 })),
   },
   { additionalProperties: false },
@@ -61,8 +83,17 @@ export const InputTransforms = Type.Object(
   {
     reshape: Type.Optional(Shape),
     scale: Type.Optional(Type.Number({ description: 'multiply every feature, e.g. 1/255 for pixels' })),
-    standardize: Type.Optional(Type.Boolean({ description: 'subtract each feature\'s mean and divide by its standard deviation (computed on the training split, stored with the model)' })),
-    minMax: Type.Optional(Type.Boolean({ description: 'rescale each feature to 0..1 by its training-split min and max (stored with the model)' })),
+    standardize: Type.Optional(
+      Type.Boolean({
+        description:
+          "subtract each feature's mean and divide by its standard deviation (computed on the training split, stored with the model)",
+      }),
+    ),
+    minMax: Type.Optional(
+      Type.Boolean({
+        description: 'rescale each feature to 0..1 by its training-split min and max (stored with the model)',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -75,18 +106,51 @@ export const LabelTransforms = Type.Object(
 export type LabelTransforms = Static<typeof LabelTransforms>;
 
 const Samples = (what: string) =>
-  Type.Array(Type.Unknown(), { minItems: 1, description: `${what}: one entry per sample, a number or nested arrays of numbers` });
+  Type.Array(Type.Unknown(), {
+    minItems: 1,
+    description: `${what}: one entry per sample, a number or nested arrays of numbers`,
+  });
 
 export const DataSpec = Type.Object(
   {
-    dataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'a built-in dataset name (mnist) or the id of an uploaded dataset (POST /v1/datasets)' })),
-    features: Type.Optional(
-      Type.Array(Type.String({ minLength: 1, maxLength: 200 }), { minItems: 1, maxItems: 10_000, description: 'feature columns of an uploaded dataset; default: every numeric column but the label' }),
+    dataset: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        description: 'a built-in dataset name (mnist) or the id of an uploaded dataset (POST /v1/datasets)',
+      }),
     ),
-    label: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'label column of an uploaded dataset; default: the one chosen at upload' })),
-    testDataset: Type.Optional(Type.String({ minLength: 1, maxLength: 100, description: 'an uploaded dataset with the same columns, used as the test split' })),
-    testSplit: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'a shuffled (fit.seed, default 0) fraction of an uploaded dataset held out as the test split' })),
-    stratify: Type.Optional(Type.Boolean({ description: 'validation and test splits keep the class proportions of the labels' })),
+    features: Type.Optional(
+      Type.Array(Type.String({ minLength: 1, maxLength: 200 }), {
+        minItems: 1,
+        maxItems: 10_000,
+        description: 'feature columns of an uploaded dataset; default: every numeric column but the label',
+      }),
+    ),
+    label: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description: 'label column of an uploaded dataset; default: the one chosen at upload',
+      }),
+    ),
+    testDataset: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 100,
+        description: 'an uploaded dataset with the same columns, used as the test split',
+      }),
+    ),
+    testSplit: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        exclusiveMaximum: 1,
+        description: 'a shuffled (fit.seed, default 0) fraction of an uploaded dataset held out as the test split',
+      }),
+    ),
+    stratify: Type.Optional(
+      Type.Boolean({ description: 'validation and test splits keep the class proportions of the labels' }),
+    ),
     x: Type.Optional(Samples('inline training features')),
     y: Type.Optional(Samples('inline training labels')),
     xTest: Type.Optional(Samples('inline test features')),
@@ -109,17 +173,36 @@ export type DataSpec = Static<typeof DataSpec>;
 
 export const CallbackSpec = Type.Object(
   {
-    type: Type.String({ maxLength: 100, description: 'earlyStopping, reduceLROnPlateau or modelCheckpoint (keep the best epoch; Keras spellings accepted)' }),
-    monitor: Type.Optional(Type.String({ maxLength: 100, description: 'a logged metric: loss, acc, val_loss, val_acc, ... (default val_loss)' })),
+    type: Type.String({
+      maxLength: 100,
+      description:
+        'earlyStopping, reduceLROnPlateau or modelCheckpoint (keep the best epoch; Keras spellings accepted)',
+    }),
+    monitor: Type.Optional(
+      Type.String({
+        maxLength: 100,
+        description: 'a logged metric: loss, acc, val_loss, val_acc, ... (default val_loss)',
+      }),
+    ),
     mode: Type.Optional(Type.Union([Type.Literal('auto'), Type.Literal('min'), Type.Literal('max')])),
     minDelta: Type.Optional(Type.Number({ minimum: 0 })),
     patience: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000 })),
     baseline: Type.Optional(Type.Number({ description: 'earlyStopping: stop unless the metric beats this' })),
-    restoreBestWeights: Type.Optional(Type.Boolean({ description: 'earlyStopping: end with the best epoch\'s weights' })),
-    factor: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'reduceLROnPlateau: multiply the learning rate by this' })),
+    restoreBestWeights: Type.Optional(
+      Type.Boolean({ description: "earlyStopping: end with the best epoch's weights" }),
+    ),
+    factor: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        exclusiveMaximum: 1,
+        description: 'reduceLROnPlateau: multiply the learning rate by this',
+      }),
+    ),
     cooldown: Type.Optional(Type.Integer({ minimum: 0 })),
     minLr: Type.Optional(Type.Number({ minimum: 0 })),
-    saveBestOnly: Type.Optional(Type.Literal(true, { description: 'modelCheckpoint: the stored model is always the best epoch' })),
+    saveBestOnly: Type.Optional(
+      Type.Literal(true, { description: 'modelCheckpoint: the stored model is always the best epoch' }),
+    ),
     verbose: Type.Optional(Type.Integer({ description: 'accepted for Keras compatibility; ignored' })),
   },
   { additionalProperties: false },
@@ -130,12 +213,27 @@ export const FitSpec = Type.Object(
   {
     epochs: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
     batchSize: Type.Integer({ minimum: 1, maximum: 65_536, default: 32 }),
-    validationSplit: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0, description: 'a shuffled fraction held out for val_* metrics' }),
+    validationSplit: Type.Number({
+      minimum: 0,
+      exclusiveMaximum: 1,
+      default: 0,
+      description: 'a shuffled fraction held out for val_* metrics',
+    }),
     shuffle: Type.Boolean({ default: true }),
-    seed: Type.Optional(Type.Integer({ minimum: 0, description: 'seed of the validation split, of the shuffle of data read from disk, and of every random layer initializer the model leaves unseeded' })),
+    seed: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'seed of the validation split, of the shuffle of data read from disk, and of every random layer initializer the model leaves unseeded',
+      }),
+    ),
     callbacks: Type.Optional(Type.Array(CallbackSpec, { maxItems: 8, description: 'Keras-style callbacks' })),
-    maxDurationSeconds: Type.Optional(Type.Integer({ minimum: 1, description: 'stop and fail the job with code `timeout` after this long' })),
-    saveModelOnTimeout: Type.Optional(Type.Boolean({ description: 'on timeout, still store the model as trained so far' })),
+    maxDurationSeconds: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'stop and fail the job with code `timeout` after this long' }),
+    ),
+    saveModelOnTimeout: Type.Optional(
+      Type.Boolean({ description: 'on timeout, still store the model as trained so far' }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -148,7 +246,9 @@ export const JobRequest = Type.Object(
     compile: Type.Optional(CompileSpec),
     data: DataSpec,
     fit: Type.Optional(FitSpec),
-    evaluate: Type.Optional(Type.Boolean({ default: false, description: 'score the model on the test split after fitting' })),
+    evaluate: Type.Optional(
+      Type.Boolean({ default: false, description: 'score the model on the test split after fitting' }),
+    ),
   },
   { additionalProperties: false, $id: 'JobRequest' },
 );

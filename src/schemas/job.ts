@@ -6,8 +6,6 @@ import { ModelSummary } from './model.ts';
 
 export const JobStatus = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
 
-const Metrics = Type.Record(Type.String(), Type.Number());
-
 export const Job = Type.Object(
   {
     id: Id,
@@ -20,17 +18,32 @@ export const Job = Type.Object(
     progress: Type.Object({ epoch: Type.Integer(), epochs: Type.Integer() }),
     queuePosition: Nullable(Type.Integer({ minimum: 1, description: '1 = next to start; null unless queued' })),
     backend: Nullable(Type.String({ description: 'the worker backend: tensorflow, wasm or cpu' })),
-    history: Type.Record(Type.String(), Type.Array(Type.Number()), { description: "Keras's History.history: metric -> one value per epoch" }),
+    history: Type.Record(Type.String(), Type.Array(Type.Number()), {
+      description: "Keras's History.history: metric -> one value per epoch",
+    }),
     evaluation: Nullable(Evaluation),
     modelId: Nullable(Id),
     error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
     attempts: Type.Integer(),
     summary: Type.Optional(ModelSummary),
-    request: Type.Optional(Type.Unknown({ description: 'the job request as accepted (Keras spellings normalized, defaults filled), less its inline arrays (see inlineData)' })),
+    request: Type.Optional(
+      Type.Unknown({
+        description:
+          'the job request as accepted (Keras spellings normalized, defaults filled), less its inline arrays (see inlineData)',
+      }),
+    ),
     inlineData: Type.Optional(
       Type.Object(
-        { samples: Type.Record(Type.String(), Type.Integer(), { description: 'samples per field, e.g. {"x": 2400, "y": 2400}' }), bytes: Type.Integer() },
-        { description: 'the inline data.x/y/xTest/yTest the request carried: kept beside the job\'s checkpoints (not in Redis, not echoed in answers) until the job ends, then deleted' },
+        {
+          samples: Type.Record(Type.String(), Type.Integer(), {
+            description: 'samples per field, e.g. {"x": 2400, "y": 2400}',
+          }),
+          bytes: Type.Integer(),
+        },
+        {
+          description:
+            "the inline data.x/y/xTest/yTest the request carried: kept beside the job's checkpoints (not in Redis, not echoed in answers) until the job ends, then deleted",
+        },
       ),
     ),
   },
@@ -40,12 +53,19 @@ export type Job = Static<typeof Job>;
 
 export const JobList = Type.Object({ items: Type.Array(Type.Ref('Job')), nextCursor: Nullable(Type.String()) });
 
-export const JobListQuery = Type.Object({ status: Type.Optional(JobStatus), ...PageQuery }, { additionalProperties: false });
+export const JobListQuery = Type.Object(
+  { status: Type.Optional(JobStatus), ...PageQuery },
+  { additionalProperties: false },
+);
 export type JobListQuery = Static<typeof JobListQuery>;
 
 /** POST /v1/jobs/{id}/cancel: optional, as are its fields. */
 export const CancelRequest = Type.Object(
-  { keepModel: Type.Optional(Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' })) },
+  {
+    keepModel: Type.Optional(
+      Type.Boolean({ default: false, description: 'store the model as trained so far (running jobs)' }),
+    ),
+  },
   { additionalProperties: false },
 );
 export type CancelRequest = Static<typeof CancelRequest>;

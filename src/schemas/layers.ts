@@ -22,14 +22,25 @@ const common = {
   trainable: Type.Optional(Type.Boolean()),
   dtype: Type.Optional(Type.Literal('float32')),
   inputs: Type.Optional(
-    Type.Array(Type.String({ maxLength: 128 }), { minItems: 1, maxItems: 32, description: 'graph models: names of the layers (or inputs) this layer takes' }),
+    Type.Array(Type.String({ maxLength: 128 }), {
+      minItems: 1,
+      maxItems: 32,
+      description: 'graph models: names of the layers (or inputs) this layer takes',
+    }),
   ),
 };
 
-const activation = Type.String({ maxLength: 100, description: 'relu, softmax, sigmoid, tanh, ... (Keras spellings accepted)' });
-const initializer = Type.Unknown({ description: 'a name (glorotUniform, heNormal, ...) or {type|className, ...config}' });
+const activation = Type.String({
+  maxLength: 100,
+  description: 'relu, softmax, sigmoid, tanh, ... (Keras spellings accepted)',
+});
+const initializer = Type.Unknown({
+  description: 'a name (glorotUniform, heNormal, ...) or {type|className, ...config}',
+});
 const regularizer = Type.Unknown({ description: 'l1, l2, l1l2, {l1, l2} or a Keras {className, config}' });
-const constraint = Type.Unknown({ description: 'maxNorm, minMaxNorm, nonNeg, unitNorm, or {type|className, ...config}' });
+const constraint = Type.Unknown({
+  description: 'maxNorm, minMaxNorm, nonNeg, unitNorm, or {type|className, ...config}',
+});
 const padding = Type.Union([Type.Literal('valid'), Type.Literal('same'), Type.Literal('causal')]);
 const dataFormat = Type.Literal('channelsLast', { description: 'only channels-last data is supported' });
 
@@ -101,13 +112,20 @@ const norm = {
 };
 
 /** A wrapped layer (bidirectional, timeDistributed): checked recursively by the parser. */
-const wrapped = Type.Object({ type: Type.String({ maxLength: 100 }) }, { additionalProperties: true, description: 'the wrapped layer, e.g. {type: "lstm", units: 32}' });
+const wrapped = Type.Object(
+  { type: Type.String({ maxLength: 100 }) },
+  { additionalProperties: true, description: 'the wrapped layer, e.g. {type: "lstm", units: 32}' },
+);
 
 const layer = (props: TProperties) => Type.Object({ ...props, ...common }, { additionalProperties: false });
 
 export const LAYER_SCHEMAS: Record<string, TObject> = {
   dense: layer({ units: Int(), activation: Type.Optional(activation), ...weights }),
-  dropout: layer({ rate: Rate, seed: Type.Optional(Type.Integer()), noiseShape: Type.Optional(Type.Array(Type.Union([Type.Null(), Int()]))) }),
+  dropout: layer({
+    rate: Rate,
+    seed: Type.Optional(Type.Integer()),
+    noiseShape: Type.Optional(Type.Array(Type.Union([Type.Null(), Int()]))),
+  }),
   flatten: layer({ dataFormat: Type.Optional(dataFormat) }),
   reshape: layer({ targetShape: Type.Array(Type.Integer({ minimum: -1 }), { minItems: 1, maxItems: 8 }) }),
   activation: layer({ activation }),
@@ -140,7 +158,15 @@ export const LAYER_SCHEMAS: Record<string, TObject> = {
   globalMaxPooling1d: layer({ dataFormat: Type.Optional(dataFormat) }),
   globalMaxPooling2d: layer({ dataFormat: Type.Optional(dataFormat) }),
   zeroPadding2d: layer({
-    padding: Type.Optional(Type.Union([Int(0), Type.Array(Type.Union([Int(0), Type.Array(Int(0), { minItems: 2, maxItems: 2 })]), { minItems: 2, maxItems: 2 })])),
+    padding: Type.Optional(
+      Type.Union([
+        Int(0),
+        Type.Array(Type.Union([Int(0), Type.Array(Int(0), { minItems: 2, maxItems: 2 })]), {
+          minItems: 2,
+          maxItems: 2,
+        }),
+      ]),
+    ),
     dataFormat: Type.Optional(dataFormat),
   }),
   upSampling2d: layer({
@@ -160,7 +186,10 @@ export const LAYER_SCHEMAS: Record<string, TObject> = {
   }),
   simpleRNN: layer(rnn),
   lstm: layer({ ...rnn, unitForgetBias: Type.Optional(Type.Boolean()) }),
-  gru: layer({ ...rnn, resetAfter: Type.Optional(Type.Literal(false, { description: 'TensorFlow.js has only the reset_after=False GRU' })) }),
+  gru: layer({
+    ...rnn,
+    resetAfter: Type.Optional(Type.Literal(false, { description: 'TensorFlow.js has only the reset_after=False GRU' })),
+  }),
   bidirectional: layer({
     layer: wrapped,
     mergeMode: Type.Optional(Type.Union(['concat', 'sum', 'mul', 'ave'].map((m) => Type.Literal(m)))),

@@ -12,7 +12,9 @@ export const ModelSummary = Type.Object({
       outputShape: Type.Array(Dim),
       params: Type.Integer(),
       trainable: Type.Boolean(),
-      inputs: Type.Optional(Type.Array(Type.String(), { description: 'graph models: the layers this one takes input from' })),
+      inputs: Type.Optional(
+        Type.Array(Type.String(), { description: 'graph models: the layers this one takes input from' }),
+      ),
     }),
   ),
   totalParams: Type.Integer(),
@@ -31,14 +33,22 @@ export const ValidationReport = Type.Object({
   estimates: Type.Object({
     flopsPerSample: Type.Number({ description: 'forward pass of one sample' }),
     trainFlopsPerSample: Type.Number({ description: 'one training step on one sample (about 3x forward)' }),
-    memoryPerBatchBytes: Type.Number({ description: 'weights, gradients, optimizer state and activations of one training batch' }),
+    memoryPerBatchBytes: Type.Number({
+      description: 'weights, gradients, optimizer state and activations of one training batch',
+    }),
     trainFlopsPerBatch: Type.Number({ description: 'one training step on a whole batch (bounded by MAX_BATCH_FLOPS)' }),
-    sequentialStepsPerBatch: Type.Integer({ description: 'recurrent time steps one training step runs one after another (bounded by MAX_SEQUENTIAL_STEPS)' }),
+    sequentialStepsPerBatch: Type.Integer({
+      description: 'recurrent time steps one training step runs one after another (bounded by MAX_SEQUENTIAL_STEPS)',
+    }),
     batchSize: Type.Integer(),
   }),
   warnings: Type.Array(Type.String(), { description: 'what a practitioner would point out; never blocks the job' }),
   compile: Type.Object(
-    { optimizer: Type.Object({ type: Type.String() }, { additionalProperties: true }), loss: Type.String(), metrics: Type.Array(Type.String()) },
+    {
+      optimizer: Type.Object({ type: Type.String() }, { additionalProperties: true }),
+      loss: Type.String(),
+      metrics: Type.Array(Type.String()),
+    },
     { description: 'the compile settings that will be used (from the request, else the Keras document)' },
   ),
 });
@@ -66,10 +76,16 @@ export const Model = Type.Object(
         minMax: Type.Optional(Type.Boolean()),
       }),
       labels: Type.Object({ oneHot: Type.Optional(Type.Integer()) }),
-      features: Type.Optional(Type.Array(Type.String(), { description: 'feature columns: predict also takes records keyed by them' })),
-      classNames: Type.Optional(Type.Array(Type.String(), { description: 'class names by class index: predict answers with them' })),
+      features: Type.Optional(
+        Type.Array(Type.String(), { description: 'feature columns: predict also takes records keyed by them' }),
+      ),
+      classNames: Type.Optional(
+        Type.Array(Type.String(), { description: 'class names by class index: predict answers with them' }),
+      ),
       categories: Type.Optional(
-        Type.Record(Type.String(), Type.Array(Type.String()), { description: 'text feature columns -> their values, one-hot encoded in this order (predict takes the text)' }),
+        Type.Record(Type.String(), Type.Array(Type.String()), {
+          description: 'text feature columns -> their values, one-hot encoded in this order (predict takes the text)',
+        }),
       ),
       statistics: Type.Optional(
         Type.Object(
@@ -112,12 +128,14 @@ export const PredictResponse = Type.Object({
   predictions: Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance" }),
   classes: Type.Optional(
     Type.Array(Type.Union([Type.Integer(), Type.Array(Type.Unknown())]), {
-      description: 'for classifiers: the index of the highest output (binary: 1 when the output is >= 0.5); for sequence outputs ([steps, classes]) an array of them per instance',
+      description:
+        'for classifiers: the index of the highest output (binary: 1 when the output is >= 0.5); for sequence outputs ([steps, classes]) an array of them per instance',
     }),
   ),
   labels: Type.Optional(
     Type.Array(Type.Union([Type.String(), Type.Array(Type.Unknown())]), {
-      description: 'for classifiers trained on text labels: the predicted class name of each instance (an array of them for sequence outputs)',
+      description:
+        'for classifiers trained on text labels: the predicted class name of each instance (an array of them for sequence outputs)',
     }),
   ),
 });

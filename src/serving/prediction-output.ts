@@ -14,11 +14,17 @@ export interface Prediction {
 
 /** A softmax/sigmoid-free multi-output model can still be a classifier; the loss says so. */
 function isClassifier(meta: ModelMeta): boolean {
-  return ['categoricalCrossentropy', 'sparseCategoricalCrossentropy'].includes(meta.compile.loss) && (meta.summary.outputShape.at(-1) ?? 0) > 1;
+  return (
+    ['categoricalCrossentropy', 'sparseCategoricalCrossentropy'].includes(meta.compile.loss) &&
+    (meta.summary.outputShape.at(-1) ?? 0) > 1
+  );
 }
 
 /** Binary crossentropy with one output is a binary classifier: class 1 when the output is >= 0.5. */
-const isBinary = (meta: ModelMeta) => meta.compile.loss === 'binaryCrossentropy' && meta.summary.outputShape.length === 2 && meta.summary.outputShape[1] === 1;
+const isBinary = (meta: ModelMeta) =>
+  meta.compile.loss === 'binaryCrossentropy' &&
+  meta.summary.outputShape.length === 2 &&
+  meta.summary.outputShape[1] === 1;
 
 /**
  * Each request's predictions (and classes, labels) from one read of the batch's outputs.
@@ -83,8 +89,13 @@ export function finiteOrThrow(prediction: Prediction): Prediction {
   const errors: FieldError[] = [];
   prediction.predictions.forEach((p, i) => {
     const found = nonFinite(p);
-    if (found !== undefined) errors.push({ path: `/instances/${i}`, message: `the model's output for it is ${found}, which JSON cannot carry; its values are likely far outside the training data's range` });
+    if (found !== undefined)
+      errors.push({
+        path: `/instances/${i}`,
+        message: `the model's output for it is ${found}, which JSON cannot carry; its values are likely far outside the training data's range`,
+      });
   });
-  if (errors.length > 0) throw new AppError(422, 'non_finite_output', `${errors[0].path}: ${errors[0].message}`, errors);
+  if (errors.length > 0)
+    throw new AppError(422, 'non_finite_output', `${errors[0].path}: ${errors[0].message}`, errors);
   return prediction;
 }

@@ -5,7 +5,13 @@ import { featuresTensor, instancesTensor, type Transforms } from '../data/transf
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { accelerations, type Forward } from '../compute/accelerations/index.ts';
-import { backendState, backendUnavailable, isBackendFault, onBackendDiscarded, replaceFaultedBackend } from '../compute/backend-guard.ts';
+import {
+  backendState,
+  backendUnavailable,
+  isBackendFault,
+  onBackendDiscarded,
+  replaceFaultedBackend,
+} from '../compute/backend-guard.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
 
 interface Loaded {
@@ -82,11 +88,20 @@ export class Predictor {
     private readonly models: ModelStore,
     limits: PredictorLimits,
   ) {
-    this.limits = { maxAnswerBytes: Number.POSITIVE_INFINITY, maxPassBytes: Number.POSITIVE_INFINITY, maxPassFlops: Number.POSITIVE_INFINITY, ...limits };
+    this.limits = {
+      maxAnswerBytes: Number.POSITIVE_INFINITY,
+      maxPassBytes: Number.POSITIVE_INFINITY,
+      maxPassFlops: Number.POSITIVE_INFINITY,
+      ...limits,
+    };
     this.cache = new LRUCache({
       max: this.limits.cacheSize,
       dispose: (loading) => {
-        if (!this.discarding) void loading.then((l) => l.model.dispose(), () => undefined);
+        if (!this.discarding)
+          void loading.then(
+            (l) => l.model.dispose(),
+            () => undefined,
+          );
       },
     });
     this.stopListening = onBackendDiscarded(() => this.forgetAll());
@@ -107,7 +122,11 @@ export class Predictor {
   }
 
   /** @param visible whether the caller may use this model (tenancy); a model it may not use is a 404, like a missing one. */
-  async predict(id: string, instances: unknown[], visible: (meta: ModelMeta) => boolean = () => true): Promise<Prediction> {
+  async predict(
+    id: string,
+    instances: unknown[],
+    visible: (meta: ModelMeta) => boolean = () => true,
+  ): Promise<Prediction> {
     if (backendState() === 'replacing') throw backendUnavailable('the compute backend faulted during another request');
     const loaded = await this.load(id);
     if (!visible(loaded.meta)) throw notFound('model', id);
@@ -124,7 +143,8 @@ export class Predictor {
   /** Joins the batch of the next pass (see the class comment). */
   private enqueue(id: string, loaded: Loaded, instances: unknown[]): Promise<Prediction> {
     // Bad instances fail this request alone, before it joins a batch.
-    const input = flatInstances(instances, loaded.meta.transforms) ?? instancesTensor(instances, loaded.meta.transforms);
+    const input =
+      flatInstances(instances, loaded.meta.transforms) ?? instancesTensor(instances, loaded.meta.transforms);
     return new Promise<Prediction>((resolve, reject) => {
       let batch = this.batches.get(id);
       // A batch of a model since reloaded, or one this request would take past one pass's
@@ -161,8 +181,12 @@ export class Predictor {
       const output = tf.tidy(() => forward(input));
       batch.loaded.sparse = accelerations().sparseProducts() !== sparseRuns;
       temporaries.push(output);
-      const answers = splitOutputs(meta, output, batch.waiting.map((w) => w.count));
-      batch.waiting.forEach((w, i) => w.resolve(answers[i]));
+      const answers = splitOutputs(
+        meta,
+        output,
+        batch.waiting.map((w) => w.count),
+      );
+      for (const [i, w] of batch.waiting.entries()) w.resolve(answers[i]);
     } catch (err) {
       if (isBackendFault(err)) return this.faulted(batch.waiting);
       for (const w of batch.waiting) w.reject(err);
@@ -277,9 +301,14 @@ function passSize(model: tf.LayersModel, t: Transforms, limits: Required<Predict
   // Each weight is multiplied and added once per position its layer's output has (a Dense
   // layer's one, a convolution's every pixel, a recurrent layer's every step, roughly).
   const positions = (s: tf.Shape) => Math.max(1, values(s) / ((s.at(-1) as number | null) ?? 1));
-  const passFlops = model.layers.reduce((a, l) => a + 2 * l.countParams() * positions(shapes(l.outputShape)[0]), 0) + layerValues;
+  const passFlops =
+    model.layers.reduce((a, l) => a + 2 * l.countParams() * positions(shapes(l.outputShape)[0]), 0) + layerValues;
   const fit = (cap: number, one: number) => Math.max(1, Math.floor(cap / one));
-  const maxInstances = Math.min(MAX_BATCH_INSTANCES, fit(limits.maxPassBytes, passBytes), fit(limits.maxPassFlops, passFlops));
+  const maxInstances = Math.min(
+    MAX_BATCH_INSTANCES,
+    fit(limits.maxPassBytes, passBytes),
+    fit(limits.maxPassFlops, passFlops),
+  );
   return { outputValues: values(model.outputs[0].shape), passBytes, passFlops, maxInstances };
 }
 
@@ -297,11 +326,20 @@ function batchInput(batch: Batch, temporaries: tf.Tensor[]): tf.Tensor {
   const inputs = batch.waiting.map((w) => w.input);
   let input: tf.Tensor;
   if (inputs.every((i) => i instanceof Float32Array)) {
-    const values = inputs.length === 1 ? inputs[0] : new Float32Array(batch.instances * sizeOf(transforms.featureShape));
-    if (values !== inputs[0]) inputs.reduce((offset, part) => (values.set(part, offset), offset + part.length), 0);
+    const values =
+      inputs.length === 1 ? inputs[0] : new Float32Array(batch.instances * sizeOf(transforms.featureShape));
+    if (values !== inputs[0]) {
+      let offset = 0;
+      for (const part of inputs) {
+        values.set(part, offset);
+        offset += part.length;
+      }
+    }
     input = featuresTensor(values, batch.instances, transforms);
   } else {
-    const tensors = batch.waiting.map((w) => (w.input instanceof tf.Tensor ? w.input : featuresTensor(w.input, w.count, transforms)));
+    const tensors = batch.waiting.map((w) =>
+      w.input instanceof tf.Tensor ? w.input : featuresTensor(w.input, w.count, transforms),
+    );
     temporaries.push(...tensors.filter((t) => !inputs.includes(t)));
     input = tensors.length === 1 ? tensors[0] : tf.concat(tensors);
   }
@@ -339,7 +377,8 @@ function forwardOf(model: tf.LayersModel): Forward {
     accelerations().denseStack(model) ??
     ((input) => {
       const out = model.call(input, { training: false });
-      if (Array.isArray(out) && out.length !== 1) throw new Error(`a model with ${out.length} outputs cannot be served`);
+      if (Array.isArray(out) && out.length !== 1)
+        throw new Error(`a model with ${out.length} outputs cannot be served`);
       return Array.isArray(out) ? out[0] : out;
     })
   );

@@ -43,7 +43,13 @@ export class CheckpointStore {
     return path.join(this.root, jobId);
   }
 
-  async save(jobId: string, epoch: number, history: Record<string, number[]>, model: tf.LayersModel, optimizer: tf.Optimizer) {
+  async save(
+    jobId: string,
+    epoch: number,
+    history: Record<string, number[]>,
+    model: tf.LayersModel,
+    optimizer: tf.Optimizer,
+  ) {
     // Named by position (m0, m1, ...): layer names differ between processes, the order does not.
     const modelTensors = model.weights.map((w, i) => ({ name: `m${i}`, tensor: w.read() }));
     const optimizerTensors = await optimizer.getWeights();
@@ -79,7 +85,9 @@ export class CheckpointStore {
   /** The epoch and history of a job's checkpoint, without its weights. */
   async info(jobId: string): Promise<{ epoch: number; history: Record<string, number[]> } | undefined> {
     try {
-      const { epoch, history } = JSON.parse(await readFile(path.join(this.dir(jobId), 'checkpoint.json'), 'utf8')) as Manifest;
+      const { epoch, history } = JSON.parse(
+        await readFile(path.join(this.dir(jobId), 'checkpoint.json'), 'utf8'),
+      ) as Manifest;
       return { epoch, history };
     } catch {
       return undefined;
@@ -137,7 +145,8 @@ export class CheckpointStore {
   async remove(jobId: string) {
     await rm(this.dir(jobId), { recursive: true, force: true });
     await rm(this.inlineFile(jobId), { force: true });
-    for (const name of await this.leftovers(jobId)) await rm(path.join(this.root, name), { recursive: true, force: true });
+    for (const name of await this.leftovers(jobId))
+      await rm(path.join(this.root, name), { recursive: true, force: true });
   }
 
   /**
@@ -161,7 +170,10 @@ export class CheckpointStore {
    * moments, so those writers are dead, and their jobs may never run again), and checkpoints
    * untouched as long of jobs that `ended` says are over or gone. Returns how many.
    */
-  async sweep(olderThanMs = 60 * 60 * 1000, ended: (jobId: string) => Promise<boolean> = async () => false): Promise<number> {
+  async sweep(
+    olderThanMs = 60 * 60 * 1000,
+    ended: (jobId: string) => Promise<boolean> = async () => false,
+  ): Promise<number> {
     const names = await readdir(this.root).catch(() => [] as string[]);
     let removed = 0;
     for (const name of names) {
@@ -185,7 +197,11 @@ export class CheckpointStore {
   }
 }
 
-const exists = (p: string) => stat(p).then(() => true, () => false);
+const exists = (p: string) =>
+  stat(p).then(
+    () => true,
+    () => false,
+  );
 
 async function newestOf(paths: string[]): Promise<string> {
   const times = await Promise.all(paths.map(async (p) => ({ p, mtime: (await stat(p)).mtimeMs })));

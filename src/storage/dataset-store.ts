@@ -63,7 +63,12 @@ export class DatasetStore {
   ) {
     this.keys = keys(prefix);
     this.root = path.join(dataDir, 'datasets');
-    this.index = new OwnedIndex(redis, { meta: this.keys.dataset, all: this.keys.datasets, tenantPrefix: this.keys.tenantPrefix, kind: 'datasets' });
+    this.index = new OwnedIndex(redis, {
+      meta: this.keys.dataset,
+      all: this.keys.datasets,
+      tenantPrefix: this.keys.tenantPrefix,
+      kind: 'datasets',
+    });
   }
 
   dir(id: string): string {
@@ -83,7 +88,10 @@ export class DatasetStore {
     const temp = path.join(this.root, `.tmp-${id}-${randomUUID()}`);
     const lease = this.leaseKey(id);
     await this.redis.set(lease, owner, 'PX', DRAFT_LEASE_MS);
-    const renew = setInterval(() => void this.redis.pexpire(lease, DRAFT_LEASE_MS).catch(() => undefined), DRAFT_LEASE_MS / 3);
+    const renew = setInterval(
+      () => void this.redis.pexpire(lease, DRAFT_LEASE_MS).catch(() => undefined),
+      DRAFT_LEASE_MS / 3,
+    );
     renew.unref();
     const release = async () => {
       clearInterval(renew);
@@ -113,7 +121,9 @@ export class DatasetStore {
           // whose metadata exists, which the sweep moves into place instead of removing.
           if (!(await this.index.register(meta, maxStoredBytes))) {
             const used = await this.index.usage(owner);
-            throw new StorageQuotaError(`storing ${meta.bytes} more bytes would take tenant ${owner} over its quota of ${maxStoredBytes} bytes (TENANT_MAX_STORED_BYTES; ${used} in use)`);
+            throw new StorageQuotaError(
+              `storing ${meta.bytes} more bytes would take tenant ${owner} over its quota of ${maxStoredBytes} bytes (TENANT_MAX_STORED_BYTES; ${used} in use)`,
+            );
           }
           try {
             await rename(temp, this.dir(id));

@@ -36,14 +36,15 @@ export class ModelStore {
   private readonly root: string;
   private readonly index: OwnedIndex<ModelMeta>;
 
-  constructor(
-    private readonly redis: Redis,
-    prefix: string,
-    dataDir: string,
-  ) {
+  constructor(redis: Redis, prefix: string, dataDir: string) {
     this.keys = keys(prefix);
     this.root = path.join(dataDir, 'models');
-    this.index = new OwnedIndex(redis, { meta: this.keys.model, all: this.keys.models, tenantPrefix: this.keys.tenantPrefix, kind: 'models' });
+    this.index = new OwnedIndex(redis, {
+      meta: this.keys.model,
+      all: this.keys.models,
+      tenantPrefix: this.keys.tenantPrefix,
+      kind: 'models',
+    });
   }
 
   static newId = () => randomUUIDv7();
@@ -60,7 +61,9 @@ export class ModelStore {
   writer(meta: Omit<ModelMeta, 'bytes'>): tf.io.IOHandler {
     return {
       save: async (artifacts) => {
-        const weights = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+        const weights = artifacts.weightData
+          ? tf.io.CompositeArrayBuffer.join(artifacts.weightData)
+          : new ArrayBuffer(0);
         const modelJson = {
           modelTopology: artifacts.modelTopology,
           format: artifacts.format ?? 'layers-model',
@@ -101,7 +104,10 @@ export class ModelStore {
         const modelJson = JSON.parse(await readFile(path.join(dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
         return tf.io.getModelArtifactsForJSON(modelJson, async () => {
           const buffer = await readFile(path.join(dir, WEIGHTS_FILE));
-          return [modelJson.weightsManifest.flatMap((g) => g.weights), buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength)];
+          return [
+            modelJson.weightsManifest.flatMap((g) => g.weights),
+            buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength),
+          ];
         });
       },
     };

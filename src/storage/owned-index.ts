@@ -7,9 +7,25 @@ declare module 'ioredis' {
     /** owned-for-tenant.lua */
     ownedForTenant(meta: RedisKey, tenantIndex: RedisKey, id: string): Result<string | null, Context>;
     /** owned-register.lua */
-    ownedRegister(meta: RedisKey, all: RedisKey, tenantIndex: RedisKey, usage: RedisKey, id: string, json: string, bytes: string, maxBytes: string): Result<number, Context>;
+    ownedRegister(
+      meta: RedisKey,
+      all: RedisKey,
+      tenantIndex: RedisKey,
+      usage: RedisKey,
+      id: string,
+      json: string,
+      bytes: string,
+      maxBytes: string,
+    ): Result<number, Context>;
     /** owned-unregister.lua */
-    ownedUnregister(meta: RedisKey, all: RedisKey, id: string, tenantPrefix: string, legacyTenant: string, kind: string): Result<string | null, Context>;
+    ownedUnregister(
+      meta: RedisKey,
+      all: RedisKey,
+      id: string,
+      tenantPrefix: string,
+      legacyTenant: string,
+      kind: string,
+    ): Result<string | null, Context>;
   }
 }
 
@@ -50,14 +66,27 @@ export class OwnedIndex<Meta extends Owned> {
   async register(meta: Meta, maxBytes = 0): Promise<boolean> {
     const tenant = meta.tenant ?? LOCAL_TENANT.id;
     const done = await this.redis.ownedRegister(
-      this.keys.meta(meta.id), this.keys.all, this.tenantIndex(tenant), this.usageKey(tenant),
-      meta.id, JSON.stringify(meta), String(meta.bytes), String(maxBytes),
+      this.keys.meta(meta.id),
+      this.keys.all,
+      this.tenantIndex(tenant),
+      this.usageKey(tenant),
+      meta.id,
+      JSON.stringify(meta),
+      String(meta.bytes),
+      String(maxBytes),
     );
     return done === 1;
   }
 
   async unregister(id: string): Promise<Meta | undefined> {
-    const raw = await this.redis.ownedUnregister(this.keys.meta(id), this.keys.all, id, this.keys.tenantPrefix, LOCAL_TENANT.id, this.keys.kind);
+    const raw = await this.redis.ownedUnregister(
+      this.keys.meta(id),
+      this.keys.all,
+      id,
+      this.keys.tenantPrefix,
+      LOCAL_TENANT.id,
+      this.keys.kind,
+    );
     return raw ? (JSON.parse(raw) as Meta) : undefined;
   }
 
@@ -88,7 +117,12 @@ export class OwnedIndex<Meta extends Owned> {
    * it over that many bytes (sizes are asked first, so nothing beyond is read or parsed); it
    * always holds one item, and `nextCursor` goes on after the last.
    */
-  async list(opts: { tenant?: string; limit: number; cursor?: string; maxBytes?: number }): Promise<{ items: Meta[]; nextCursor: string | null }> {
+  async list(opts: {
+    tenant?: string;
+    limit: number;
+    cursor?: string;
+    maxBytes?: number;
+  }): Promise<{ items: Meta[]; nextCursor: string | null }> {
     const index = opts.tenant ? this.tenantIndex(opts.tenant) : this.keys.all;
     const max = opts.cursor ? `(${opts.cursor}` : '+';
     const ids = await this.redis.zrange(index, max, '-', 'BYLEX', 'REV', 'LIMIT', 0, opts.limit + 1);

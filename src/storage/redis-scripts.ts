@@ -14,6 +14,9 @@ const sources = new Map<string, string>();
 export function defineScript(redis: Redis, name: keyof Redis & string, file: URL, numberOfKeys: number): void {
   if (name in redis) return;
   let lua = sources.get(file.href);
-  if (lua === undefined) sources.set(file.href, (lua = readFileSync(file, 'utf8')));
+  if (lua === undefined) {
+    lua = readFileSync(file, 'utf8');
+    sources.set(file.href, lua);
+  }
   redis.defineCommand(name, { numberOfKeys, lua });
 }

@@ -28,16 +28,27 @@ const TYPES: CallbackType[] = ['earlyStopping', 'reduceLROnPlateau', 'modelCheck
 const logName = (monitor: string) => monitor.replace(/(^|_)accuracy$/, '$1acc');
 
 /** Checks the callbacks against the metrics the compiled model will log. */
-export function parseCallbacks(specs: CallbackSpec[] | undefined, logged: string[], hasValidation: boolean): CallbackSettings[] {
+export function parseCallbacks(
+  specs: CallbackSpec[] | undefined,
+  logged: string[],
+  hasValidation: boolean,
+): CallbackSettings[] {
   const errors: FieldError[] = [];
   const out = (specs ?? []).map((spec, i) => {
     const path = `/fit/callbacks/${i}`;
     const type = TYPES.find((t) => t.toLowerCase() === spec.type.replace(/_/g, '').toLowerCase());
-    if (!type) errors.push({ path: `${path}/type`, message: `unknown callback ${JSON.stringify(spec.type)}; use one of ${TYPES.join(', ')}` });
+    if (!type)
+      errors.push({
+        path: `${path}/type`,
+        message: `unknown callback ${JSON.stringify(spec.type)}; use one of ${TYPES.join(', ')}`,
+      });
     const monitor = logName(spec.monitor ?? 'val_loss');
     if (!logged.includes(monitor)) {
       const hint = monitor.startsWith('val_') && !hasValidation ? ' (val_* metrics need fit.validationSplit > 0)' : '';
-      errors.push({ path: `${path}/monitor`, message: `${JSON.stringify(spec.monitor ?? 'val_loss')} is not logged; available: ${logged.join(', ')}${hint}` });
+      errors.push({
+        path: `${path}/monitor`,
+        message: `${JSON.stringify(spec.monitor ?? 'val_loss')} is not logged; available: ${logged.join(', ')}${hint}`,
+      });
     }
     const auto = /acc|precision|recall|auc/.test(monitor) ? 'max' : 'min';
     const mode = spec.mode === 'min' || spec.mode === 'max' ? spec.mode : auto;
@@ -75,7 +86,11 @@ export class TrainingControl {
     private readonly model: tf.LayersModel,
     private readonly callbacks: CallbackSettings[],
   ) {
-    this.state = callbacks.map((c) => ({ best: c.baseline ?? (c.mode === 'min' ? Infinity : -Infinity), wait: 0, cooldown: 0 }));
+    this.state = callbacks.map((c) => ({
+      best: c.baseline ?? (c.mode === 'min' ? Infinity : -Infinity),
+      wait: 0,
+      cooldown: 0,
+    }));
   }
 
   epochEnd(epoch: number, logs: Record<string, number>): void {
@@ -84,7 +99,10 @@ export class TrainingControl {
       if (value === undefined || !Number.isFinite(value)) return;
       const s = this.state[i];
       const better = c.mode === 'min' ? value < s.best - c.minDelta : value > s.best + c.minDelta;
-      if (c.type === 'reduceLROnPlateau') return this.plateau(c, s, better, value, logs);
+      if (c.type === 'reduceLROnPlateau') {
+        this.plateau(c, s, better, value, logs);
+        return;
+      }
       if (better) {
         s.best = value;
         s.wait = 0;
@@ -100,7 +118,13 @@ export class TrainingControl {
     if (this.callbacks.some((c) => c.type === 'reduceLROnPlateau')) logs.lr = learningRate(this.model.optimizer);
   }
 
-  private plateau(c: CallbackSettings, s: { best: number; wait: number; cooldown: number }, better: boolean, value: number, logs: Record<string, number>) {
+  private plateau(
+    c: CallbackSettings,
+    s: { best: number; wait: number; cooldown: number },
+    better: boolean,
+    value: number,
+    logs: Record<string, number>,
+  ) {
     if (s.cooldown > 0) s.cooldown -= 1;
     if (better) {
       s.best = value;

@@ -32,7 +32,9 @@ export default async function dryRun(input: DryRunInput | typeof WARM_UP): Promi
   await ready;
   if (input === WARM_UP) return undefined;
   const { request, limits, datasets } = input;
-  const catalog = datasets ? Object.assign(new Map(datasets.entries), { memoryLimitBytes: datasets.memoryLimitBytes }) : undefined;
+  const catalog = datasets
+    ? Object.assign(new Map(datasets.entries), { memoryLimitBytes: datasets.memoryLimitBytes })
+    : undefined;
   try {
     const plan = planJob(request, { ...limits, shapesOnly: true }, catalog);
     const { summary, estimates, warnings, compile } = plan;

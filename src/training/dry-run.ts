@@ -46,14 +46,24 @@ export class DryRuns {
 
   /** A thread that was ended (or is new) loads tfjs untimed, so no dry run's clock counts it. */
   private warmUp() {
-    return Promise.all(Array.from({ length: this.options.threads }, () => this.pool.run(WARM_UP))).catch(() => undefined);
+    return Promise.all(Array.from({ length: this.options.threads }, () => this.pool.run(WARM_UP))).catch(
+      () => undefined,
+    );
   }
 
   async run(request: JobRequest, limits: PlanLimits, catalog?: DatasetCatalog): Promise<DryRunResult> {
     if (this.slots.pendingCount >= this.options.maxWaiting) {
-      throw new AppError(503, 'dry_run_busy', `${this.slots.pendingCount} dry runs are waiting for a thread; try again shortly`, [], { 'Retry-After': '2' });
+      throw new AppError(
+        503,
+        'dry_run_busy',
+        `${this.slots.pendingCount} dry runs are waiting for a thread; try again shortly`,
+        [],
+        { 'Retry-After': '2' },
+      );
     }
-    const datasets = catalog ? { entries: [...catalog.entries()], memoryLimitBytes: catalog.memoryLimitBytes } : undefined;
+    const datasets = catalog
+      ? { entries: [...catalog.entries()], memoryLimitBytes: catalog.memoryLimitBytes }
+      : undefined;
     const output = await this.slots(() => this.runNow({ request, limits, datasets }));
     if (output.ok) return output.result;
     const { status, code, message, errors } = output.error;

@@ -53,7 +53,10 @@ export class ReportAccumulator {
   }
 
   private async addValues(predicted: tf.Tensor, target: tf.Tensor) {
-    const [p, t] = await Promise.all([predicted.reshape([predicted.shape[0], -1]).array(), target.reshape([target.shape[0], -1]).array()]) as [number[][], number[][]];
+    const [p, t] = (await Promise.all([
+      predicted.reshape([predicted.shape[0], -1]).array(),
+      target.reshape([target.shape[0], -1]).array(),
+    ])) as [number[][], number[][]];
     for (let i = 0; i < p.length; i++) {
       this.n++;
       for (let j = 0; j < p[i].length; j++) {
@@ -100,7 +103,14 @@ function classificationReport(matrix: number[][], classNames?: string[]): Evalua
 }
 
 /** The report for tensors already in memory, predicting in batches. */
-export async function reportFor(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, loss: string, batchSize: number, classNames?: string[]): Promise<EvaluationReport> {
+export async function reportFor(
+  model: tf.LayersModel,
+  x: tf.Tensor,
+  y: tf.Tensor,
+  loss: string,
+  batchSize: number,
+  classNames?: string[],
+): Promise<EvaluationReport> {
   const report = new ReportAccumulator(loss, classNames);
   const n = x.shape[0];
   for (let start = 0; start < n; start += batchSize) {

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { Transforms } from '../data/transforms.ts';
 import { AppError } from '../errors.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
@@ -65,9 +65,18 @@ const BATCH_EVENT_INTERVAL_MS = 2_000;
 /** What `fit` trains on: tensors in memory, or ready batches streamed from disk (`fitDataset`). */
 export type FitInput =
   | { x: tf.Tensor; y: tf.Tensor; validationData?: [tf.Tensor, tf.Tensor] }
-  | { dataset: tf.data.Dataset<tf.TensorContainer>; validationDataset?: tf.data.Dataset<tf.TensorContainer>; samples: number };
+  | {
+      dataset: tf.data.Dataset<tf.TensorContainer>;
+      validationDataset?: tf.data.Dataset<tf.TensorContainer>;
+      samples: number;
+    };
 
-export async function fit(model: tf.LayersModel, input: FitInput, plan: TrainingPlan, sink: TrainingSink): Promise<Record<string, number[]>> {
+export async function fit(
+  model: tf.LayersModel,
+  input: FitInput,
+  plan: TrainingPlan,
+  sink: TrainingSink,
+): Promise<Record<string, number[]>> {
   const { epochs, batchSize, shuffle } = plan.fit;
   const batches = Math.ceil(('x' in input ? input.x.shape[0] : input.samples) / batchSize);
   const resumed = await sink.supervisor?.restore(model);
@@ -108,7 +117,10 @@ export async function fit(model: tf.LayersModel, input: FitInput, plan: Training
           if (numericalTrouble || sink.supervisor?.stopReason) return;
           const metrics = numbers(logs);
           control.epochEnd(epoch, metrics); // early stopping, learning-rate changes, best weights
-          for (const [name, value] of Object.entries(metrics)) (history[name] ??= []).push(value);
+          for (const [name, value] of Object.entries(metrics)) {
+            history[name] ??= [];
+            history[name].push(value);
+          }
           await sink.supervisor?.epochDone(epoch + 1, epochs, model, history);
           await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
         },
@@ -129,4 +141,6 @@ export async function fit(model: tf.LayersModel, input: FitInput, plan: Training
 
 /** Metric values only: tfjs also puts the batch index and size into batch logs. */
 const numbers = (logs: tf.Logs | undefined) =>
-  Object.fromEntries(Object.entries(logs ?? {}).filter(([k, v]) => typeof v === 'number' && k !== 'batch' && k !== 'size')) as Record<string, number>;
+  Object.fromEntries(
+    Object.entries(logs ?? {}).filter(([k, v]) => typeof v === 'number' && k !== 'batch' && k !== 'size'),
+  ) as Record<string, number>;

@@ -50,7 +50,19 @@ export interface PlanLimits {
 }
 
 /** The limits a service configuration sets. */
-export const planLimits = (c: Pick<Config, 'MAX_MODEL_PARAMS' | 'MAX_MODEL_LAYERS' | 'MAX_EPOCHS' | 'MAX_BATCH_SIZE' | 'MAX_BATCH_MEMORY_BYTES' | 'MAX_TRAINING_SAMPLES' | 'MAX_BATCH_FLOPS' | 'MAX_SEQUENTIAL_STEPS'>): PlanLimits => ({
+export const planLimits = (
+  c: Pick<
+    Config,
+    | 'MAX_MODEL_PARAMS'
+    | 'MAX_MODEL_LAYERS'
+    | 'MAX_EPOCHS'
+    | 'MAX_BATCH_SIZE'
+    | 'MAX_BATCH_MEMORY_BYTES'
+    | 'MAX_TRAINING_SAMPLES'
+    | 'MAX_BATCH_FLOPS'
+    | 'MAX_SEQUENTIAL_STEPS'
+  >,
+): PlanLimits => ({
   maxParams: c.MAX_MODEL_PARAMS,
   maxLayers: c.MAX_MODEL_LAYERS,
   maxEpochs: c.MAX_EPOCHS,
@@ -68,12 +80,20 @@ export const FIT_DEFAULTS = { epochs: 1, batchSize: 32, validationSplit: 0, shuf
  * data's shapes and checks its output against the labels. Throws 400/422 naming the field;
  * returns the plan and the model's summary. Allocates weights only briefly.
  */
-export function planJob(request: JobRequest, limits: PlanLimits | number = {}, datasets?: DatasetCatalog): TrainingPlan {
+export function planJob(
+  request: JobRequest,
+  limits: PlanLimits | number = {},
+  datasets?: DatasetCatalog,
+): TrainingPlan {
   const caps: PlanLimits = typeof limits === 'number' ? { maxParams: limits } : limits;
   const model = parseModel(request.model);
   const compile = parseCompile(request.compile, model.compile);
   const data = describeData(request.data, datasets);
-  const transforms: Transforms = { featureShape: data.featureShape, inputs: request.data.inputs ?? {}, labels: request.data.labels ?? {} };
+  const transforms: Transforms = {
+    featureShape: data.featureShape,
+    inputs: request.data.inputs ?? {},
+    labels: request.data.labels ?? {},
+  };
   if (data.featureNames) transforms.features = data.featureNames;
   if (data.classNames) transforms.classNames = data.classNames;
   if (data.featureCategories) transforms.categories = data.featureCategories;
@@ -88,13 +108,34 @@ export function planJob(request: JobRequest, limits: PlanLimits | number = {}, d
   const inputShape = modelInputShape(transforms);
   const { model: tfModel, plan } = buildWithEstimates(model, inputShape, caps);
   try {
-    const outputError = checkOutput(tfModel.outputs[0].shape.slice(1) as number[], model, data, transforms, compile.loss);
-    if (outputError) throw new AppError(422, 'shape_mismatch', `${outputError.path} ${outputError.message}`, [outputError]);
+    const outputError = checkOutput(
+      tfModel.outputs[0].shape.slice(1) as number[],
+      model,
+      data,
+      transforms,
+      compile.loss,
+    );
+    if (outputError)
+      throw new AppError(422, 'shape_mismatch', `${outputError.path} ${outputError.message}`, [outputError]);
     compileModel(tfModel, compile);
-    const logged = [...tfModel.metricsNames, ...(fit.validationSplit > 0 ? tfModel.metricsNames.map((m) => `val_${m}`) : [])];
+    const logged = [
+      ...tfModel.metricsNames,
+      ...(fit.validationSplit > 0 ? tfModel.metricsNames.map((m) => `val_${m}`) : []),
+    ];
     const callbacks = parseCallbacks(callbackSpecs, logged, fit.validationSplit > 0);
-    const estimates = estimateCost(plan.estimates, inputShape.reduce((a, b) => a * b, 1), fit.batchSize, compile.optimizer.type);
-    overCap('/fit/batchSize', 'estimated memory per training batch', estimates.memoryPerBatchBytes, caps.maxBatchMemoryBytes, ' bytes');
+    const estimates = estimateCost(
+      plan.estimates,
+      inputShape.reduce((a, b) => a * b, 1),
+      fit.batchSize,
+      compile.optimizer.type,
+    );
+    overCap(
+      '/fit/batchSize',
+      'estimated memory per training batch',
+      estimates.memoryPerBatchBytes,
+      caps.maxBatchMemoryBytes,
+      ' bytes',
+    );
     checkBatchWork(estimates, plan.estimates, model, caps);
     const summary = summarize(tfModel);
     const warnings = [...model.warnings, ...modelWarnings(model, summary, compile)];
@@ -142,28 +183,46 @@ function dataErrors(data: DataDescription, fit: TrainingPlan['fit'], evaluate: b
   const errors: FieldError[] = [];
   const held = Math.floor(data.trainCount * fit.validationSplit);
   if (fit.validationSplit > 0 && (held === 0 || held === data.trainCount)) {
-    errors.push({ path: '/fit/validationSplit', message: `${fit.validationSplit} of ${data.trainCount} samples leaves no validation or no training samples` });
+    errors.push({
+      path: '/fit/validationSplit',
+      message: `${fit.validationSplit} of ${data.trainCount} samples leaves no validation or no training samples`,
+    });
   }
   if (evaluate && data.testCount === 0) {
-    errors.push({ path: '/evaluate', message: 'needs test data: use a dataset with a test split, or give data.xTest and data.yTest' });
+    errors.push({
+      path: '/evaluate',
+      message: 'needs test data: use a dataset with a test split, or give data.xTest and data.yTest',
+    });
   }
   return errors;
 }
 
-function checkOutput(output: number[], model: ModelDef, data: DataDescription, t: Transforms, loss: string): FieldError | undefined {
-  const last = model.graph ? model.layers.find((l) => l.name === model.graph!.output)! : model.layers[model.layers.length - 1];
+function checkOutput(
+  output: number[],
+  model: ModelDef,
+  data: DataDescription,
+  t: Transforms,
+  loss: string,
+): FieldError | undefined {
+  const last = model.graph
+    ? model.layers.find((l) => l.name === model.graph!.output)!
+    : model.layers[model.layers.length - 1];
   const path = last.type === 'dense' ? `${last.path}/units` : last.path;
   if (loss === 'sparseCategoricalCrossentropy') {
     const classes = data.numClasses;
     if (output.length !== 1 || (classes !== undefined && output[0] < classes) || t.labels.oneHot) {
-      return { path, message: `outputs [${output}] per sample; sparse categorical crossentropy needs one output per class (${classes ?? '?'}) and plain class-index labels` };
+      return {
+        path,
+        message: `outputs [${output}] per sample; sparse categorical crossentropy needs one output per class (${classes ?? '?'}) and plain class-index labels`,
+      };
     }
     return undefined;
   }
   const target = targetShape(data, t.labels);
   if (String(output) === String(target)) return undefined;
-  const hint = data.numClasses && !t.labels.oneHot && output.length === 1 && output[0] === data.numClasses
-    ? `; the labels are class indices 0..${data.numClasses - 1}: add data.labels.oneHot: ${data.numClasses}, or use loss sparseCategoricalCrossentropy`
-    : '';
+  const hint =
+    data.numClasses && !t.labels.oneHot && output.length === 1 && output[0] === data.numClasses
+      ? `; the labels are class indices 0..${data.numClasses - 1}: add data.labels.oneHot: ${data.numClasses}, or use loss sparseCategoricalCrossentropy`
+      : '';
   return { path, message: `outputs [${output}] per sample but the labels are [${target}]${hint}` };
 }

@@ -1,7 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { diskDataset, readBlocks, type Block } from '../data/disk-batches.ts';
 import { validationSplit } from '../data/split.ts';
-import { FeatureStatistics, featuresTensor, labelsTensor, modelInputShape, type Transforms } from '../data/transforms.ts';
+import {
+  FeatureStatistics,
+  featuresTensor,
+  labelsTensor,
+  modelInputShape,
+  type Transforms,
+} from '../data/transforms.ts';
 import { sizeOf, type DiskSource, type LoadedData, type RowSet } from '../data/types.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { buildModel } from '../model/build-model.ts';
@@ -22,7 +28,12 @@ const pick = (rows: Int32Array, indices: Int32Array) => Int32Array.from(indices,
  * files, so the worker holds a batch (plus the model) rather than the dataset. Validation
  * split, statistics and evaluation are computed in passes over blocks too.
  */
-export async function trainFromDisk(plan: TrainingPlan, data: LoadedData & { disk: DiskSource }, sink: TrainingSink, seed: string): Promise<TrainingResult> {
+export async function trainFromDisk(
+  plan: TrainingPlan,
+  data: LoadedData & { disk: DiskSource },
+  sink: TrainingSink,
+  seed: string,
+): Promise<TrainingResult> {
   const { disk } = data;
   const { batchSize } = plan.fit;
   let trainRows = disk.train.rows;
@@ -36,23 +47,42 @@ export async function trainFromDisk(plan: TrainingPlan, data: LoadedData & { dis
   let transforms: Transforms = plan.transforms;
   if (transforms.inputs.standardize || transforms.inputs.minMax) {
     const statistics = new FeatureStatistics(sizeOf(transforms.featureShape));
-    for await (const block of readBlocks(disk.train, trainRows, SCAN_BLOCK)) statistics.add(block.x, { length: block.count });
+    for await (const block of readBlocks(disk.train, trainRows, SCAN_BLOCK))
+      statistics.add(block.x, { length: block.count });
     transforms = statistics.apply(transforms);
   }
   const toTensors = (block: Block) =>
-    tf.tidy(() => ({ xs: featuresTensor(block.x, block.count, transforms), ys: labelsTensor(block.y, block.count, data, plan.transforms.labels) }));
+    tf.tidy(() => ({
+      xs: featuresTensor(block.x, block.count, transforms),
+      ys: labelsTensor(block.y, block.count, data, plan.transforms.labels),
+    }));
 
   const model = buildModel(plan.model, modelInputShape(plan.transforms), { seed: plan.fit.seed });
   try {
     compileModel(model, plan.compile);
-    const dataset = diskDataset(disk.train, trainRows, batchSize, toTensors, plan.fit.shuffle ? { seed: plan.fit.seed ?? seed } : undefined);
-    const validationDataset = validationRows ? diskDataset(disk.train, validationRows, batchSize, toTensors) : undefined;
+    const dataset = diskDataset(
+      disk.train,
+      trainRows,
+      batchSize,
+      toTensors,
+      plan.fit.shuffle ? { seed: plan.fit.seed ?? seed } : undefined,
+    );
+    const validationDataset = validationRows
+      ? diskDataset(disk.train, validationRows, batchSize, toTensors)
+      : undefined;
     const history = await fit(model, { dataset, validationDataset, samples: trainRows.length }, plan, sink);
     const stopped = sink.supervisor?.stopReason;
     if (stopped) return { model, history, evaluation: null, transforms, stopped };
     let evaluation: EvaluationReport | null = null;
     if (plan.evaluate && disk.test) {
-      evaluation = await evaluateFromDisk(model, disk.test, batchSize, toTensors, plan.compile.loss, transforms.classNames);
+      evaluation = await evaluateFromDisk(
+        model,
+        disk.test,
+        batchSize,
+        toTensors,
+        plan.compile.loss,
+        transforms.classNames,
+      );
       await sink.evaluation(evaluation);
     }
     return { model, history, evaluation, transforms };
@@ -91,7 +121,7 @@ async function evaluateFromDisk(
       const scalars = Array.isArray(result) ? result : [result];
       const values = await Promise.all(scalars.map((s) => s.data()));
       tf.dispose(scalars);
-      values.forEach((v, i) => (sums[i] += v[0] * block.count));
+      for (const [i, v] of values.entries()) sums[i] += v[0] * block.count;
       n += block.count;
       const predicted = model.predict(xs) as tf.Tensor;
       await report.add(predicted, ys);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadData } from '../data/datasets.ts';
-import { featuresTensor, fitStatistics, labelsTensor, type Transforms } from '../data/transforms.ts';
+import { featuresTensor, fitStatistics, labelsTensor } from '../data/transforms.ts';
 import { validationSplit } from '../data/split.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import { buildModel } from '../model/build-model.ts';
@@ -17,17 +17,31 @@ import { disposeModel } from '../model/dispose.ts';
  * Loads the data, builds and fits the model, and evaluates it on the test split: Keras's
  * `fit` + `evaluate`. The caller owns (and disposes) the returned model.
  */
-export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: TrainingSink, seed: string): Promise<TrainingResult> {
+export async function train(
+  plan: TrainingPlan,
+  dataSpec: DataSpec,
+  sink: TrainingSink,
+  seed: string,
+): Promise<TrainingResult> {
   const data = await loadData(dataSpec, plan.evaluate, plan.datasets, plan.fit.seed);
   if (data.disk) return trainFromDisk(plan, { ...data, disk: data.disk }, sink, seed);
   const tensors: tf.Tensor[] = [];
-  const keep = <T extends tf.Tensor>(t: T) => (tensors.push(t), t);
+  const keep = <T extends tf.Tensor>(t: T) => {
+    tensors.push(t);
+    return t;
+  };
   const model = buildModel(plan.model, modelInputShape(plan.transforms), { seed: plan.fit.seed });
   try {
     compileModel(model, plan.compile);
-    const split = plan.fit.validationSplit > 0
-      ? validationSplit(data.train.count, plan.fit.validationSplit, plan.fit.seed ?? seed, data.stratify ? data.train.y : undefined)
-      : undefined;
+    const split =
+      plan.fit.validationSplit > 0
+        ? validationSplit(
+            data.train.count,
+            plan.fit.validationSplit,
+            plan.fit.seed ?? seed,
+            data.stratify ? data.train.y : undefined,
+          )
+        : undefined;
     const transforms = fitStatistics(plan.transforms, data.train.x, data.train.count, split?.train);
     const x = keep(featuresTensor(data.train.x, data.train.count, transforms));
     const y = keep(labelsTensor(data.train.y, data.train.count, data, plan.transforms.labels));
@@ -49,7 +63,10 @@ export async function train(plan: TrainingPlan, dataSpec: DataSpec, sink: Traini
       const xt = keep(featuresTensor(data.test.x, data.test.count, transforms));
       const yt = keep(labelsTensor(data.test.y, data.test.count, data, plan.transforms.labels));
       evaluation = await evaluate(model, xt, yt, plan.fit.batchSize);
-      Object.assign(evaluation, await reportFor(model, xt, yt, plan.compile.loss, plan.fit.batchSize, transforms.classNames));
+      Object.assign(
+        evaluation,
+        await reportFor(model, xt, yt, plan.compile.loss, plan.fit.batchSize, transforms.classNames),
+      );
       await sink.evaluation(evaluation);
     }
     return { model, history, evaluation, transforms };
@@ -65,6 +82,6 @@ async function evaluate(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, batch
   const result = model.evaluate(x, y, { batchSize });
   const scalars = Array.isArray(result) ? result : [result];
   const values = await Promise.all(scalars.map((s) => s.data()));
-  scalars.forEach((s) => s.dispose());
+  for (const s of scalars) s.dispose();
   return Object.fromEntries(model.metricsNames.map((name, i) => [name, values[i][0]]));
 }

@@ -17,7 +17,8 @@ interface DenseInternals {
  * bias; any other activation after a plain matmul and a bias add.
  */
 export function denseStack(model: tf.LayersModel): Forward | undefined {
-  if (!(model instanceof tf.Sequential) || model.inputs.length !== 1 || model.inputs[0].shape.length !== 2) return undefined;
+  if (!(model instanceof tf.Sequential) || model.inputs.length !== 1 || model.inputs[0].shape.length !== 2)
+    return undefined;
   if (model.layers.length === 0 || !model.layers.every((l) => l.getClassName() === 'Dense')) return undefined;
   const steps = model.layers.map((layer): Forward => {
     const [kernel, bias] = layer.getWeights() as [tf.Tensor2D, tf.Tensor1D | undefined];

@@ -38,9 +38,19 @@ interface RMSPropAttrs {
 }
 
 /** [decay, 1 - decay, momentum, lr, eps] */
-const rmspropScalars = (a: RMSPropAttrs): Scalars => [a.decay, 1 - a.decay, a.momentum, a.learningRate, a.epsilon].map(fround);
+const rmspropScalars = (a: RMSPropAttrs): Scalars =>
+  [a.decay, 1 - a.decay, a.momentum, a.learningRate, a.epsilon].map(fround);
 
-function rmspropLoop(v: Float32Array, s: Float32Array, m: Float32Array, g: Float32Array, ov: Float32Array, os: Float32Array, om: Float32Array, c: Scalars) {
+function rmspropLoop(
+  v: Float32Array,
+  s: Float32Array,
+  m: Float32Array,
+  g: Float32Array,
+  ov: Float32Array,
+  os: Float32Array,
+  om: Float32Array,
+  c: Scalars,
+) {
   const [decay, keep, momentum, lr, eps] = c;
   for (let i = 0; i < g.length; i++) {
     const gi = g[i];
@@ -65,9 +75,19 @@ interface AdamAttrs {
 }
 
 /** [beta1, 1 - beta1, beta2, 1 - beta2, 1 - accBeta1, 1 - accBeta2, eps, -lr] */
-const adamScalars = (a: AdamAttrs): Scalars => [a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.correction1, a.correction2, a.epsilon, -a.learningRate].map(fround);
+const adamScalars = (a: AdamAttrs): Scalars =>
+  [a.beta1, 1 - a.beta1, a.beta2, 1 - a.beta2, a.correction1, a.correction2, a.epsilon, -a.learningRate].map(fround);
 
-function adamLoop(v: Float32Array, m: Float32Array, s: Float32Array, g: Float32Array, ov: Float32Array, om: Float32Array, os: Float32Array, c: Scalars) {
+function adamLoop(
+  v: Float32Array,
+  m: Float32Array,
+  s: Float32Array,
+  g: Float32Array,
+  ov: Float32Array,
+  om: Float32Array,
+  os: Float32Array,
+  c: Scalars,
+) {
   const [b1, k1, b2, k2, c1, c2, eps, step] = c;
   for (let i = 0; i < g.length; i++) {
     const gi = g[i];
@@ -95,11 +115,21 @@ function adamLoop(v: Float32Array, m: Float32Array, s: Float32Array, g: Float32A
 type SimdExports = Record<'rmsprop' | 'adam', (...args: number[]) => void>;
 const simdFor = (backend: WasmBackend) => onBackendMemory<SimdExports>('fused-optimizers', backend);
 
-type Loop = (...args: [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Scalars]) => void;
-type CpuBackend = tf.KernelBackend & { makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo };
+type Loop = (
+  ...args: [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Scalars]
+) => void;
+type CpuBackend = tf.KernelBackend & {
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): tf.TensorInfo;
+};
 
 /** Inputs: the variable, its two slots, the gradient; outputs: the three new values. */
-function kernel(name: string, backendName: string, loop: Loop, simdName: keyof SimdExports, scalarsOf: (attrs: never) => Scalars): tf.KernelConfig {
+function kernel(
+  name: string,
+  backendName: string,
+  loop: Loop,
+  simdName: keyof SimdExports,
+  scalarsOf: (attrs: never) => Scalars,
+): tf.KernelConfig {
   const keys = ['value', 'slot1', 'slot2', 'grad'];
   const kernelFunc: tf.KernelConfig['kernelFunc'] = ({ inputs, backend, attrs }) => {
     const ins = keys.map((k) => inputs[k] as tf.TensorInfo);
@@ -137,7 +167,8 @@ function kernel(name: string, backendName: string, loop: Loop, simdName: keyof S
  */
 export function registerFusedOptimizerKernels(): void {
   for (const backendName of FUSED_BACKENDS) {
-    if (!tf.getKernel(RMSPROP, backendName)) tf.registerKernel(kernel(RMSPROP, backendName, rmspropLoop, 'rmsprop', rmspropScalars));
+    if (!tf.getKernel(RMSPROP, backendName))
+      tf.registerKernel(kernel(RMSPROP, backendName, rmspropLoop, 'rmsprop', rmspropScalars));
     if (!tf.getKernel(ADAM, backendName)) tf.registerKernel(kernel(ADAM, backendName, adamLoop, 'adam', adamScalars));
   }
 }
@@ -177,7 +208,10 @@ interface AdamState {
 
 const names = (grads: Grads) => (Array.isArray(grads) ? grads.map((g) => g.name) : Object.keys(grads));
 const gradientOf = (grads: Grads, name: string, i: number) => (Array.isArray(grads) ? grads[i].tensor : grads[name]);
-const slot = (name: string, value: tf.Variable): Slot => ({ originalName: name, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) });
+const slot = (name: string, value: tf.Variable): Slot => ({
+  originalName: name,
+  variable: tf.tidy(() => tf.zerosLike(value).variable(false)),
+});
 
 /** The fused kernel applies when it is registered for the current backend and every tensor is float32. */
 function fusable(kernelName: string, grads: Grads): boolean {
@@ -192,8 +226,17 @@ function fusable(kernelName: string, grads: Grads): boolean {
 }
 
 /** Runs the fused kernel and assigns its outputs, as the stock tidy + assign does. */
-function update(kernelName: string, value: tf.Variable, slot1: tf.Variable, slot2: tf.Variable, grad: tf.Tensor, attrs: object) {
-  const [v, a, b] = tf.engine().runKernel(kernelName, { value, slot1, slot2, grad }, attrs as tf.NamedAttrMap) as tf.Tensor[];
+function update(
+  kernelName: string,
+  value: tf.Variable,
+  slot1: tf.Variable,
+  slot2: tf.Variable,
+  grad: tf.Tensor,
+  attrs: object,
+) {
+  const [v, a, b] = tf
+    .engine()
+    .runKernel(kernelName, { value, slot1, slot2, grad }, attrs as tf.NamedAttrMap) as tf.Tensor[];
   slot1.assign(a);
   slot2.assign(b);
   value.assign(v);
@@ -218,7 +261,12 @@ export function fuseOptimizerUpdates<T extends tf.Optimizer>(optimizer: T): T {
         o.accumulatedMoments[i] ??= slot(`${name}/momentum`, value);
         const grad = gradientOf(grads, name, i);
         if (grad == null) return;
-        const attrs: RMSPropAttrs = { decay: o.decay, momentum: o.momentum, learningRate: o.learningRate, epsilon: o.epsilon };
+        const attrs: RMSPropAttrs = {
+          decay: o.decay,
+          momentum: o.momentum,
+          learningRate: o.learningRate,
+          epsilon: o.epsilon,
+        };
         update(RMSPROP, value, o.accumulatedMeanSquares[i].variable, o.accumulatedMoments[i].variable, grad, attrs);
       });
       o.incrementIterations();
@@ -237,7 +285,14 @@ export function fuseOptimizerUpdates<T extends tf.Optimizer>(optimizer: T): T {
         o.accumulatedSecondMoment[i] ??= slot(`${name}/v`, value);
         const grad = gradientOf(grads, name, i);
         if (grad == null) return;
-        const attrs: AdamAttrs = { beta1: o.beta1, beta2: o.beta2, learningRate: o.learningRate, epsilon: o.epsilon, correction1, correction2 };
+        const attrs: AdamAttrs = {
+          beta1: o.beta1,
+          beta2: o.beta2,
+          learningRate: o.learningRate,
+          epsilon: o.epsilon,
+          correction1,
+          correction2,
+        };
         update(ADAM, value, o.accumulatedFirstMoment[i].variable, o.accumulatedSecondMoment[i].variable, grad, attrs);
       });
       tf.tidy(() => {

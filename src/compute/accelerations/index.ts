@@ -1,7 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { installWasmGradients } from '../wasm-gradients.ts';
 import { denseStack, type Forward } from './dense-stack.ts';
-import { fuseOptimizerUpdates, registerFusedOptimizerKernels, unregisterFusedOptimizerKernels } from './fused-optimizers.ts';
+import {
+  fuseOptimizerUpdates,
+  registerFusedOptimizerKernels,
+  unregisterFusedOptimizerKernels,
+} from './fused-optimizers.ts';
 import { fastWasmGather, stockWasmGather } from './wasm-gather.ts';
 import { shareWasmIdentity, unshareWasmIdentity } from './wasm-identity.ts';
 import { routeTransposedMatMuls, unrouteTransposedMatMuls } from './wasm-matmul.ts';

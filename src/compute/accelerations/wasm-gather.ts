@@ -2,7 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { replaceWasmKernel, restoreWasmKernel } from './wasm-kernel-swap.ts';
 import type { WasmBackend } from './wasm-module.ts';
 
-
 /**
  * `fit` slices every batch out of the whole training set with a gather along axis 0, and
  * the wasm backend's GatherV2 walks the output element by element, a fair share of a small
@@ -14,7 +13,14 @@ export function fastWasmGather(): void {
   replaceWasmKernel('GatherV2', (original) => (args) => {
     const { x, indices } = args.inputs as { x: tf.TensorInfo; indices: tf.TensorInfo };
     const { axis, batchDims } = args.attrs as { axis: number; batchDims?: number };
-    if (batchDims || x.dtype === 'string' || x.dtype === 'complex64' || indices.dtype !== 'int32' || x.shape.length === 0) return original(args);
+    if (
+      batchDims ||
+      x.dtype === 'string' ||
+      x.dtype === 'complex64' ||
+      indices.dtype !== 'int32' ||
+      x.shape.length === 0
+    )
+      return original(args);
     if (tf.util.parseAxisParam(axis, x.shape)[0] !== 0) return original(args);
     const backend = args.backend as WasmBackend;
     const rows = x.shape[0];

@@ -13,7 +13,8 @@ const ROUTED = ['BatchMatMul', '_FusedMatMul'];
 export function routeTransposedMatMuls(): void {
   const transpose = tf.getKernel('Transpose', 'wasm');
   if (!transpose) return;
-  for (const name of ROUTED) replaceWasmKernel(name, (original) => plainMatMul(original, transpose.kernelFunc, name === 'BatchMatMul'));
+  for (const name of ROUTED)
+    replaceWasmKernel(name, (original) => plainMatMul(original, transpose.kernelFunc, name === 'BatchMatMul'));
 }
 
 /** Puts the stock kernels back (for comparisons); `routeTransposedMatMuls` re-routes. */
@@ -48,9 +49,16 @@ function plainMatMul(matMul: KernelFunc, transpose: KernelFunc, swappable: boole
     const { transposeA, transposeB } = attrs as { transposeA?: boolean; transposeB?: boolean };
     if (!transposeA && !transposeB) {
       const { a, b, bias } = inputs as { a: tf.TensorInfo; b: tf.TensorInfo; bias?: tf.TensorInfo };
-      const sparse = sparseMatMul(backend as tf.KernelBackend, a, b, bias, (attrs as { activation?: string }).activation);
+      const sparse = sparseMatMul(
+        backend as tf.KernelBackend,
+        a,
+        b,
+        bias,
+        (attrs as { activation?: string }).activation,
+      );
       if (sparse) return sparse;
-      if (!swappable || !swapsEnabled || !swapPays(inputs.a as tf.TensorInfo, inputs.b as tf.TensorInfo)) return matMul({ inputs, backend, attrs });
+      if (!swappable || !swapsEnabled || !swapPays(inputs.a as tf.TensorInfo, inputs.b as tf.TensorInfo))
+        return matMul({ inputs, backend, attrs });
       const t = (x: tf.TensorInfo) => transpose({ inputs: { x }, backend, attrs: { perm: [1, 0] } }) as tf.TensorInfo;
       const aT = t(inputs.a as tf.TensorInfo);
       const bT = t(inputs.b as tf.TensorInfo);
@@ -70,7 +78,11 @@ function plainMatMul(matMul: KernelFunc, transpose: KernelFunc, swappable: boole
     };
     const a = transposeA ? swapLastTwo(inputs.a as tf.TensorInfo) : inputs.a;
     const b = transposeB ? swapLastTwo(inputs.b as tf.TensorInfo) : inputs.b;
-    const out = matMul({ inputs: { ...inputs, a, b }, backend, attrs: { ...attrs, transposeA: false, transposeB: false } });
+    const out = matMul({
+      inputs: { ...inputs, a, b },
+      backend,
+      attrs: { ...attrs, transposeA: false, transposeB: false },
+    });
     for (const t of temporaries) (backend as tf.KernelBackend).disposeData(t.dataId);
     return out;
   };

@@ -35,7 +35,9 @@ export function onBackendMemory<T>(name: string, backend: tf.KernelBackend): T |
   if (instance?.memory !== memory) {
     let exports: unknown;
     try {
-      exports = new WA.Instance(new WA.Module(readFileSync(new URL(`./${name}.wasm`, import.meta.url))), { env: { memory } }).exports;
+      exports = new WA.Instance(new WA.Module(readFileSync(new URL(`./${name}.wasm`, import.meta.url))), {
+        env: { memory },
+      }).exports;
     } catch {
       exports = undefined; // e.g. a runtime without SIMD: the callers keep the stock kernels
     }

@@ -20,7 +20,17 @@ const MAX_DENSITY = 0.3;
 
 interface SparseExports {
   nonzeros(p: number, n: number): number;
-  matmul(a: number, b: number, bias: number, out: number, idx: number, m: number, k: number, n: number, relu: number): void;
+  matmul(
+    a: number,
+    b: number,
+    bias: number,
+    out: number,
+    idx: number,
+    m: number,
+    k: number,
+    n: number,
+    relu: number,
+  ): void;
 }
 
 let enabled = true;
@@ -34,13 +44,20 @@ let runs = 0;
 export const sparseMatMulRuns = () => runs;
 
 /** The product as the sparse path computes it, or undefined when that path does not apply or would be slower. */
-export function sparseMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.TensorInfo, bias: tf.TensorInfo | undefined, activation = 'linear'): tf.TensorInfo | undefined {
+export function sparseMatMul(
+  backend: tf.KernelBackend,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  activation = 'linear',
+): tf.TensorInfo | undefined {
   if (!enabled || tf.engine().state.gradientDepth > 0) return undefined;
   if (activation !== 'linear' && activation !== 'relu') return undefined;
   if (a.dtype !== 'float32' || b.dtype !== 'float32' || (bias && bias.dtype !== 'float32')) return undefined;
   const [M, K] = a.shape.slice(-2);
   const [K2, N] = b.shape.slice(-2);
-  if (K !== K2 || a.shape.length > 3 || b.shape.length > 3 || a.shape.length < 2 || b.shape.length < 2) return undefined;
+  if (K !== K2 || a.shape.length > 3 || b.shape.length > 3 || a.shape.length < 2 || b.shape.length < 2)
+    return undefined;
   if ((a.shape.length === 3 && a.shape[0] !== 1) || (b.shape.length === 3 && b.shape[0] !== 1)) return undefined;
   if (bias && tf.util.sizeFromShape(bias.shape) !== N) return undefined;
   const wasm = backend as WasmBackend;
@@ -51,7 +68,17 @@ export function sparseMatMul(backend: tf.KernelBackend, a: tf.TensorInfo, b: tf.
   const out = wasm.makeOutput([...(a.shape.length === 3 ? [1] : []), M, N], 'float32');
   const idx = wasm.makeOutput([K], 'int32');
   const offset = (t: tf.TensorInfo) => wasm.getMemoryOffset(t.dataId);
-  sparse.matmul(offset(a), offset(b), bias ? offset(bias) : 0, offset(out), offset(idx), M, K, N, activation === 'relu' ? 1 : 0);
+  sparse.matmul(
+    offset(a),
+    offset(b),
+    bias ? offset(bias) : 0,
+    offset(out),
+    offset(idx),
+    M,
+    K,
+    N,
+    activation === 'relu' ? 1 : 0,
+  );
   wasm.disposeData(idx.dataId);
   runs++;
   return out;
