@@ -18,7 +18,9 @@ import { jobEventRoutes } from './http/job-events.ts';
 import { jobCancelRoutes } from './http/job-cancel.ts';
 import { jobRoutes } from './http/jobs.ts';
 import { jsonBody } from './http/json-body.ts';
+import { metricsRoute, requestTiming } from './http/metrics-route.ts';
 import { modelRoutes } from './http/models.ts';
+import { queueBoard } from './http/queue-board.ts';
 import { tenantRateLimit } from './http/rate-limit.ts';
 import { services } from './http/services.ts';
 import { validatorCompiler } from './http/validation.ts';
@@ -51,7 +53,10 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   // Services first: authentication counts failures in Redis.
   await app.register(services, { config });
   await app.register(auth, { keyring });
+  // Before any route: its onResponse hook times every one of them.
+  await app.register(requestTiming);
   await app.register(docs, { protect: keyring.size > 0 && !config.DOCS_PUBLIC });
+  await app.register(metricsRoute, { keyring });
   await app.register(fastifySSE, { heartbeatInterval: config.SSE_HEARTBEAT_MS });
   await app.register(healthRoutes);
   // Every /v1 route: a tenant (or 401), then its rate limit, then the route.
@@ -68,6 +73,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
     { prefix: '/v1' },
   );
   await app.register(dashboard);
+  await app.register(queueBoard);
   return app;
 }
 

@@ -77,6 +77,14 @@ export const ConfigSchema = Type.Object({
     default: '',
     description: 'A file of `key:tenant[:admin]` lines (# comments), read at start; adds to API_KEYS.',
   }),
+  METRICS_TOKEN: Type.String({
+    pattern: '^(|.{16,})$',
+    default: '',
+    description:
+      'A token (at least 16 characters) that reads `GET /metrics` as `Authorization: Bearer ' +
+      '<token>`, for a Prometheus server that should hold no API key. With API keys ' +
+      'configured, admin keys read it too; with neither keys nor this token, /metrics is open.',
+  }),
   DOCS_PUBLIC: Type.Boolean({
     default: true,
     description: 'Whether /docs and /openapi.json stay open when keys are configured.',

@@ -10,6 +10,7 @@ import { initBackend } from '../src/compute/backend.ts';
 import { isBackendFault } from '../src/compute/backend-guard.ts';
 import { planLimits } from '../src/training/plan.ts';
 import { runJob, type RunDeps } from '../src/jobs/run-job.ts';
+import { WorkerMetrics } from '../src/jobs/job-metrics.ts';
 
 /**
  * BullMQ's sandboxed processor: runs in a child process, so CPU-bound training never starves
@@ -33,6 +34,7 @@ async function connect(): Promise<RunDeps> {
     limits: planLimits(config),
     checkpointEvery: config.CHECKPOINT_EVERY_EPOCHS,
     maxRunningPerTenant: config.TENANT_MAX_RUNNING_JOBS,
+    metrics: new WorkerMetrics(redis, config.REDIS_PREFIX),
   };
 }
 

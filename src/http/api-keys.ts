@@ -20,6 +20,11 @@ export class Keyring {
     return this.entries.length;
   }
 
+  /** The tenants that have keys, each once. */
+  tenantIds(): string[] {
+    return [...new Set(this.entries.map((e) => e.tenant.id))];
+  }
+
   identify(key: string): Tenant | undefined {
     const presented = digest(key);
     let found: Tenant | undefined;

@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import bearerAuth from '@fastify/bearer-auth';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
@@ -14,7 +15,29 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** onRequest hook: with keys configured, a valid Bearer key or 401; without, the local tenant. */
     authenticate: onRequestHookHandler;
+    /**
+     * An onRequest hook for operator routes (/metrics, /admin/queues), outside /v1: with keys
+     * configured or `token` set, an admin key or `token` as `Authorization: Bearer`, else 401
+     * (403 for a key without admin); with neither, open. `basic` (a realm) also takes the
+     * credential as the password of HTTP Basic auth, for pages a browser opens, and
+     * challenges with it.
+     */
+    adminOnly(options?: { token?: string; basic?: string }): onRequestHookHandler;
   }
+}
+
+const digest = (secret: string) => createHash('sha256').update(secret).digest();
+
+/** The credential of a `Bearer <credential>` header, or with `basic` the password of a `Basic` one. */
+function presented(header: string | undefined, basic: boolean): string | undefined {
+  const match = /^(\S+) +(\S+)$/.exec(header ?? '');
+  if (!match) return undefined;
+  const scheme = match[1].toLowerCase();
+  if (scheme === 'bearer') return match[2];
+  if (scheme !== 'basic' || !basic) return undefined;
+  const decoded = Buffer.from(match[2], 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : decoded.slice(colon + 1);
 }
 
 const unauthorized = (reason: string) =>
@@ -46,6 +69,52 @@ export const auth = fp<{ keyring: Keyring }>(
       request.tenant = tenant;
       request.log = reply.log = request.log.child({ tenant: tenant.id });
     };
+    const { config, redis } = app.services;
+    const failures =
+      config.AUTH_FAILURES_PER_MINUTE > 0
+        ? new AuthFailures(redis, `${config.REDIS_PREFIX}:authfail:`, config.AUTH_FAILURES_PER_MINUTE)
+        : undefined;
+    app.decorate('adminOnly', ({ token = '', basic }: { token?: string; basic?: string } = {}) => {
+      if (keyring.size === 0 && !token)
+        return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+          actAs(request, reply, LOCAL_TENANT);
+          done();
+        };
+      const tokenDigest = token ? digest(token) : undefined;
+      const refused = () =>
+        new AppError(
+          401,
+          'unauthorized',
+          `send Authorization: Bearer <admin API key${token ? ' or METRICS_TOKEN' : ''}>${basic ? ', or the admin API key as the password of HTTP Basic auth' : ''}`,
+          [],
+          { 'WWW-Authenticate': basic ? `Basic realm="${basic}"` : 'Bearer realm="tts"' },
+        );
+      return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+        const address = request.ip;
+        const blockedFor = failures?.blockedFor(address) ?? 0;
+        const credential = presented(request.headers.authorization, basic !== undefined);
+        const byToken =
+          credential !== undefined && tokenDigest !== undefined && timingSafeEqual(digest(credential), tokenDigest);
+        const tenant = credential === undefined ? undefined : keyring.identify(credential);
+        if (byToken || tenant) {
+          // The same rule as `authenticate`: a blocked address passes only with a credential already at work there.
+          const who = tenant?.id ?? ':metrics-token';
+          if (failures && blockedFor > 0 && !failures.isKnown(address, who))
+            return done(tooManyFailures(failures.limit, blockedFor));
+          failures?.succeeded(address, who);
+          if (!byToken && !tenant?.admin)
+            return done(new AppError(403, 'forbidden', `the key of tenant ${tenant?.id} is not an admin key`));
+          if (tenant) actAs(request, reply, tenant);
+          return done();
+        }
+        if (!failures) return done(refused());
+        if (blockedFor > 0) return done(tooManyFailures(failures.limit, blockedFor));
+        failures.failed(address).then(
+          (wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refused()),
+          () => done(refused()),
+        );
+      };
+    });
     if (keyring.size === 0) {
       app.log.warn(
         'NO API KEYS CONFIGURED: every /v1 route is open to anyone who can reach this port (set API_KEYS or API_KEYS_FILE)',
@@ -56,11 +125,6 @@ export const auth = fp<{ keyring: Keyring }>(
       });
       return;
     }
-    const { config, redis } = app.services;
-    const failures =
-      config.AUTH_FAILURES_PER_MINUTE > 0
-        ? new AuthFailures(redis, `${config.REDIS_PREFIX}:authfail:`, config.AUTH_FAILURES_PER_MINUTE)
-        : undefined;
     await app.register(bearerAuth, {
       addHook: false,
       keys: [],

@@ -42,6 +42,7 @@ export const docs = fp<{ protect: boolean }>(
           { name: 'jobs', description: 'training jobs and their event streams' },
           { name: 'models', description: 'trained models, artifacts and prediction' },
           { name: 'health', description: 'liveness and readiness' },
+          { name: 'operations', description: 'metrics for Prometheus (admins or METRICS_TOKEN when keys are set)' },
         ],
         security: [{ apiKey: [] }],
         components: {

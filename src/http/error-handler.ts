@@ -116,6 +116,7 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
     );
   }
   if (isRedisDown(err)) {
+    request.server.services?.metrics.storeErrors.inc({ store: 'redis', kind: 'request' });
     request.log.warn({ err: err.message }, 'redis unavailable');
     reply.header('Retry-After', '5');
     return sendProblem(reply, 503, 'unavailable', 'the job store is unreachable; retry shortly');

@@ -7,6 +7,7 @@ import { createTrainingQueue, type TrainingJobData } from '../jobs/training-queu
 import { initBackend, type BackendName } from '../compute/backend.ts';
 import { Predictor } from '../serving/predictor.ts';
 import { DryRuns } from '../training/dry-run.ts';
+import { ApiMetrics } from './metrics.ts';
 
 /** The stores (jobs, models, datasets, control, checkpoints), from createStores, and what serves requests with them. */
 export interface Services extends Stores {
@@ -16,6 +17,8 @@ export interface Services extends Stores {
   /** Model builds for validate and submit, in a thread with time and memory limits. */
   dryRuns: DryRuns;
   backend: BackendName;
+  /** This process's Prometheus registry and the metrics observed as things happen (GET /metrics: metrics-route.ts). */
+  metrics: ApiMetrics;
   /** Created on first use, so building the app (e.g. to print the OpenAPI spec) needs no Redis. */
   queue(): Queue<TrainingJobData>;
 }
@@ -42,7 +45,11 @@ export const services = fp<{ config: Config }>(
       commandTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
       socketTimeout: config.REDIS_COMMAND_TIMEOUT_MS,
     });
-    redis.on('error', (err) => app.log.debug({ err: err.message }, 'redis connection error'));
+    const metrics = new ApiMetrics();
+    redis.on('error', (err) => {
+      metrics.storeErrors.inc({ store: 'redis', kind: 'connection' });
+      app.log.debug({ err: err.message }, 'redis connection error');
+    });
     // Without an offline queue the connection must be up before the first request. Redis being
     // away does not stop the start: /readyz says so, and the client keeps reconnecting.
     app.addHook('onReady', async () => {
@@ -54,12 +61,16 @@ export const services = fp<{ config: Config }>(
       clearTimeout(timer);
     });
     const stores = createStores(redis, config);
-    const predictor = new Predictor(stores.models, {
-      cacheSize: config.MODEL_CACHE_SIZE,
-      maxAnswerBytes: config.PREDICT_MAX_ANSWER_BYTES,
-      maxPassBytes: config.PREDICT_MAX_PASS_BYTES,
-      maxPassFlops: config.PREDICT_MAX_PASS_FLOPS,
-    });
+    const predictor = new Predictor(
+      stores.models,
+      {
+        cacheSize: config.MODEL_CACHE_SIZE,
+        maxAnswerBytes: config.PREDICT_MAX_ANSWER_BYTES,
+        maxPassBytes: config.PREDICT_MAX_PASS_BYTES,
+        maxPassFlops: config.PREDICT_MAX_PASS_FLOPS,
+      },
+      metrics.predictorObserver,
+    );
     const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
     const dryRuns = new DryRuns({
       threads: config.DRY_RUN_THREADS,
@@ -75,6 +86,7 @@ export const services = fp<{ config: Config }>(
       predictor,
       dryRuns,
       backend,
+      metrics,
       queue: () => {
         if (queue) return queue;
         queue = createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });

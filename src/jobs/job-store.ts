@@ -3,7 +3,7 @@ import { v7 as uuidv7 } from 'uuid';
 import type { InlineDataInfo } from '../data/inline.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import type { Job } from '../schemas/job.ts';
-import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
+import { LOCAL_TENANT, TENANT_ID, type Tenant } from '../tenant.ts';
 import { JOB_STATUSES, TERMINAL, type JobStatus } from '../schemas/job-status.ts';
 import { keys, type Keys } from '../storage/keys.ts';
 import { defineScript } from '../storage/redis-scripts.ts';
@@ -94,6 +94,9 @@ declare module 'ioredis' {
 export type StartResult = 'started' | 'refused' | 'tenant-busy';
 
 export class QuotaError extends Error {}
+
+/** The tenant label of jobs whose tenant is not named in `countsByTenant`; not a valid tenant id (TENANT_ID), so never a real one's. */
+export const OTHER_TENANTS = '~other';
 
 export class JobStore {
   readonly keys: Keys;
@@ -303,6 +306,40 @@ export class JobStore {
       String(maxRunning),
     );
     return done;
+  }
+
+  /**
+   * Jobs per status and tenant, read from the status indexes (for metrics). At most
+   * `maxTenants` tenants are named, `preferred` ones first (e.g. those with keys), then the
+   * others by name; the jobs of the rest are reported under OTHER_TENANTS. One SMEMBERS and
+   * one pipeline of ZCARDs, (maxTenants + 1) × statuses at most, whatever the data holds.
+   */
+  async countsByTenant(
+    maxTenants: number,
+    preferred: readonly string[] = [],
+  ): Promise<{ status: JobStatus; tenant: string; count: number }[]> {
+    const stored = (await this.redis.smembers(this.keys.tenants)).filter((t) => TENANT_ID.test(t)).sort();
+    const named = [...new Set([...preferred, ...stored])].slice(0, maxTenants);
+    const unnamed = stored.some((t) => !named.includes(t));
+    const p = this.redis.pipeline();
+    for (const status of JOB_STATUSES) p.zcard(this.keys.jobsByStatus(status));
+    for (const tenant of named)
+      for (const status of JOB_STATUSES) p.zcard(this.keys.tenantJobsByStatus(tenant, status));
+    const replies = (await p.exec()) ?? [];
+    const failed = replies.find(([err]) => err);
+    if (failed || replies.length === 0) throw failed?.[0] ?? new Error('the job counts were not answered');
+    const counts = replies.map(([, n]) => Number(n));
+    const rows: { status: JobStatus; tenant: string; count: number }[] = [];
+    for (const [i, status] of JOB_STATUSES.entries()) {
+      let rest = counts[i];
+      for (const [t, tenant] of named.entries()) {
+        const count = counts[JOB_STATUSES.length * (t + 1) + i];
+        rows.push({ status, tenant, count });
+        rest -= count;
+      }
+      if (unnamed || rest > 0) rows.push({ status, tenant: OTHER_TENANTS, count: Math.max(0, rest) });
+    }
+    return rows;
   }
 
   /** Drops index entries (global and per tenant) of jobs whose records have expired; returns how many. */

@@ -11,6 +11,7 @@ import { JobSupervisor } from './supervision.ts';
 import type { TrainingResult, TrainingSink } from '../training/fit.ts';
 import { train } from '../training/train.ts';
 import { disposeModel } from '../model/dispose.ts';
+import { WORKER_HISTOGRAMS, type Observation, type RunOutcomeLabel, type WorkerMetrics } from './job-metrics.ts';
 
 export interface RunDeps {
   /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
@@ -31,6 +32,8 @@ export interface RunDeps {
   checkpointEvery: number;
   /** Jobs one tenant may have running at once (TENANT_MAX_RUNNING_JOBS; 0: no limit). */
   maxRunningPerTenant?: number;
+  /** Where run, queue-wait and epoch timings go (Redis-held histograms the API reports); none: not recorded. */
+  metrics?: WorkerMetrics;
 }
 
 export type RunOutcome =
@@ -66,7 +69,55 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   if (started === 'tenant-busy') return { status: 'deferred' };
   if (started === 'refused')
     return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
+  const runStart = Date.now();
+  if (record.startedAt === null)
+    await observe(deps, { spec: WORKER_HISTOGRAMS.queueWait, value: (runStart - Date.parse(record.createdAt)) / 1000 });
+  let outcome: RunOutcomeLabel | undefined = 'error';
+  try {
+    const result = await runStarted(deps, record, saved, now);
+    outcome = outcomeLabel(result);
+    return result;
+  } catch (err) {
+    if (err instanceof AppError) outcome = 'failed';
+    throw err;
+  } finally {
+    if (outcome)
+      await observe(deps, {
+        spec: WORKER_HISTOGRAMS.jobDuration,
+        value: (Date.now() - runStart) / 1000,
+        label: outcome,
+      });
+  }
+}
 
+/** Metrics are not worth a job: a failure to record them is dropped. */
+async function observe(deps: RunDeps, ...observations: Observation[]) {
+  await deps.metrics?.observe(...observations).catch(() => undefined);
+}
+
+/** The `outcome` label of a run that returned (undefined: it did no work worth timing). */
+function outcomeLabel(result: RunOutcome): RunOutcomeLabel | undefined {
+  switch (result.status) {
+    case 'completed':
+    case 'cancelled':
+    case 'yielded':
+      return result.status;
+    case 'timed-out':
+      return 'timed_out';
+    default:
+      return undefined;
+  }
+}
+
+/** The part of `runJob` after the job was moved to running. */
+async function runStarted(
+  deps: RunDeps,
+  record: JobRecord,
+  saved: Awaited<ReturnType<CheckpointStore['info']>>,
+  now: string,
+): Promise<RunOutcome> {
+  const { jobs, checkpoints } = deps;
+  const jobId = record.id;
   try {
     const request = await withInlineData(record, checkpoints);
     const plan = planJob(request, deps.limits ?? deps.maxParams, await deps.datasets?.catalog(request.data));
@@ -76,7 +127,16 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
         ? Date.parse(record.startedAt ?? now) + request.fit.maxDurationSeconds * 1000
         : undefined,
     });
-    const sink: TrainingSink = { ...(await epochRecorder(jobs, record, saved)), supervisor };
+    const sink: TrainingSink = {
+      ...(await epochRecorder(jobs, record, saved)),
+      supervisor,
+      epochTimed: ({ seconds, samples }) =>
+        observe(
+          deps,
+          { spec: WORKER_HISTOGRAMS.epochDuration, value: seconds },
+          { spec: WORKER_HISTOGRAMS.samplesPerSecond, value: seconds > 0 ? samples / seconds : Number.NaN },
+        ),
+    };
     const result = await train(plan, request.data, sink, jobId);
     try {
       return await finish(deps, record, request.fit, plan, result, supervisor);

@@ -26,6 +26,8 @@ interface Loaded {
   passFlops: number;
   /** Most instances one pass takes: within the pass's memory and FLOPs budgets. */
   maxInstances: number;
+  /** Bytes of the model's weights in the backend's memory (what keeping it cached costs). */
+  weightBytes: number;
   /** Whether this model's last pass multiplied its input on the sparse path (see `carryOver`). */
   sparse?: boolean;
 }
@@ -65,6 +67,16 @@ export interface PredictorLimits {
    */
   maxPassFlops?: number;
 }
+/** What the predictor tells whoever measures it (the API's metrics); every call is synchronous and cheap. */
+export interface PredictorObserver {
+  /** A predict call answered (`ok`) or failed, after `seconds`. */
+  predicted(seconds: number, ok: boolean): void;
+  /** A forward pass ran with this many instances. */
+  pass(instances: number): void;
+  /** Loading a model from the model store failed for another reason than its absence. */
+  loadFailed(): void;
+}
+
 /**
  * Serves predictions from stored models. Loaded models stay in an LRU cache (disposed when
  * evicted), and concurrent first requests share one load. Concurrent requests for the same
@@ -77,7 +89,16 @@ export interface PredictorLimits {
 export class Predictor {
   private readonly cache: LRUCache<string, Promise<Loaded>>;
   private readonly batches = new Map<string, Batch>();
-  private readonly counts = { passes: 0, instances: 0, carried: 0, loads: 0, faults: 0 };
+  private readonly counts = {
+    passes: 0,
+    instances: 0,
+    carried: 0,
+    loads: 0,
+    faults: 0,
+    cacheHits: 0,
+    cacheMisses: 0,
+    cachedBytes: 0,
+  };
 
   private readonly limits: Required<PredictorLimits>;
   /** Set while the backend is discarded: its tensors are gone with it and must not be disposed. */
@@ -87,6 +108,7 @@ export class Predictor {
   constructor(
     private readonly models: ModelStore,
     limits: PredictorLimits,
+    private readonly observer?: PredictorObserver,
   ) {
     this.limits = {
       maxAnswerBytes: Number.POSITIVE_INFINITY,
@@ -97,11 +119,14 @@ export class Predictor {
     this.cache = new LRUCache({
       max: this.limits.cacheSize,
       dispose: (loading) => {
-        if (!this.discarding)
-          void loading.then(
-            (l) => l.model.dispose(),
-            () => undefined,
-          );
+        const discarded = this.discarding;
+        void loading.then(
+          (l) => {
+            this.counts.cachedBytes -= l.weightBytes;
+            if (!discarded) l.model.dispose();
+          },
+          () => undefined,
+        );
       },
     });
     this.stopListening = onBackendDiscarded(() => this.forgetAll());
@@ -126,6 +151,23 @@ export class Predictor {
     id: string,
     instances: unknown[],
     visible: (meta: ModelMeta) => boolean = () => true,
+  ): Promise<Prediction> {
+    if (!this.observer) return this.predictOnce(id, instances, visible);
+    const start = performance.now();
+    try {
+      const answer = await this.predictOnce(id, instances, visible);
+      this.observer.predicted((performance.now() - start) / 1000, true);
+      return answer;
+    } catch (err) {
+      this.observer.predicted((performance.now() - start) / 1000, false);
+      throw err;
+    }
+  }
+
+  private async predictOnce(
+    id: string,
+    instances: unknown[],
+    visible: (meta: ModelMeta) => boolean,
   ): Promise<Prediction> {
     if (backendState() === 'replacing') throw backendUnavailable('the compute backend faulted during another request');
     const loaded = await this.load(id);
@@ -172,6 +214,7 @@ export class Predictor {
     this.carryOver(id, batch);
     this.counts.passes++;
     this.counts.instances += batch.instances;
+    this.observer?.pass(batch.instances);
     const { meta, forward } = batch.loaded;
     const inputs = batch.waiting.map((w) => w.input);
     const temporaries: tf.Tensor[] = inputs.filter((i): i is tf.Tensor => i instanceof tf.Tensor);
@@ -255,7 +298,10 @@ export class Predictor {
     setImmediate(() => this.flush(id, next));
   }
 
-  /** Forward passes run, instances they took, and requests moved to a later pass (see `carryOver`). */
+  /**
+   * Forward passes run, instances they took, requests moved to a later pass (see `carryOver`),
+   * model cache hits and misses, and the weight bytes of the models loaded in the cache.
+   */
   stats() {
     return { ...this.counts };
   }
@@ -272,17 +318,28 @@ export class Predictor {
 
   private load(id: string): Promise<Loaded> {
     let loading = this.cache.get(id);
-    if (!loading) {
-      loading = (async () => {
-        const meta = await this.models.get(id);
-        if (!meta) throw notFound('model', id);
-        const model = await tf.loadLayersModel(this.models.reader(id));
-        this.counts.loads++;
-        return { meta, model, forward: forwardOf(model), ...passSize(model, meta.transforms, this.limits) };
-      })();
-      this.cache.set(id, loading);
-      loading.catch(() => this.cache.delete(id));
+    if (loading) {
+      this.counts.cacheHits++;
+      return loading;
     }
+    this.counts.cacheMisses++;
+    loading = (async () => {
+      const meta = await this.models.get(id);
+      if (!meta) throw notFound('model', id);
+      const model = await tf.loadLayersModel(this.models.reader(id));
+      this.counts.loads++;
+      const weightBytes = model.weights.reduce(
+        (sum, w) => sum + w.shape.reduce((a: number, d) => a * (d ?? 1), 1) * 4,
+        0,
+      );
+      this.counts.cachedBytes += weightBytes;
+      return { meta, model, forward: forwardOf(model), weightBytes, ...passSize(model, meta.transforms, this.limits) };
+    })();
+    this.cache.set(id, loading);
+    loading.catch((err) => {
+      this.cache.delete(id);
+      if (!(err instanceof AppError)) this.observer?.loadFailed();
+    });
     return loading;
   }
 }

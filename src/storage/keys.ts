@@ -21,5 +21,7 @@ export const keys = (prefix: string) => ({
   tenantJobsByStatus: (tenant: string, status: JobStatus) => `${prefix}:tenant:${tenant}:jobs:${status}`,
   /** Every tenant that ever created a job (for sweeping expired jobs from tenant indexes). */
   tenants: `${prefix}:tenants`,
+  /** One hash per histogram the workers record (jobs/job-metrics.ts): bucket counts, sum and count. */
+  histogram: (name: string) => `${prefix}:metrics:${name}`,
 });
 export type Keys = ReturnType<typeof keys>;

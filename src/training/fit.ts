@@ -48,6 +48,8 @@ export interface TrainingSink {
   evaluation(metrics: EvaluationReport): Promise<void>;
   /** Optional supervision: cancel, shutdown and time limits, checkpoints, resume. */
   supervisor?: Supervisor;
+  /** After each finished epoch: its wall time (as the epoch report's) and the training samples it went through. */
+  epochTimed?(timing: { seconds: number; samples: number }): Promise<void>;
 }
 
 export interface TrainingResult {
@@ -78,7 +80,8 @@ export async function fit(
   sink: TrainingSink,
 ): Promise<Record<string, number[]>> {
   const { epochs, batchSize, shuffle } = plan.fit;
-  const batches = Math.ceil(('x' in input ? input.x.shape[0] : input.samples) / batchSize);
+  const samples = 'x' in input ? input.x.shape[0] : input.samples;
+  const batches = Math.ceil(samples / batchSize);
   const resumed = await sink.supervisor?.restore(model);
   const history: Record<string, number[]> = resumed?.history ?? {};
   let epochStart = Date.now();
@@ -122,7 +125,9 @@ export async function fit(
             history[name].push(value);
           }
           await sink.supervisor?.epochDone(epoch + 1, epochs, model, history);
-          await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs: Date.now() - epochStart }, history);
+          const elapsedMs = Date.now() - epochStart;
+          await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs }, history);
+          await sink.epochTimed?.({ seconds: elapsedMs / 1000, samples });
         },
       },
     };
