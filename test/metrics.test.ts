@@ -36,8 +36,15 @@ function parseExposition(text: string): Sample[] {
     }
     const family = types.has(name) ? name : name.replace(/_(bucket|sum|count)$/, '');
     assert.ok(types.has(family), `${name} has no # TYPE line`);
-    const number = value === '+Inf' ? Number.POSITIVE_INFINITY : Number(value);
-    assert.ok(!Number.isNaN(number), `not a number: ${line}`);
+    // The exposition format's floats: Go's ParseFloat, so NaN and ±Inf in any case (prom-client
+    // writes `Nan` for a default metric with no samples yet, e.g. the event-loop lag just after start).
+    const special: Record<string, number> = {
+      nan: Number.NaN,
+      '+inf': Number.POSITIVE_INFINITY,
+      '-inf': Number.NEGATIVE_INFINITY,
+    };
+    const number = special[value.toLowerCase()] ?? Number(value);
+    assert.ok(value.toLowerCase() === 'nan' || !Number.isNaN(number), `not a number: ${line}`);
     samples.push({ name, labels, value: number });
   }
   return samples;
