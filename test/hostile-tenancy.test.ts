@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import { buildApp, type App } from '../src/app.ts';
 import { AuthFailures } from '../src/http/auth-failures.ts';
 import { sharedRateStore } from '../src/http/rate-limit-store.ts';
+import { deleteKeys } from '../bench/service.ts';
 import { JobStore } from '../src/jobs/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { OwnedIndex } from '../src/storage/owned-index.ts';
@@ -195,7 +196,8 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
   });
 
   test('the job store reads a large record only for a tenant that may see it', async () => {
-    const store = new JobStore(new Redis(REDIS_URL), `test-${randomUUID().slice(0, 8)}`);
+    const prefix = `test-${randomUUID().slice(0, 8)}`;
+    const store = new JobStore(new Redis(REDIS_URL), prefix);
     try {
       const big = { data: { x: Array.from({ length: 200_000 }, (_, i) => i % 97) } };
       const { record } = await store.create({ tenant: 'alice', request: big, epochs: 1, summary: undefined });
@@ -217,6 +219,7 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
       await store.remove(record.id);
     } finally {
       store.redis.disconnect();
+      await deleteKeys(REDIS_URL, prefix); // remove() leaves the set of tenants with jobs, as it should
     }
   });
 
