@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { JobStore, OTHER_TENANTS } from '../src/jobs/job-store.ts';
+import { OTHER_TENANTS } from '../src/jobs/job-counts.ts';
+import { JobStore } from '../src/jobs/job-store.ts';
 import { apiAs, cleanup, smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
 
 interface Sample {

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError, notFound } from '../errors.ts';
-import { QuotaError, type JobRecord } from '../jobs/job-store.ts';
+import type { JobRecord } from '../jobs/job-record.ts';
+import { QuotaError } from '../jobs/job-store.ts';
 import { enqueueTraining, queuePositions } from '../jobs/training-queue.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { JobList, JobListQuery } from '../schemas/job.ts';

@@ -3,7 +3,7 @@ import type { JobStore } from '../jobs/job-store.ts';
 import { type HistogramSpec, WORKER_HISTOGRAMS, type WorkerMetrics } from '../jobs/job-metrics.ts';
 import type { Predictor, PredictorObserver } from '../serving/predictor.ts';
 
-/** Tenants named in `tts_jobs`; the jobs of any more are summed under OTHER_TENANTS (job-store.ts). */
+/** Tenants named in `tts_jobs`; the jobs of any more are summed under OTHER_TENANTS (jobs/job-counts.ts). */
 export const MAX_TENANT_LABELS = 100;
 
 /** The queue states `tts_queue_jobs` reports, and the BullMQ counts each sums. */

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { TERMINAL } from '../schemas/job-status.ts';
-import { parseEntries, type JobEvent, type JobStore } from './job-store.ts';
+import { parseEntries, type JobEvent } from './job-event.ts';
+import type { JobStore } from './job-store.ts';
 
 const PAGE = 500;
 const BLOCK_MS = 5_000;

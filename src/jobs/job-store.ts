@@ -1,102 +1,19 @@
-import type { Redis, RedisKey, Result } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { v7 as uuidv7 } from 'uuid';
 import type { InlineDataInfo } from '../data/inline.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
-import type { Job } from '../schemas/job.ts';
-import { LOCAL_TENANT, TENANT_ID, type Tenant } from '../tenant.ts';
 import { JOB_STATUSES, TERMINAL, type JobStatus } from '../schemas/job-status.ts';
 import { keys, type Keys } from '../storage/keys.ts';
-import { defineScript } from '../storage/redis-scripts.ts';
-
-/** A job as stored: the API's `Job` (schemas/job.ts) less `queuePosition`, which is read live. */
-export type JobRecord = Omit<Job, 'queuePosition' | 'evaluation'> & {
-  /** The full report (its class table typed), as the schema's `additionalProperties` allows. */
-  evaluation: EvaluationReport | null;
-};
-
-export type JobError = NonNullable<JobRecord['error']>;
-
-export interface JobEvent {
-  id: string;
-  event: string;
-  data: unknown;
-}
-
-const JSON_FIELDS = ['progress', 'history', 'evaluation', 'error', 'summary', 'request', 'inlineData'] as const;
-const LIST_FIELDS = [
-  'id',
-  'name',
-  'tenant',
-  'status',
-  'createdAt',
-  'startedAt',
-  'finishedAt',
-  'progress',
-  'backend',
-  'history',
-  'evaluation',
-  'modelId',
-  'error',
-  'attempts',
-];
-/** Every field of a record but `request`, the largest. */
-const RECORD_FIELDS = [...LIST_FIELDS, 'summary', 'inlineData'];
-
-declare module 'ioredis' {
-  interface RedisCommander<Context> {
-    /** job-for-tenant.lua */
-    jobForTenant(
-      job: RedisKey,
-      tenant: string,
-      legacyTenant: string,
-      ...fields: string[]
-    ): Result<string[] | null, Context>;
-    /** job-create.lua */
-    jobCreate(
-      ...args: [
-        job: RedisKey,
-        events: RedisKey,
-        jobs: RedisKey,
-        queued: RedisKey,
-        tenantJobs: RedisKey,
-        tenantQueued: RedisKey,
-        tenantRunning: RedisKey,
-        tenants: RedisKey,
-        id: string,
-        record: string,
-        statusEvent: string,
-        maxQueued: string,
-        tenant: string,
-      ]
-    ): Result<number, Context>;
-    /** job-transition.lua */
-    jobTransition(
-      ...args: [
-        job: RedisKey,
-        events: RedisKey,
-        ...statusIndexes: RedisKey[],
-        id: string,
-        to: string,
-        from: string,
-        fields: string,
-        statusEvent: string,
-        endEvent: string,
-        statuses: string,
-        retentionSeconds: string,
-        tenantPrefix: string,
-        maxRunning: string,
-      ]
-    ): Result<[done: number, found: string], Context>;
-  }
-}
+import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
+import { countJobsByTenant } from './job-counts.ts';
+import { parseEntries, type JobEvent } from './job-event.ts';
+import { deserialize, LIST_FIELDS, RECORD_FIELDS, serialize, type JobRecord } from './job-record.ts';
+import { defineJobScripts } from './job-scripts.ts';
 
 /** What `start` found: started, refused (not queued/running any more), or the tenant runs its maximum already. */
 export type StartResult = 'started' | 'refused' | 'tenant-busy';
 
 export class QuotaError extends Error {}
-
-/** The tenant label of jobs whose tenant is not named in `countsByTenant`; not a valid tenant id (TENANT_ID), so never a real one's. */
-export const OTHER_TENANTS = '~other';
 
 export class JobStore {
   readonly keys: Keys;
@@ -111,9 +28,7 @@ export class JobStore {
     private readonly retentionSeconds = 0,
   ) {
     this.keys = keys(prefix);
-    defineScript(redis, 'jobForTenant', new URL('./job-for-tenant.lua', import.meta.url), 1);
-    defineScript(redis, 'jobCreate', new URL('./job-create.lua', import.meta.url), 8);
-    defineScript(redis, 'jobTransition', new URL('./job-transition.lua', import.meta.url), 2 + JOB_STATUSES.length);
+    defineJobScripts(redis);
   }
 
   /**
@@ -308,38 +223,9 @@ export class JobStore {
     return done;
   }
 
-  /**
-   * Jobs per status and tenant, read from the status indexes (for metrics). At most
-   * `maxTenants` tenants are named, `preferred` ones first (e.g. those with keys), then the
-   * others by name; the jobs of the rest are reported under OTHER_TENANTS. One SMEMBERS and
-   * one pipeline of ZCARDs, (maxTenants + 1) × statuses at most, whatever the data holds.
-   */
-  async countsByTenant(
-    maxTenants: number,
-    preferred: readonly string[] = [],
-  ): Promise<{ status: JobStatus; tenant: string; count: number }[]> {
-    const stored = (await this.redis.smembers(this.keys.tenants)).filter((t) => TENANT_ID.test(t)).sort();
-    const named = [...new Set([...preferred, ...stored])].slice(0, maxTenants);
-    const unnamed = stored.some((t) => !named.includes(t));
-    const p = this.redis.pipeline();
-    for (const status of JOB_STATUSES) p.zcard(this.keys.jobsByStatus(status));
-    for (const tenant of named)
-      for (const status of JOB_STATUSES) p.zcard(this.keys.tenantJobsByStatus(tenant, status));
-    const replies = (await p.exec()) ?? [];
-    const failed = replies.find(([err]) => err);
-    if (failed || replies.length === 0) throw failed?.[0] ?? new Error('the job counts were not answered');
-    const counts = replies.map(([, n]) => Number(n));
-    const rows: { status: JobStatus; tenant: string; count: number }[] = [];
-    for (const [i, status] of JOB_STATUSES.entries()) {
-      let rest = counts[i];
-      for (const [t, tenant] of named.entries()) {
-        const count = counts[JOB_STATUSES.length * (t + 1) + i];
-        rows.push({ status, tenant, count });
-        rest -= count;
-      }
-      if (unnamed || rest > 0) rows.push({ status, tenant: OTHER_TENANTS, count: Math.max(0, rest) });
-    }
-    return rows;
+  /** Jobs per status and tenant, for metrics (see countJobsByTenant). */
+  countsByTenant(maxTenants: number, preferred: readonly string[] = []) {
+    return countJobsByTenant(this.redis, this.keys, maxTenants, preferred);
   }
 
   /** Drops index entries (global and per tenant) of jobs whose records have expired; returns how many. */
@@ -406,46 +292,4 @@ export class JobStore {
     const start = afterId ? `(${afterId}` : '-';
     return parseEntries(await this.redis.xrange(this.keys.events(id), start, '+', 'COUNT', count));
   }
-}
-
-export function parseEntries(entries: [string, string[]][]): JobEvent[] {
-  return entries.map(([id, fields]) => {
-    const map: Record<string, string> = {};
-    for (let i = 0; i < fields.length; i += 2) map[fields[i]] = fields[i + 1];
-    return { id, event: map.event, data: JSON.parse(map.data ?? 'null') };
-  });
-}
-
-function serialize(record: Partial<JobRecord>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(record)) {
-    if (value === undefined) continue;
-    out[key] =
-      (JSON_FIELDS as readonly string[]).includes(key) || value === null ? JSON.stringify(value) : String(value);
-  }
-  return out;
-}
-
-function deserialize(raw: Record<string, string | null>): JobRecord {
-  const nullable = (v: string | null | undefined) => (v === undefined || v === null || v === 'null' ? null : v);
-  const parse = (v: string | null | undefined) => (v ? JSON.parse(v) : null);
-  return {
-    id: raw.id!,
-    name: raw.name ?? '',
-    tenant: raw.tenant ?? LOCAL_TENANT.id,
-    status: raw.status as JobStatus,
-    createdAt: raw.createdAt!,
-    startedAt: nullable(raw.startedAt),
-    finishedAt: nullable(raw.finishedAt),
-    progress: parse(raw.progress) ?? { epoch: 0, epochs: 0 },
-    backend: nullable(raw.backend),
-    history: parse(raw.history) ?? {},
-    evaluation: parse(raw.evaluation),
-    modelId: nullable(raw.modelId),
-    error: parse(raw.error),
-    attempts: Number(raw.attempts ?? 0),
-    ...(raw.summary ? { summary: parse(raw.summary) } : {}),
-    ...(raw.request !== undefined ? { request: parse(raw.request) } : {}),
-    ...(raw.inlineData ? { inlineData: parse(raw.inlineData) } : {}),
-  };
 }

@@ -1,6 +1,7 @@
 import { AppError } from '../errors.ts';
 import type { JobControl } from './job-control.ts';
-import type { JobRecord, JobStore } from './job-store.ts';
+import type { JobRecord } from './job-record.ts';
+import type { JobStore } from './job-store.ts';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { JobRequest } from '../schemas/job-request.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
