@@ -6,7 +6,8 @@ import { TENANT_ID, type Tenant } from '../tenant.ts';
 /** Shorter keys could be guessed; refuse them at start rather than run with them. */
 const MIN_KEY_LENGTH = 16;
 
-const digest = (key: string) => createHash('sha256').update(key).digest();
+/** A secret's SHA-256, the form keys and tokens are held and compared in. */
+export const digest = (secret: string) => createHash('sha256').update(secret).digest();
 
 /**
  * The configured API keys, held only as SHA-256 digests. `identify` compares the presented

@@ -1,10 +1,10 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import fp from 'fastify-plugin';
 import bearerAuth from '@fastify/bearer-auth';
 import type { FastifyReply, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { AppError } from '../errors.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
-import type { Keyring } from './api-keys.ts';
+import { digest, type Keyring } from './api-keys.ts';
 import { AuthFailures } from './auth-failures.ts';
 
 declare module 'fastify' {
@@ -25,8 +25,6 @@ declare module 'fastify' {
     adminOnly(options?: { token?: string; basic?: string }): onRequestHookHandler;
   }
 }
-
-const digest = (secret: string) => createHash('sha256').update(secret).digest();
 
 /** The credential of a `Bearer <credential>` header, or with `basic` the password of a `Basic` one. */
 function presented(header: string | undefined, basic: boolean): string | undefined {
@@ -74,9 +72,33 @@ export const auth = fp<{ keyring: Keyring }>(
       config.AUTH_FAILURES_PER_MINUTE > 0
         ? new AuthFailures(redis, `${config.REDIS_PREFIX}:authfail:`, config.AUTH_FAILURES_PER_MINUTE)
         : undefined;
+    type Done = (err?: Error) => void;
+    /** A refused credential: the refusal, or a 429 once the address has failed too often (Redis away: uncounted, the refusal stands). */
+    const refuse = (address: string, blockedFor: number, refusal: AppError, done: Done) => {
+      if (!failures) return done(refusal);
+      if (blockedFor > 0) return done(tooManyFailures(failures.limit, blockedFor));
+      failures.failed(address).then(
+        (wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refusal),
+        () => done(refusal),
+      );
+    };
+    /**
+     * A valid credential of `who`: false (and a 429 sent to `done`) when the address is blocked,
+     * since a blocked address gets the same 429 for a right key as for a wrong one, unless
+     * `who` was already at work there.
+     */
+    const admit = (address: string, blockedFor: number, who: string, done: Done) => {
+      if (!failures) return true;
+      if (blockedFor > 0 && !failures.isKnown(address, who)) {
+        done(tooManyFailures(failures.limit, blockedFor));
+        return false;
+      }
+      failures.succeeded(address, who);
+      return true;
+    };
     app.decorate('adminOnly', ({ token = '', basic }: { token?: string; basic?: string } = {}) => {
       if (keyring.size === 0 && !token)
-        return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+        return (request: FastifyRequest, reply: FastifyReply, done: Done) => {
           actAs(request, reply, LOCAL_TENANT);
           done();
         };
@@ -89,7 +111,7 @@ export const auth = fp<{ keyring: Keyring }>(
           [],
           { 'WWW-Authenticate': basic ? `Basic realm="${basic}"` : 'Bearer realm="tts"' },
         );
-      return (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      return (request: FastifyRequest, reply: FastifyReply, done: Done) => {
         const address = request.ip;
         const blockedFor = failures?.blockedFor(address) ?? 0;
         const credential = presented(request.headers.authorization, basic !== undefined);
@@ -97,29 +119,20 @@ export const auth = fp<{ keyring: Keyring }>(
           credential !== undefined && tokenDigest !== undefined && timingSafeEqual(digest(credential), tokenDigest);
         const tenant = credential === undefined ? undefined : keyring.identify(credential);
         if (byToken || tenant) {
-          // The same rule as `authenticate`: a blocked address passes only with a credential already at work there.
-          const who = tenant?.id ?? ':metrics-token';
-          if (failures && blockedFor > 0 && !failures.isKnown(address, who))
-            return done(tooManyFailures(failures.limit, blockedFor));
-          failures?.succeeded(address, who);
+          if (!admit(address, blockedFor, tenant?.id ?? ':metrics-token', done)) return;
           if (!byToken && !tenant?.admin)
             return done(new AppError(403, 'forbidden', `the key of tenant ${tenant?.id} is not an admin key`));
           if (tenant) actAs(request, reply, tenant);
           return done();
         }
-        if (!failures) return done(refused());
-        if (blockedFor > 0) return done(tooManyFailures(failures.limit, blockedFor));
-        failures.failed(address).then(
-          (wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refused()),
-          () => done(refused()),
-        );
+        refuse(address, blockedFor, refused(), done);
       };
     });
     if (keyring.size === 0) {
       app.log.warn(
         'NO API KEYS CONFIGURED: every /v1 route is open to anyone who can reach this port (set API_KEYS or API_KEYS_FILE)',
       );
-      app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+      app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply, done: Done) => {
         actAs(request, reply, LOCAL_TENANT);
         done();
       });
@@ -135,28 +148,15 @@ export const auth = fp<{ keyring: Keyring }>(
         return tenant !== undefined;
       },
     });
-    app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
+    app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply, done: Done) => {
       const address = request.ip;
       const blockedFor = failures?.blockedFor(address) ?? 0;
       app.verifyBearerAuth!(request, reply, (err?: Error) => {
         if (err) {
           if ((err as { statusCode?: number }).statusCode !== 401) return done(err);
-          const refused = unauthorized(err.message.replace(/\.$/, ''));
-          if (!failures) return done(refused);
-          if (blockedFor > 0) return done(tooManyFailures(failures.limit, blockedFor));
-          // Redis away: the failure goes uncounted and the 401 stands.
-          failures.failed(address).then(
-            (wait) => done(wait > 0 ? tooManyFailures(failures.limit, wait) : refused),
-            () => done(refused),
-          );
-          return;
+          return refuse(address, blockedFor, unauthorized(err.message.replace(/\.$/, '')), done);
         }
-        if (failures) {
-          // A blocked address gets the same 429 for a right key as for a wrong one, unless its tenant was already at work there.
-          if (blockedFor > 0 && !failures.isKnown(address, request.tenant.id))
-            return done(tooManyFailures(failures.limit, blockedFor));
-          failures.succeeded(address, request.tenant.id);
-        }
+        if (!admit(address, blockedFor, request.tenant.id, done)) return;
         actAs(request, reply, request.tenant);
         done();
       });
