@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { LRUCache } from 'lru-cache';
 import { AppError, notFound } from '../errors.ts';
-import { featuresTensor, instancesTensor, type Transforms } from '../data/transforms.ts';
+import { featuresTensor, instancesTensor } from '../data/transforms.ts';
 import { sizeOf } from '../data/types.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
 import { accelerations, type Forward } from '../compute/accelerations/index.ts';
@@ -12,6 +12,8 @@ import {
   onBackendDiscarded,
   replaceFaultedBackend,
 } from '../compute/backend-guard.ts';
+import { flatInstances, joinPredictions } from './instances.ts';
+import { passSize } from './pass-size.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
 
 interface Loaded {
@@ -49,8 +51,6 @@ interface Batch {
   instances: number;
 }
 
-/** A forward pass takes at most this many instances; more start the next pass. */
-const MAX_BATCH_INSTANCES = 1024;
 /** Bytes of JSON one output value can take in an answer (`-0.10000000149011612,`). */
 const ANSWER_BYTES_PER_VALUE = 24;
 
@@ -344,39 +344,6 @@ export class Predictor {
   }
 }
 
-/**
- * What one instance costs in a pass, from the model's shapes: its answer's values, and the
- * bytes it holds while the pass runs (float32 input and every layer's output, all kept until
- * the pass ends; twice that for the kernels' own scratch space and the transforms).
- */
-function passSize(model: tf.LayersModel, t: Transforms, limits: Required<PredictorLimits>) {
-  const values = (shape: tf.Shape) => shape.slice(1).reduce((a: number, d) => a * (d ?? 1), 1);
-  const shapes = (s: tf.Shape | tf.Shape[]) => (Array.isArray(s[0]) ? (s as tf.Shape[]) : [s as tf.Shape]);
-  const layerValues = model.layers.reduce((a, l) => a + shapes(l.outputShape).reduce((b, s) => b + values(s), 0), 0);
-  const inputValues = Math.max(values(model.inputs[0].shape), sizeOf(t.featureShape));
-  const passBytes = 2 * 4 * (inputValues + layerValues);
-  // Each weight is multiplied and added once per position its layer's output has (a Dense
-  // layer's one, a convolution's every pixel, a recurrent layer's every step, roughly).
-  const positions = (s: tf.Shape) => Math.max(1, values(s) / ((s.at(-1) as number | null) ?? 1));
-  const passFlops =
-    model.layers.reduce((a, l) => a + 2 * l.countParams() * positions(shapes(l.outputShape)[0]), 0) + layerValues;
-  const fit = (cap: number, one: number) => Math.max(1, Math.floor(cap / one));
-  const maxInstances = Math.min(
-    MAX_BATCH_INSTANCES,
-    fit(limits.maxPassBytes, passBytes),
-    fit(limits.maxPassFlops, passFlops),
-  );
-  return { outputValues: values(model.outputs[0].shape), passBytes, passFlops, maxInstances };
-}
-
-/** One request's answer from the answers of its passes, in order. */
-function joinPredictions(parts: Prediction[]): Prediction {
-  const joined: Prediction = { predictions: parts.flatMap((p) => p.predictions) };
-  if (parts[0].classes) joined.classes = parts.flatMap((p) => p.classes ?? []);
-  if (parts[0].labels) joined.labels = parts.flatMap((p) => p.labels ?? []);
-  return joined;
-}
-
 /** The batch's instances as one model input: one upload and one transform pass when all came as numbers. */
 function batchInput(batch: Batch, temporaries: tf.Tensor[]): tf.Tensor {
   const { transforms } = batch.loaded.meta;
@@ -402,26 +369,6 @@ function batchInput(batch: Batch, temporaries: tf.Tensor[]): tf.Tensor {
   }
   if (!temporaries.includes(input)) temporaries.push(input);
   return input;
-}
-
-/**
- * The fast path of `instancesTensor` for what predict mostly gets: each instance a flat array
- * of finite numbers of the right length. Anything else (nested arrays, records, bad values)
- * returns undefined and takes the general path, which also words the errors.
- */
-function flatInstances(instances: unknown[], t: Transforms): Float32Array | undefined {
-  const per = sizeOf(t.featureShape);
-  const values = new Float32Array(instances.length * per);
-  for (let i = 0; i < instances.length; i++) {
-    const row = instances[i];
-    if (!Array.isArray(row) || row.length !== per) return undefined;
-    for (let j = 0; j < per; j++) {
-      const v = row[j];
-      if (typeof v !== 'number' || !Number.isFinite(v)) return undefined;
-      values[i * per + j] = v;
-    }
-  }
-  return values;
 }
 
 /**
