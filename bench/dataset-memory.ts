@@ -18,6 +18,7 @@ import { Redis } from 'ioredis';
 import seedrandom from 'seedrandom';
 import { ingestTable } from '../src/data/ingest.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
+import { FileObjectStore } from '../src/storage/file-object-store.ts';
 import { initBackend } from '../src/compute/backend.ts';
 import { planJob } from '../src/training/plan.ts';
 import { train } from '../src/training/train.ts';
@@ -29,7 +30,7 @@ async function child() {
   const [prefix, dataDir, id, limit, epochs] = ['prefix', 'dir', 'id', 'limit', 'epochs'].map((k) => args.get(k)!);
   const redis = new Redis(REDIS_URL);
   const backend = await initBackend((process.env.TFJS_BACKEND as 'auto') ?? 'auto');
-  const store = new DatasetStore(redis, prefix, dataDir, Number(limit));
+  const store = new DatasetStore(redis, prefix, new FileObjectStore(dataDir), Number(limit));
   const request = {
     model: {
       layers: [
@@ -42,7 +43,7 @@ async function child() {
     fit: { epochs: Number(epochs), batchSize: 256, validationSplit: 0.1, shuffle: true, seed: 1 },
     evaluate: true,
   };
-  const plan = planJob(request as never, {}, await store.catalog(request.data));
+  const plan = planJob(request as never, {}, (await store.open(request.data)).catalog);
   const started = Date.now();
   const noop = async () => undefined;
   const result = await train(plan, request.data as never, { epoch: noop, batch: noop, evaluation: noop }, 'bench');
@@ -80,7 +81,7 @@ async function main() {
     await once(out, 'finish');
     const csvBytes = (await stat(file)).size;
 
-    const store = new DatasetStore(redis, prefix, dir);
+    const store = new DatasetStore(redis, prefix, new FileObjectStore(dir));
     const rssBefore = process.memoryUsage().rss;
     let ingestPeak = rssBefore;
     const sampler = setInterval(() => (ingestPeak = Math.max(ingestPeak, process.memoryUsage().rss)), 20);

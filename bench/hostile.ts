@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from './ports.ts';
 import { deleteKeys } from './service.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -225,12 +225,4 @@ try {
   );
   await rm(dir, { recursive: true, force: true });
   await deleteKeys(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', env.REDIS_PREFIX);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }

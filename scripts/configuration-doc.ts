@@ -45,7 +45,9 @@ function boundsOf(schema: TSchema): string {
 export function generateConfigurationDoc(): string {
   const rows = Object.entries(ConfigSchema.properties as Record<string, TSchema>).map(([key, schema]) => {
     const description = String(schema.description ?? '').replaceAll('|', '\\|');
-    return `| \`${key}\` | ${typeOf(schema)} | ${defaultOf(key, schema)} | ${boundsOf(schema)} | ${description} |`;
+    // A `|` splits a table cell even inside a code span (patterns have them): escape it there too.
+    const bounds = boundsOf(schema).replaceAll('|', '\\|');
+    return `| \`${key}\` | ${typeOf(schema)} | ${defaultOf(key, schema)} | ${bounds} | ${description} |`;
   });
   return [
     '# Configuration',

@@ -2,6 +2,9 @@ import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 
+/** One entry of REDIS_SENTINELS: a host name, IPv4 or [IPv6] address, an optional port, spaces around. */
+const SENTINEL_ADDRESS = String.raw`\s*(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:[0-9]{1,5})?\s*`;
+
 /** Every setting the service reads from the environment, with its default. */
 export const ConfigSchema = Type.Object({
   PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 3000, description: 'Port the API listens on.' }),
@@ -17,6 +20,21 @@ export const ConfigSchema = Type.Object({
       'Redis holding the queue, job records, event streams and the model and dataset ' +
       'indexes. `npm start` runs a local `redis-server` when none answers here and one is ' +
       'installed.',
+  }),
+  REDIS_SENTINELS: Type.String({
+    pattern: `^(|${SENTINEL_ADDRESS}(,${SENTINEL_ADDRESS})*)$`,
+    default: '',
+    description:
+      'Redis Sentinels, comma-separated `host:port` (port 26379 if left out); empty: not used. ' +
+      'When set, every process connects to the primary the sentinels name for ' +
+      '`REDIS_SENTINEL_NAME`, and again to the new one after a failover; `REDIS_URL` then ' +
+      'gives only the user, password, database and TLS (`rediss://`) of the Redis servers. ' +
+      'The sentinels themselves are reached without a password or TLS.',
+  }),
+  REDIS_SENTINEL_NAME: Type.String({
+    minLength: 1,
+    default: 'mymaster',
+    description: "The primary's name in the sentinels' configuration (`sentinel monitor <name> ...`).",
   }),
   REDIS_PREFIX: Type.String({
     pattern: '^[A-Za-z0-9_.-]+$',
@@ -36,8 +54,52 @@ export const ConfigSchema = Type.Object({
     minLength: 1,
     default: './data',
     description:
-      "Models, datasets, checkpoints and jobs' inline data. API and workers must share it " +
-      '(a shared volume when they run on several machines).',
+      "This machine's folder: the default store (`STORAGE_URL` empty), the default `CACHE_DIR`'s " +
+      "parent, and a local redis-server's data. With `file:` storage on several machines, " +
+      'API and workers must share the store folder; with `s3://` storage they share nothing.',
+  }),
+  STORAGE_URL: Type.String({
+    pattern: '^(|file:.+|s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?)$',
+    default: '',
+    description:
+      "Where models, datasets, checkpoints and jobs' inline data live. Empty: `file:` at " +
+      '`DATA_DIR`. `file:PATH`: a folder. `s3://BUCKET/PREFIX`: an S3-compatible object store ' +
+      '(AWS, MinIO, Ceph RGW...); each process then keeps only a bounded cache ' +
+      '(`CACHE_DIR`). Credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or ' +
+      "the AWS SDK's default chain.",
+  }),
+  S3_ENDPOINT: Type.String({
+    pattern: '^(|https?://.+)$',
+    default: '',
+    description: 'Endpoint of an S3-compatible store (MinIO: `http://minio:9000`); empty for AWS.',
+  }),
+  S3_REGION: Type.String({ minLength: 1, default: 'us-east-1', description: 'Region of the S3 bucket.' }),
+  S3_FORCE_PATH_STYLE: Type.Boolean({
+    default: false,
+    description:
+      'Path-style bucket addressing (`endpoint/bucket/key`), which MinIO and most S3-compatible stores need.',
+  }),
+  STORAGE_TIMEOUT_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 1_500,
+    description:
+      "How long a request waits for the store's readiness check before answering 503 with " +
+      'Retry-After: a store that is away fails submissions and uploads fast, not after a ' +
+      'client timeout.',
+  }),
+  CACHE_DIR: Type.String({
+    default: '',
+    description:
+      'Local cache of what this machine read from `s3://` storage (models, datasets); empty: ' +
+      '`DATA_DIR/cache`. Processes on one machine may share it; machines must not.',
+  }),
+  CACHE_MAX_BYTES: Type.Integer({
+    minimum: 0,
+    default: 2 * 1024 ** 3,
+    description:
+      'Bound of `CACHE_DIR`: least recently used entries go when it is over, except those in ' +
+      'use (a dataset a job trains on, a model being loaded).',
   }),
   WORKER_CONCURRENCY: Type.Integer({
     minimum: 1,
@@ -366,7 +428,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${[...new Set(lines)].join('\n')}`);
   }
   const config = withDefaults as Config;
-  return { ...config, DATA_DIR: path.resolve(config.DATA_DIR) };
+  const dataDir = path.resolve(config.DATA_DIR);
+  return {
+    ...config,
+    DATA_DIR: dataDir,
+    STORAGE_URL: config.STORAGE_URL === '' ? `file:${dataDir}` : config.STORAGE_URL,
+    CACHE_DIR: path.resolve(config.CACHE_DIR === '' ? path.join(dataDir, 'cache') : config.CACHE_DIR),
+  };
 }
 
 /** The config as environment variables, for child processes that must see the same settings. */

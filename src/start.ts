@@ -13,7 +13,8 @@ const config = loadConfig();
 const log = pino({ level: config.LOG_LEVEL });
 let redis: Awaited<ReturnType<typeof ensureLocalRedis>>;
 try {
-  redis = await ensureLocalRedis(config.REDIS_URL, config.DATA_DIR);
+  // Sentinels name the Redis to use; a local one is only for a plain REDIS_URL on this machine.
+  redis = config.REDIS_SENTINELS === '' ? await ensureLocalRedis(config.REDIS_URL, config.DATA_DIR) : undefined;
   if (redis) log.info({ url: config.REDIS_URL, dir: `${config.DATA_DIR}/redis` }, 'started a local redis-server');
 } catch (err) {
   if (!(err instanceof NoRedisError)) throw err;

@@ -19,6 +19,7 @@ import {
   type Transforms,
 } from '../src/data/transforms.ts';
 import { DatasetStore } from '../src/storage/dataset-store.ts';
+import { FileObjectStore } from '../src/storage/file-object-store.ts';
 import { ReportAccumulator } from '../src/training/evaluation-report.ts';
 import { csv } from './dataset-fixtures.ts';
 import { cleanup, testConfig } from './helpers.ts';
@@ -192,7 +193,7 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
   before(async () => {
     config = await testConfig();
     redis = new Redis(config.REDIS_URL);
-    store = new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR);
+    store = new DatasetStore(redis, config.REDIS_PREFIX, new FileObjectStore(config.DATA_DIR));
     scratch = await mkdtemp(path.join(tmpdir(), 'tts-ds-'));
     const rows = Array.from({ length: 100 }, (_, i) => [i, i * 2, i < 80 ? 'common' : 'rare']);
     const draft = await store.draft();
@@ -200,7 +201,7 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
       await ingestTable('csv', Readable.from([csv(['a', 'b', 'kind'], rows)]), draft.dir, {}),
     );
     id = meta.id;
-    catalog = await store.catalog({ dataset: id });
+    catalog = (await store.open({ dataset: id })).catalog;
   });
   after(async () => {
     redis.disconnect();
@@ -245,7 +246,7 @@ describe('uploaded datasets as job data: columns, testSplit, seeds, stratificati
         {},
       ),
     );
-    const both = await store.catalog({ dataset: id, testDataset: test.id });
+    const both = (await store.open({ dataset: id, testDataset: test.id })).catalog;
     const withTest = await loadData({ dataset: id, testDataset: test.id, features: ['kind'], label: 'b' }, true, both);
     assert.deepEqual(Array.from(withTest.test!.x), [0, 1, 1, 0]);
     const onDisk = await loadData(

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, utimes } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { csv, gzip, idxFile, upload, uploadForm } from './dataset-fixtures.ts';
@@ -294,18 +295,33 @@ describe('datasets API', () => {
     });
   }
 
-  test('drafts left by a dead upload are swept once they are old', async () => {
-    const root = path.join(service.config.DATA_DIR, 'datasets');
-    const old = path.join(root, '.tmp-dead-upload');
-    const fresh = path.join(root, '.tmp-in-progress');
-    await mkdir(old, { recursive: true });
-    await mkdir(fresh, { recursive: true });
+  test('what dead uploads left is swept once it is old: staging folders, and objects published but never registered', async () => {
+    const { objects, datasets } = service.app.services;
     const hourAgo = new Date(Date.now() - 2 * 3600_000);
-    await utimes(old, hourAgo, hourAgo);
-    assert.equal(await service.app.services.datasets.sweepDrafts(), 1);
-    assert.deepEqual(await storedDirs(), ['.tmp-in-progress']);
-    assert.equal(await service.app.services.datasets.sweepDrafts(-1), 1);
+    const staged = async (age?: Date) => {
+      const dir = path.join(objects.stagingRoot, `.tmp-${randomUUID()}-${randomUUID()}`);
+      await mkdir(dir, { recursive: true });
+      await writeFile(path.join(dir, 'c0.bin'), 'half');
+      if (age) await utimes(dir, age, age);
+      return path.basename(dir);
+    };
+    await staged(hourAgo);
+    const fresh = await staged();
+    // A process killed between publishing a dataset's files and registering it.
+    const orphan = randomUUID();
+    await objects.put(`datasets/${orphan}/c0.bin`, 'unregistered');
+    await utimes(path.join(service.config.DATA_DIR, 'datasets', orphan, 'c0.bin'), hourAgo, hourAgo);
+    assert.equal(await datasets.sweepDrafts(), 2);
+    assert.deepEqual(
+      (await readdir(objects.stagingRoot)).filter((n) => n.startsWith('.tmp-')),
+      [fresh],
+    );
     assert.deepEqual(await storedDirs(), []);
+    assert.equal(await datasets.sweepDrafts(-1), 1);
+    assert.deepEqual(
+      (await readdir(objects.stagingRoot)).filter((n) => n.startsWith('.tmp-')),
+      [],
+    );
   });
 
   test('an unsupported content type is a 415', async () => {

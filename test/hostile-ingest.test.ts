@@ -87,8 +87,16 @@ describe('hostile dataset uploads', () => {
       .sort();
   };
   const dirs = async () => (await readdir(root).catch(() => [] as string[])).sort();
-  /** DATA_DIR/datasets holds exactly the directories of the datasets that exist: no draft, no orphan. */
-  const assertNoLeftovers = async () => assert.deepEqual(await dirs(), await existing());
+  /** Uploads being parsed (or left by a dead process) in the store's staging folder. */
+  const drafts = async () =>
+    (await readdir(service.app.services.objects.stagingRoot).catch(() => [] as string[]))
+      .filter((d) => d.startsWith('.tmp-'))
+      .sort();
+  /** DATA_DIR/datasets holds exactly the directories of the datasets that exist, and no draft is left: no orphan. */
+  const assertNoLeftovers = async () => {
+    assert.deepEqual(await dirs(), await existing());
+    assert.deepEqual(await drafts(), []);
+  };
   const remove = async (id: string, key?: string) =>
     assert.equal((await send('DELETE', `/v1/datasets/${id}`, { key })).status, 204);
 
@@ -633,9 +641,9 @@ describe('hostile dataset uploads', () => {
       req.on('error', () => undefined);
       req.write(head);
       // The upload is under way once its draft exists; then the client goes away.
-      await until('the upload started', async () => (await dirs()).some((d) => d.startsWith('.tmp-')));
+      await until('the upload started', async () => (await drafts()).length > 0);
       req.destroy();
-      await until('the draft is gone', async () => (await dirs()).length === 0);
+      await until('the draft is gone', async () => (await drafts()).length === 0);
       assert.deepEqual(await existing(), []);
       await assertNoLeftovers();
     };
@@ -667,35 +675,22 @@ describe('hostile dataset uploads', () => {
     test('a draft without a lease is removed; one whose upload is live is kept', async () => {
       const dead = await deadDraft();
       const live = await service.app.services.datasets.draft('alice');
-      assert.equal((await dirs()).length, 2);
+      assert.equal((await drafts()).length, 2);
       await restart();
-      assert.deepEqual(await dirs(), [path.basename(live.dir)]);
+      assert.deepEqual(await drafts(), [path.basename(live.dir)]);
       await live.abort();
       await dead.abort();
       assert.equal(await redis.exists(leaseKey(live.id)), 0, 'an aborted draft releases its lease');
       await assertNoLeftovers();
     });
 
-    test('a draft that died between registering and renaming is moved into place', async () => {
+    test('a dataset whose process died between publishing and registering it is removed', async () => {
+      const { objects } = service.app.services;
       const draft = await deadDraft();
-      const meta = {
-        id: draft.id,
-        tenant: 'alice',
-        name: 'half-done',
-        format: 'csv' as const,
-        rows: 1,
-        columns: [],
-        label: 'a',
-        features: [],
-        featureShape: [1],
-        bytes: 64,
-        createdAt: new Date().toISOString(),
-      };
-      assert.equal(await service.app.services.datasets.index.register(meta), true);
+      await objects.publishDirectory(draft.dir, `datasets/${draft.id}`);
+      assert.deepEqual(await dirs(), [draft.id], 'published, never registered');
       await restart();
-      assert.deepEqual(await dirs(), [draft.id]);
-      assert.equal((await readFile(path.join(root, draft.id, 'c0.bin'))).length, 64);
-      await remove(draft.id);
+      assert.deepEqual(await dirs(), []);
       await draft.abort();
       await assertNoLeftovers();
     });

@@ -12,6 +12,7 @@ import { sharedRateStore } from '../src/http/rate-limit-store.ts';
 import { deleteKeys } from '../bench/service.ts';
 import { JobStore } from '../src/jobs/job-store.ts';
 import { CheckpointStore } from '../src/storage/checkpoint-store.ts';
+import { FileObjectStore } from '../src/storage/file-object-store.ts';
 import { OwnedIndex } from '../src/storage/owned-index.ts';
 import { csv, binaryRows } from './dataset-fixtures.ts';
 import {
@@ -668,58 +669,65 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
   let root: string;
   let store: CheckpointStore;
   const job = () => randomUUID();
-  const names = () => readdir(path.join(root, 'checkpoints')).then((n) => n.sort());
-  const dir = async (name: string, file = 'weights.bin') => {
-    await mkdir(path.join(root, 'checkpoints', name), { recursive: true });
-    await writeFile(path.join(root, 'checkpoints', name, file), 'half');
+  const files = (id: string) =>
+    readdir(path.join(root, 'checkpoints', id)).then(
+      (n) => n.sort(),
+      () => [],
+    );
+  /** What a writer leaves in a job's folder: a manifest or (killed before its manifest) a weights object. */
+  const plant = async (id: string, file: string, body = 'half') => {
+    await mkdir(path.join(root, 'checkpoints', id), { recursive: true });
+    await writeFile(path.join(root, 'checkpoints', id, file), body);
   };
   before(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'tts-checkpoints-'));
-    store = new CheckpointStore(root);
+    store = new CheckpointStore(new FileObjectStore(root));
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  test("a resumed job's temp directories go; a checkpoint caught between its two renames comes back", async () => {
-    const [a, b] = [job(), job()];
-    await dir(`.tmp-${a}-${randomUUID()}`);
-    await dir(`.tmp-${a}-${randomUUID()}`);
-    await dir(`${a}.old-${randomUUID()}`, 'checkpoint.json');
-    await dir(`.tmp-${b}-${randomUUID()}`);
+  test("a resumed job's unreferenced weights go; the ones its manifest names stay", async () => {
+    const [a, b, legacy] = [job(), job(), job()];
+    await plant(a, 'checkpoint.json', JSON.stringify({ epoch: 1, history: {}, weights: 'weights-kept.bin' }));
+    await plant(a, 'weights-kept.bin');
+    await plant(a, 'weights-killed-save.bin');
+    await plant(b, 'weights-other-job.bin');
+    // A checkpoint written before manifests named their weights.
+    await plant(legacy, 'checkpoint.json', JSON.stringify({ epoch: 1, history: {} }));
+    await plant(legacy, 'weights.bin');
     await store.recover(a);
-    assert.deepEqual(
-      (await names()).filter((n) => n.includes(a)),
-      [a],
-      'only the restored checkpoint is left',
-    );
-    assert.deepEqual(await readdir(path.join(root, 'checkpoints', a)), ['checkpoint.json']);
-    assert.equal((await names()).filter((n) => n.includes(b)).length, 1, "another job's writer is left alone");
-    await store.remove(a);
-    await store.remove(b);
+    await store.recover(legacy);
+    assert.deepEqual(await files(a), ['checkpoint.json', 'weights-kept.bin']);
+    assert.deepEqual(await files(b), ['weights-other-job.bin'], "another job's writer is left alone");
+    assert.deepEqual(await files(legacy), ['checkpoint.json', 'weights.bin']);
+    for (const id of [a, b, legacy]) await store.remove(id);
   });
 
-  test("a job's end removes its checkpoint and everything its writers left", async () => {
+  test("a job's end removes its checkpoint, its inline data and everything its writers left", async () => {
     const [a, b] = [job(), job()];
-    await dir(a, 'checkpoint.json');
-    await dir(`.tmp-${a}-${randomUUID()}`);
-    await dir(`${a}.old-${randomUUID()}`);
-    await dir(b, 'checkpoint.json');
+    await plant(a, 'checkpoint.json');
+    await plant(a, 'weights-x.bin');
+    await store.saveInline(a, '{"x":[[1]]}');
+    await plant(b, 'checkpoint.json');
     await store.remove(a);
-    assert.ok(!(await names()).some((n) => n.includes(a)));
-    assert.ok((await names()).includes(b));
+    assert.deepEqual(
+      (await readdir(path.join(root, 'checkpoints'))).filter((n) => n.includes(a)),
+      [],
+    );
+    assert.deepEqual(await files(b), ['checkpoint.json']);
     await store.remove(b);
   });
 
-  test('the sweep removes old leftovers of any job, and old checkpoints of jobs that ended', async () => {
-    const [stale, fresh, ended, running] = [job(), job(), job(), job()];
+  test('the sweep removes old checkpoints of jobs that ended, and nothing else', async () => {
+    const [fresh, ended, running] = [job(), job(), job()];
     const old = new Date(Date.now() - 2 * 3600_000);
-    for (const name of [`.tmp-${stale}-x`, `${stale}.old-y`, ended, running]) {
-      await dir(name);
-      await utimes(path.join(root, 'checkpoints', name), old, old);
+    for (const id of [ended, running]) {
+      await plant(id, 'weights-a.bin');
+      await utimes(path.join(root, 'checkpoints', id, 'weights-a.bin'), old, old);
     }
-    await dir(`.tmp-${fresh}-z`);
-    const removed = await store.sweep(3600_000, async (id) => id === ended);
-    assert.equal(removed, 3);
-    assert.deepEqual(await names(), [`.tmp-${fresh}-z`, running].sort());
+    await plant(fresh, 'weights-b.bin');
+    const removed = await store.sweep(3600_000, async (id) => id !== running);
+    assert.equal(removed, 1);
+    assert.deepEqual((await readdir(path.join(root, 'checkpoints'))).sort(), [fresh, running].sort());
     await store.remove(fresh);
     await store.remove(running);
   });
@@ -734,9 +742,9 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
       assert.equal(submitted.status, 202);
       const id = submitted.body.id;
       // What a worker killed (kill -9) in the middle of saving this job's checkpoint leaves.
-      const leftover = path.join(service.config.DATA_DIR, 'checkpoints', `.tmp-${id}-${randomUUID()}`);
+      const leftover = path.join(service.config.DATA_DIR, 'checkpoints', id);
       await mkdir(leftover, { recursive: true });
-      await writeFile(path.join(leftover, 'weights.bin'), 'half a checkpoint');
+      await writeFile(path.join(leftover, `weights-${randomUUID()}.bin`), 'half a checkpoint');
       assert.equal(
         (await api.get(`/v1/jobs/${id}`)).body.status,
         'queued',
@@ -745,6 +753,10 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
       assert.equal((await api.waitFor(first.body.id)).status, 'completed');
       const done = await api.waitFor(id);
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
+      // The record says completed before the worker clears the checkpoint; BullMQ's job completes after.
+      const queued = (await service.app.services.queue().getJob(id))!;
+      for (let i = 0; i < 400 && (await queued.getState()) !== 'completed'; i++)
+        await new Promise((r) => setTimeout(r, 25));
       const left = await readdir(path.join(service.config.DATA_DIR, 'checkpoints')).catch(() => [] as string[]);
       assert.deepEqual(
         left.filter((n) => n.includes(id)),
@@ -764,7 +776,7 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
       const checkpoint = path.join(service.config.DATA_DIR, 'checkpoints', id);
       await mkdir(checkpoint, { recursive: true });
       await writeFile(path.join(checkpoint, 'checkpoint.json'), '{}');
-      await mkdir(`${checkpoint}.old-${randomUUID()}`);
+      await writeFile(path.join(checkpoint, `weights-${randomUUID()}.bin`), 'weights');
       const cancelled = await api.post(`/v1/jobs/${id}/cancel`, {});
       assert.equal(cancelled.status, 200, JSON.stringify(cancelled.body));
       const left = await readdir(path.join(service.config.DATA_DIR, 'checkpoints'));

@@ -1,24 +1,17 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configToEnv, type Config } from '../src/config.ts';
 import { redisAnswers } from '../src/local-redis.ts';
+import { freePort } from '../bench/ports.ts';
+import { spawnApi } from '../bench/api-process.ts';
+
+export { freePort, spawnApi };
 
 const workerScript = fileURLToPath(new URL('../workers/worker.ts', import.meta.url));
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 /** A redis-server of the test's own (never the shared one on 6379), with AOF in a temp dir, that can be stopped and restarted. */
 export async function startRedis() {

@@ -1,8 +1,9 @@
 import { DelayedError, UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import * as tf from '@tensorflow/tfjs';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.ts';
+import { redisConnection } from '../src/redis-connection.ts';
 import { AppError } from '../src/errors.ts';
+import { StoreUnavailableError } from '../src/storage/object-store.ts';
 import { createStores } from '../src/jobs/stores.ts';
 import { Value } from '@sinclair/typebox/value';
 import { TrainingJobData } from '../src/jobs/training-queue.ts';
@@ -25,7 +26,7 @@ process.on('disconnect', () => process.exit(1));
 
 async function connect(): Promise<RunDeps> {
   const config = loadConfig();
-  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const redis = redisConnection(config, { maxRetriesPerRequest: null });
   const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
   return {
     ...createStores(redis, config),
@@ -37,6 +38,9 @@ async function connect(): Promise<RunDeps> {
     metrics: new WorkerMetrics(redis, config.REDIS_PREFIX),
   };
 }
+
+/** How long a job waits for the object store to come back before a worker tries it again. */
+const STORE_RETRY_DELAY_MS = 5_000;
 
 /** How long a job whose tenant runs its maximum waits before a worker looks at it again. */
 const TENANT_BUSY_DELAY_MS = 2_000;
@@ -67,6 +71,13 @@ export default async function processTrainingJob(job: SandboxedJob<TrainingJobDa
   } catch (err) {
     // Deterministic failures are already recorded on the job; retrying cannot help.
     if (err instanceof AppError) throw new UnrecoverableError(`${err.code}: ${err.message}`);
+    // The object store is away (runJob put the job back to queued): an outage is not the
+    // job's fault, so it waits and tries again without spending an attempt.
+    if (err instanceof StoreUnavailableError) {
+      console.warn(`job ${job.data.jobId}: ${err.message}; retrying in ${STORE_RETRY_DELAY_MS} ms`);
+      await job.moveToDelayed(Date.now() + STORE_RETRY_DELAY_MS, token);
+      throw new DelayedError();
+    }
     // A trap inside the backend leaves this child's heap untrustworthy for the next job: the
     // child ends, BullMQ counts the attempt as a crash and retries it in a fresh child.
     if (isBackendFault(err)) process.exit(1);

@@ -1,8 +1,8 @@
 import { fileURLToPath } from 'node:url';
 import { Worker, type Job } from 'bullmq';
-import { Redis } from 'ioredis';
 import pino from 'pino';
 import { configToEnv, loadConfig, type Config } from '../src/config.ts';
+import { redisConnection } from '../src/redis-connection.ts';
 import type { JobStore } from '../src/jobs/job-store.ts';
 import { createStores } from '../src/jobs/stores.ts';
 import type { CheckpointStore } from '../src/storage/checkpoint-store.ts';
@@ -15,6 +15,8 @@ const processorFile = fileURLToPath(
 );
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
+/** A write takes moments: staging left this long belongs to a writer that died. */
+const LEFTOVER_AGE_MS = 60 * 60_000;
 
 export interface TrainingWorker {
   worker: Worker<TrainingJobData>;
@@ -27,8 +29,8 @@ export interface TrainingWorker {
  * number of machines, may share one Redis.
  */
 export async function startWorker(config: Config, log = pino({ level: config.LOG_LEVEL })): Promise<TrainingWorker> {
-  const connection = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-  const { jobs, checkpoints, control } = createStores(connection, config);
+  const connection = redisConnection(config, { maxRetriesPerRequest: null });
+  const { jobs, checkpoints, control, objects } = createStores(connection, config);
   const active = new Set<string>();
   const worker = new Worker<TrainingJobData>(TRAINING_QUEUE, processorFile, {
     connection,
@@ -62,11 +64,14 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   worker.on('error', (err) => log.error({ err }, 'worker error'));
   // Finished jobs expire (JOB_RETENTION_SECONDS); their list entries are swept here, with
   // checkpoint temp directories that dead writers of jobs that never came back left behind.
-  const sweepCheckpoints = () =>
-    checkpoints.sweep(undefined, async (id) => {
+  const sweepCheckpoints = async () => {
+    await checkpoints.sweep(undefined, async (id) => {
       const status = await jobs.status(id);
       return status === undefined || TERMINAL.includes(status);
     });
+    // And what this machine's dead writers left in the store's staging folder and cache.
+    await objects.sweepLeftovers(LEFTOVER_AGE_MS);
+  };
   const sweep = () => {
     void jobs.sweepExpired().catch(() => undefined);
     void sweepCheckpoints().catch(() => undefined);

@@ -48,7 +48,11 @@ export interface DatasetMeta {
   createdAt: string;
 }
 
-/** A dataset found in the store, with the directory its column files live in. */
+/**
+ * A dataset found in the store, with the directory its column files live in on this machine:
+ * set by `DatasetStore.open` (which fetches them when the store is remote), empty in the
+ * catalog the API plans with, which reads metadata only.
+ */
 export interface StoredDataset {
   meta: DatasetMeta;
   dir: string;

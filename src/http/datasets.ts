@@ -63,6 +63,9 @@ function formatOf(options: UploadOptions, filename: string | undefined, mimetype
   );
 }
 
+/** A write takes moments: staging left this long (a killed save's) belongs to a writer that died. */
+const LEFTOVER_AGE_MS = 60 * 60_000;
+
 /**
  * Datasets: uploads are streamed straight from the request into column files (never held
  * whole in memory), under the configured size limit. Raw `text/csv` and `application/json`
@@ -76,8 +79,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Drafts of uploads that a dead process left half-written (live uploads hold a lease): at
   // start, and then now and again for those of processes that die while this one runs.
   const sweep = () =>
-    datasets.sweepDrafts(0).then(
-      (n) => n > 0 && app.log.info({ swept: n }, 'swept unfinished dataset uploads'),
+    Promise.all([datasets.sweepDrafts(0), app.services.objects.sweepLeftovers(LEFTOVER_AGE_MS)]).then(
+      ([n]) => n > 0 && app.log.info({ swept: n }, 'swept unfinished dataset uploads'),
       (err) => app.log.warn({ err }, 'could not sweep unfinished dataset uploads'),
     );
   let sweeper: NodeJS.Timeout | undefined;
@@ -165,6 +168,8 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH, limits };
       try {
+        // Before a byte is read: a store that is away is a 503 now, not after the upload.
+        await app.services.storeProbe.require();
         await checkStorageQuota(app.services, request.tenant.id);
       } catch (err) {
         discardBody(request, reply);

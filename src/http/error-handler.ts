@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import type { ErrorObject } from 'ajv';
 import { AppError, type FieldError } from '../errors.ts';
 import { fieldErrors } from './validation.ts';
+import { StoreUnavailableError } from '../storage/object-store.ts';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -114,6 +115,12 @@ export function errorHandler(err: FastifyError, request: FastifyRequest, reply: 
       'unsupported_media_type',
       `send the body as ${accepted.join(', ')}, not ${type ? JSON.stringify(type.slice(0, 100)) : 'without a content type'}`,
     );
+  }
+  if (err instanceof StoreUnavailableError) {
+    request.server.services?.metrics.storeErrors.inc({ store: 'objects', kind: 'request' });
+    request.log.warn({ err: err.message }, 'object store unavailable');
+    reply.header('Retry-After', String(err.retryAfterSeconds));
+    return sendProblem(reply, 503, 'storage_unavailable', `${err.message}; retry shortly`);
   }
   if (isRedisDown(err)) {
     request.server.services?.metrics.storeErrors.inc({ store: 'redis', kind: 'request' });

@@ -4,8 +4,18 @@ import { backendState } from '../compute/backend-guard.ts';
 
 const READY_TIMEOUT_MS = 1_000;
 
+const Readiness = Type.Object({
+  ready: Type.Boolean(),
+  redis: Type.String({ description: '`up` or `unreachable`' }),
+  storage: Type.String({ description: 'The object store (STORAGE_URL): `up` or `unreachable`' }),
+  storageUrl: Type.String({
+    description: 'Where models, datasets and checkpoints are stored: `file:…` or `s3://bucket/prefix/`',
+  }),
+  backend: Type.String({ description: 'The compute backend, or `replacing` while it is reloaded after a fault' }),
+});
+
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { redis, backend } = app.services;
+  const { redis, backend, storeProbe } = app.services;
 
   app.get(
     '/healthz',
@@ -28,25 +38,35 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       schema: {
         tags: ['health'],
         security: [],
-        summary: 'Readiness: Redis answers and a backend is loaded (not being replaced after a fault)',
-        response: {
-          200: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),
-          503: Type.Object({ ready: Type.Boolean(), redis: Type.String(), backend: Type.String() }),
-        },
+        summary:
+          'Readiness: Redis and the object store answer, and a backend is loaded (not being replaced after a fault)',
+        response: { 200: Readiness, 503: Readiness },
       },
     },
     async (_request, reply) => {
-      const up = await Promise.race([
-        redis.ping().then(
+      const [up, stored] = await Promise.all([
+        Promise.race([
+          redis.ping().then(
+            () => true,
+            () => false,
+          ),
+          new Promise<boolean>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, false).unref()),
+        ]),
+        storeProbe.check().then(
           () => true,
           () => false,
         ),
-        new Promise<boolean>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, false).unref()),
       ]);
       const compute = backendState() === 'ok' ? backend : 'replacing';
-      const ready = up && compute === backend;
-      if (!ready) reply.code(503).header('Retry-After', up ? '1' : '5');
-      return { ready, redis: up ? 'up' : 'unreachable', backend: compute };
+      const ready = up && stored && compute === backend;
+      if (!ready) reply.code(503).header('Retry-After', up && stored ? '1' : '5');
+      return {
+        ready,
+        redis: up ? 'up' : 'unreachable',
+        storage: stored ? 'up' : 'unreachable',
+        storageUrl: storeProbe.store.location,
+        backend: compute,
+      };
     },
   );
 };

@@ -50,6 +50,8 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const { tenant } = request;
+      // The job's checkpoints, inline data and model go to the object store: if it is away, say so now.
+      await app.services.storeProbe.require();
       const plan = await app.services.dryRuns.run(
         request.body,
         planLimits(config),

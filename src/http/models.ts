@@ -89,12 +89,14 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       async (request, reply) => {
         const { id } = request.params;
         await existing(id, request.tenant);
-        const { path, size } = await models.artifact(id, file);
+        const { path, size, release } = await models.artifact(id, file);
+        // The cached copy (remote storage) stays until the stream is done with it.
+        const stream = createReadStream(path).once('close', release);
         return reply
           .type(type)
           .header('Content-Length', size)
           .header('Content-Disposition', `attachment; filename="${file}"`)
-          .send(createReadStream(path));
+          .send(stream);
       },
     );
   artifactRoute(MODEL_FILE, 'application/json');

@@ -1,13 +1,15 @@
 import fp from 'fastify-plugin';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Queue } from 'bullmq';
 import type { Config } from '../config.ts';
+import { redisConnection } from '../redis-connection.ts';
 import { createStores, type Stores } from '../jobs/stores.ts';
 import { createTrainingQueue, type TrainingJobData } from '../jobs/training-queue.ts';
 import { initBackend, type BackendName } from '../compute/backend.ts';
 import { Predictor } from '../serving/predictor.ts';
 import { DryRuns } from '../training/dry-run.ts';
 import { ApiMetrics } from './metrics.ts';
+import { StoreProbe } from '../storage/store-probe.ts';
 
 /** The stores (jobs, models, datasets, control, checkpoints), from createStores, and what serves requests with them. */
 export interface Services extends Stores {
@@ -19,6 +21,8 @@ export interface Services extends Stores {
   backend: BackendName;
   /** This process's Prometheus registry and the metrics observed as things happen (GET /metrics: metrics-route.ts). */
   metrics: ApiMetrics;
+  /** Asked before work that needs the object store, so its outage is a fast 503. */
+  storeProbe: StoreProbe;
   /** Created on first use, so building the app (e.g. to print the OpenAPI spec) needs no Redis. */
   queue(): Queue<TrainingJobData>;
 }
@@ -37,7 +41,7 @@ export const services = fp<{ config: Config }>(
     // REDIS_COMMAND_TIMEOUT_MS fails and the silent connection is dropped for a new one, and a
     // command whose answer was lost with the connection is neither retried nor resent later
     // (its request has answered 503 meanwhile).
-    const redis = new Redis(config.REDIS_URL, {
+    const redis = redisConnection(config, {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -87,6 +91,7 @@ export const services = fp<{ config: Config }>(
       dryRuns,
       backend,
       metrics,
+      storeProbe: new StoreProbe(stores.objects, config.STORAGE_TIMEOUT_MS),
       queue: () => {
         if (queue) return queue;
         queue = createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });

@@ -5,7 +5,8 @@ import type { JobStore } from './job-store.ts';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { JobRequest } from '../schemas/job-request.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
-import type { DatasetStore } from '../storage/dataset-store.ts';
+import type { DatasetStore, OpenCatalog } from '../storage/dataset-store.ts';
+import { StoreUnavailableError } from '../storage/object-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import { planJob, type PlanLimits, type TrainingPlan } from '../training/plan.ts';
 import { JobSupervisor } from './supervision.ts';
@@ -119,9 +120,12 @@ async function runStarted(
 ): Promise<RunOutcome> {
   const { jobs, checkpoints } = deps;
   const jobId = record.id;
+  let datasets: OpenCatalog | undefined;
   try {
     const request = await withInlineData(record, checkpoints);
-    const plan = planJob(request, deps.limits ?? deps.maxParams, await deps.datasets?.catalog(request.data));
+    // Its datasets' files on this machine (fetched into the cache from a remote store), kept until the job is done.
+    datasets = await deps.datasets?.open(request.data);
+    const plan = planJob(request, deps.limits ?? deps.maxParams, datasets?.catalog);
     const supervisor = new JobSupervisor(jobId, deps.control, checkpoints, {
       checkpointEvery: deps.checkpointEvery,
       deadline: request.fit?.maxDurationSeconds
@@ -149,7 +153,11 @@ async function runStarted(
       await jobs.transition(jobId, ['running'], 'failed', { error: { code: err.code, message: err.message } });
       await checkpoints.remove(jobId);
     }
+    // The store is away: the job goes back to the queue (its checkpoint stays) and the caller retries it later.
+    if (err instanceof StoreUnavailableError) await jobs.transition(jobId, ['running'], 'queued');
     throw err;
+  } finally {
+    datasets?.release();
   }
 }
 

@@ -3,14 +3,14 @@ import type { Config } from '../config.ts';
 import { CheckpointStore } from '../storage/checkpoint-store.ts';
 import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
+import type { ObjectStore } from '../storage/object-store.ts';
+import { openObjectStore, type StorageConfig } from '../storage/open-store.ts';
 import { JobControl } from './job-control.ts';
 import { JobStore } from './job-store.ts';
 
 /** What the stores are configured by. */
-export type StoresConfig = Pick<
-  Config,
-  'REDIS_PREFIX' | 'DATA_DIR' | 'JOB_RETENTION_SECONDS' | 'DATASET_MEMORY_LIMIT_BYTES'
->;
+export type StoresConfig = StorageConfig &
+  Pick<Config, 'REDIS_PREFIX' | 'JOB_RETENTION_SECONDS' | 'DATASET_MEMORY_LIMIT_BYTES'>;
 
 /** Everything the API and the workers keep: job records and control, models, datasets, checkpoints. */
 export interface Stores {
@@ -19,6 +19,8 @@ export interface Stores {
   datasets: DatasetStore;
   control: JobControl;
   checkpoints: CheckpointStore;
+  /** Where models, datasets and checkpoints keep their bytes (STORAGE_URL). */
+  objects: ObjectStore;
 }
 
 /**
@@ -26,11 +28,13 @@ export interface Stores {
  * write the same data the same way, and a storage implementation is chosen here alone.
  */
 export function createStores(redis: Redis, config: StoresConfig): Stores {
+  const objects = openObjectStore(config);
   return {
     jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
-    models: new ModelStore(redis, config.REDIS_PREFIX, config.DATA_DIR),
-    datasets: new DatasetStore(redis, config.REDIS_PREFIX, config.DATA_DIR, config.DATASET_MEMORY_LIMIT_BYTES),
+    models: new ModelStore(redis, config.REDIS_PREFIX, objects),
+    datasets: new DatasetStore(redis, config.REDIS_PREFIX, objects, config.DATASET_MEMORY_LIMIT_BYTES),
     control: new JobControl(redis, config.REDIS_PREFIX),
-    checkpoints: new CheckpointStore(config.DATA_DIR),
+    checkpoints: new CheckpointStore(objects),
+    objects,
   };
 }

@@ -1,16 +1,19 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Redis } from 'ioredis';
 import { v7 as randomUUIDv7 } from 'uuid';
 import type { DatasetCatalog, DatasetMeta, StoredDataset } from '../data/dataset-meta.ts';
 import { keys, type Keys } from './keys.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
+import type { LocalCopy, ObjectStore } from './object-store.ts';
 import { OwnedIndex } from './owned-index.ts';
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** A draft directory: `.tmp-<dataset id>-<random>`. */
 const DRAFT = /^\.tmp-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-/;
+/** `datasets/<id>/<file>`: a stored dataset's object. */
+const OBJECT = /^datasets\/([^/]+)\//;
 const META_FILE = 'meta.json';
 /**
  * How long a draft outlives its process's last renewal (renewed every third of it): after a
@@ -42,27 +45,33 @@ export interface DatasetDraft {
   abort(): Promise<void>;
 }
 
-/**
- * Uploaded datasets: column files in `DATA_DIR/datasets/<id>` (written to a temporary
- * directory and renamed into place), metadata in Redis so every API and worker process sees
- * them. Directory and file names are server-chosen; nothing from a request becomes a path.
- */
 export class StorageQuotaError extends Error {}
 
+/** Job data's uploaded datasets as files on this machine; `release` when the job is done with them. */
+export interface OpenCatalog {
+  catalog: DatasetCatalog;
+  release(): void;
+}
+
+/**
+ * Uploaded datasets: column files under `datasets/<id>/` in the object store, metadata in
+ * Redis so every API and worker process sees them. A draft is parsed into a local staging
+ * directory, published to the store, then registered: the Redis entry is the commit point,
+ * and what a process that died before it left (a staging directory, objects without an
+ * entry) is swept. File and key names are server-chosen; nothing from a request becomes one.
+ */
 export class DatasetStore {
   private readonly keys: Keys;
-  readonly root: string;
   readonly index: OwnedIndex<DatasetMeta>;
 
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    dataDir: string,
+    readonly objects: ObjectStore,
     /** Datasets whose training columns exceed this are streamed from disk (see DATASET_MEMORY_LIMIT_BYTES). */
     private readonly memoryLimitBytes = Infinity,
   ) {
     this.keys = keys(prefix);
-    this.root = path.join(dataDir, 'datasets');
     this.index = new OwnedIndex(redis, {
       meta: this.keys.dataset,
       all: this.keys.datasets,
@@ -71,21 +80,27 @@ export class DatasetStore {
     });
   }
 
-  dir(id: string): string {
+  private folder(id: string): string {
     if (!ID.test(id)) throw new Error(`not a dataset id: ${id}`);
-    return path.join(this.root, id);
+    return `datasets/${id}`;
   }
 
   private leaseKey = (id: string) => `${this.prefix}:dataset-draft:${id}`;
 
+  private quotaError(owner: string, bytes: number, max: number, used: number) {
+    return new StorageQuotaError(
+      `storing ${bytes} more bytes would take tenant ${owner} over its quota of ${max} bytes (TENANT_MAX_STORED_BYTES; ${used} in use)`,
+    );
+  }
+
   /**
    * A new draft. Its lease (a Redis key the uploading process renews) is taken before its
-   * directory exists, so a draft directory without a lease belongs to a process that died.
+   * directory exists, so a draft without a lease belongs to a process that died.
    * @param owner the tenant it will belong to; `maxStoredBytes` (0: none) caps that tenant's stored bytes.
    */
   async draft(owner: string = LOCAL_TENANT.id, maxStoredBytes = 0): Promise<DatasetDraft> {
     const id = randomUUIDv7();
-    const temp = path.join(this.root, `.tmp-${id}-${randomUUID()}`);
+    const temp = path.join(this.objects.stagingRoot, `.tmp-${id}-${randomUUID()}`);
     const lease = this.leaseKey(id);
     await this.redis.set(lease, owner, 'PX', DRAFT_LEASE_MS);
     const renew = setInterval(
@@ -112,28 +127,24 @@ export class DatasetStore {
       dir: temp,
       abort,
       commit: async (partial) => {
+        let published = false;
         try {
           let fileBytes = 0;
           for (const file of await readdir(temp)) fileBytes += (await stat(path.join(temp, file))).size;
           const meta = withBytes({ id, tenant: owner, ...partial, createdAt: new Date().toISOString() }, fileBytes);
+          // Over the quota already: refused before a byte is uploaded. Registering checks it again, atomically.
+          const used = await this.index.usage(owner);
+          if (maxStoredBytes > 0 && used + meta.bytes > maxStoredBytes)
+            throw this.quotaError(owner, meta.bytes, maxStoredBytes, used);
           await writeFile(path.join(temp, META_FILE), JSON.stringify(meta));
-          // Registered, then renamed into place: a process that dies in between leaves a draft
-          // whose metadata exists, which the sweep moves into place instead of removing.
-          if (!(await this.index.register(meta, maxStoredBytes))) {
-            const used = await this.index.usage(owner);
-            throw new StorageQuotaError(
-              `storing ${meta.bytes} more bytes would take tenant ${owner} over its quota of ${maxStoredBytes} bytes (TENANT_MAX_STORED_BYTES; ${used} in use)`,
-            );
-          }
-          try {
-            await rename(temp, this.dir(id));
-          } catch (err) {
-            await this.index.unregister(id);
-            throw err;
-          }
+          published = true;
+          await this.objects.publishDirectory(temp, this.folder(id));
+          if (!(await this.index.register(meta, maxStoredBytes)))
+            throw this.quotaError(owner, meta.bytes, maxStoredBytes, await this.index.usage(owner));
           await release();
           return meta;
         } catch (err) {
+          if (published) await this.objects.deletePrefix(this.folder(id)).catch(() => undefined);
           await abort();
           throw err;
         }
@@ -156,10 +167,8 @@ export class DatasetStore {
   }
 
   /**
-   * The uploaded datasets a job's data names, for the (synchronous) planner; unknown ids, and
-   * datasets the tenant may not see (`visible`), are left out, so they read as unknown.
-   */
-  /**
+   * The uploaded datasets a job's data names, for the (synchronous) planner: metadata only
+   * (`dir` is empty; `open` gives files). Unknown ids are left out, so they read as unknown.
    * @param tenant the submitter: another tenant's dataset is left out, like a missing one,
    * with its ownership read before its metadata. Workers (no tenant) see every dataset.
    */
@@ -168,30 +177,59 @@ export class DatasetStore {
     for (const id of [data.dataset, data.testDataset]) {
       if (id === undefined || !ID.test(id) || catalog.has(id)) continue;
       const meta = tenant ? await this.getFor(id, tenant) : await this.get(id);
-      if (meta) catalog.set(id, { meta, dir: this.dir(id) });
+      if (meta) catalog.set(id, { meta, dir: '' });
     }
     return catalog;
   }
 
+  /** The catalog with each dataset's files on this machine (fetched into the cache when the store is remote). */
+  async open(data: { dataset?: string; testDataset?: string }, tenant?: Tenant): Promise<OpenCatalog> {
+    const catalog = await this.catalog(data, tenant);
+    const copies: LocalCopy[] = [];
+    const release = () => {
+      for (const copy of copies.splice(0)) copy.release();
+    };
+    try {
+      for (const [id, stored] of catalog) {
+        const copy = await this.objects.openDirectory(this.folder(id));
+        copies.push(copy);
+        stored.dir = copy.dir;
+      }
+    } catch (err) {
+      release();
+      throw err;
+    }
+    return { catalog, release };
+  }
+
   /**
-   * Drafts left by uploads that never finished (their process died mid-upload): draft
-   * directories without a live lease, older than `graceMs` (which also covers drafts made
-   * before leases existed). One whose metadata was registered (the process died between
-   * registering and renaming) is moved into place; the others are removed. Returns how many
-   * were swept.
+   * What uploads that never finished left (their process died): staging directories and
+   * stored objects without a live lease and without an index entry, untouched for `graceMs`
+   * (which also covers leftovers made before leases existed). Returns how many were swept.
    */
   async sweepDrafts(graceMs = 60_000): Promise<number> {
-    const entries = await readdir(this.root).catch(() => [] as string[]);
     let swept = 0;
-    for (const name of entries.filter((e) => e.startsWith('.tmp-'))) {
+    const stale = (time: number) => Date.now() - time > graceMs;
+    const leased = async (id: string | undefined) =>
+      id !== undefined && (await this.redis.exists(this.leaseKey(id))) === 1;
+    const staging = this.objects.stagingRoot;
+    for (const name of await readdir(staging).catch(() => [] as string[])) {
+      if (!name.startsWith('.tmp-')) continue;
       const id = DRAFT.exec(name)?.[1];
-      if (id && (await this.redis.exists(this.leaseKey(id))) === 1) continue;
-      const dir = path.join(this.root, name);
-      const info = await stat(dir).catch(() => undefined);
-      if (!info || Date.now() - info.mtimeMs <= graceMs) continue;
-      const registered = id ? await this.index.get(id) : undefined;
-      if (registered && !(await stat(this.dir(id!)).catch(() => undefined))) await rename(dir, this.dir(id!));
-      else await rm(dir, { recursive: true, force: true });
+      if (await leased(id)) continue;
+      const info = await stat(path.join(staging, name)).catch(() => undefined);
+      if (!info || !stale(info.mtimeMs)) continue;
+      await rm(path.join(staging, name), { recursive: true, force: true });
+      swept++;
+    }
+    const newest = new Map<string, number>();
+    for (const object of await this.objects.list('datasets/')) {
+      const id = OBJECT.exec(object.key)?.[1];
+      if (id) newest.set(id, Math.max(newest.get(id) ?? 0, object.modified.getTime()));
+    }
+    for (const [id, time] of newest) {
+      if (!stale(time) || (await leased(id)) || (ID.test(id) && (await this.index.get(id)))) continue;
+      await this.objects.deletePrefix(`datasets/${id}`);
       swept++;
     }
     return swept;
@@ -201,7 +239,8 @@ export class DatasetStore {
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
     const removed = await this.index.unregister(id);
-    await rm(this.dir(id), { recursive: true, force: true });
+    await this.objects.deletePrefix(this.folder(id));
+    await this.objects.forget(this.folder(id));
     return removed !== undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { Redis } from 'ioredis';
@@ -9,6 +9,7 @@ import { keys, type Keys } from './keys.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import type { Model } from '../schemas/model.ts';
 import type { Tenant } from '../tenant.ts';
+import type { LocalCopy, ObjectStore } from './object-store.ts';
 import { OwnedIndex } from './owned-index.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
@@ -27,18 +28,21 @@ export type ModelMeta = Omit<Model, 'tenant' | 'transforms' | 'evaluation'> & {
 };
 
 /**
- * Trained models: artifacts (model.json, weights.bin, meta.json) in `DATA_DIR/models/<id>`,
- * metadata and the list in Redis so every API process sees every worker's models. Directory
- * names are server-generated ids only; nothing from a request becomes a path.
+ * Trained models: artifacts (model.json, weights.bin, meta.json) under `models/<id>/` in the
+ * object store, metadata and the list in Redis so every API process sees every worker's
+ * models. The Redis entry, written after the artifacts, is the commit point: a reader never
+ * finds half a model. Ids are server-generated; nothing from a request becomes a key.
  */
 export class ModelStore {
   private readonly keys: Keys;
-  private readonly root: string;
   private readonly index: OwnedIndex<ModelMeta>;
 
-  constructor(redis: Redis, prefix: string, dataDir: string) {
+  constructor(
+    redis: Redis,
+    prefix: string,
+    readonly objects: ObjectStore,
+  ) {
     this.keys = keys(prefix);
-    this.root = path.join(dataDir, 'models');
     this.index = new OwnedIndex(redis, {
       meta: this.keys.model,
       all: this.keys.models,
@@ -49,14 +53,14 @@ export class ModelStore {
 
   static newId = () => randomUUIDv7();
 
-  dir(id: string): string {
+  private folder(id: string): string {
     if (!ID.test(id)) throw new Error(`not a model id: ${id}`);
-    return path.join(this.root, id);
+    return `models/${id}`;
   }
 
   /**
-   * An IOHandler that writes all three files into a temporary directory and renames it into
-   * place, then registers the model: a reader never sees half a model.
+   * An IOHandler that writes the three files into a staging directory, publishes it to the
+   * store, then registers the model.
    */
   writer(meta: Omit<ModelMeta, 'bytes'>): tf.io.IOHandler {
     return {
@@ -73,22 +77,21 @@ export class ModelStore {
           weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts.weightSpecs ?? [] }],
         };
         const full: ModelMeta = { ...meta, bytes: weights.byteLength };
-        const temp = path.join(this.root, `.tmp-${meta.id}-${randomUUID()}`);
+        const folder = this.folder(meta.id);
+        const temp = path.join(this.objects.stagingRoot, `model-${meta.id}-${randomUUID()}`);
         await mkdir(temp, { recursive: true });
         try {
           await writeFile(path.join(temp, WEIGHTS_FILE), Buffer.from(weights));
           await writeFile(path.join(temp, MODEL_FILE), JSON.stringify(modelJson));
           await writeFile(path.join(temp, META_FILE), JSON.stringify(full, null, 2));
-          // A retried job saves under the same id: replace, so there is exactly one model.
-          const replaced = `${this.dir(meta.id)}.old-${randomUUID()}`;
-          await rename(this.dir(meta.id), replaced).catch(() => undefined);
-          await rename(temp, this.dir(meta.id));
-          await rm(replaced, { recursive: true, force: true });
+          // A retried job saves under the same id: this replaces, so there is exactly one model.
+          await this.objects.publishDirectory(temp, folder);
+          await this.objects.forget(folder);
           // A model a job trained is always kept: storage quotas are checked when jobs are submitted.
           await this.index.register(full);
         } catch (err) {
           await rm(temp, { recursive: true, force: true });
-          await rm(this.dir(meta.id), { recursive: true, force: true });
+          await this.objects.deletePrefix(folder).catch(() => undefined);
           throw err;
         }
         return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
@@ -96,21 +99,28 @@ export class ModelStore {
     };
   }
 
-  /** An IOHandler that loads a stored model from disk. */
+  /** An IOHandler that loads a stored model (from this machine's cache when the store is remote). */
   reader(id: string): tf.io.IOHandler {
-    const dir = this.dir(id);
     return {
       load: async () => {
-        const modelJson = JSON.parse(await readFile(path.join(dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
-        return tf.io.getModelArtifactsForJSON(modelJson, async () => {
-          const buffer = await readFile(path.join(dir, WEIGHTS_FILE));
-          return [
+        const copy = await this.open(id);
+        try {
+          const modelJson = JSON.parse(await readFile(path.join(copy.dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
+          const buffer = await readFile(path.join(copy.dir, WEIGHTS_FILE));
+          return tf.io.getModelArtifactsForJSON(modelJson, async () => [
             modelJson.weightsManifest.flatMap((g) => g.weights),
             buffer.buffer.slice(buffer.byteOffset, buffer.byteOffset + buffer.byteLength),
-          ];
-        });
+          ]);
+        } finally {
+          copy.release();
+        }
       },
     };
+  }
+
+  /** The model's files on this machine, kept until released. */
+  open(id: string): Promise<LocalCopy> {
+    return this.objects.openDirectory(this.folder(id));
   }
 
   async get(id: string): Promise<ModelMeta | undefined> {
@@ -132,17 +142,27 @@ export class ModelStore {
     return this.index.list(opts);
   }
 
-  /** Path of an artifact file, for streaming it out. */
-  async artifact(id: string, file: typeof MODEL_FILE | typeof WEIGHTS_FILE): Promise<{ path: string; size: number }> {
-    const p = path.join(this.dir(id), file);
-    return { path: p, size: (await stat(p)).size };
+  /** An artifact file on this machine, for streaming it out; `release` when the stream ends. */
+  async artifact(
+    id: string,
+    file: typeof MODEL_FILE | typeof WEIGHTS_FILE,
+  ): Promise<{ path: string; size: number; release(): void }> {
+    const copy = await this.open(id);
+    try {
+      const p = path.join(copy.dir, file);
+      return { path: p, size: (await stat(p)).size, release: copy.release };
+    } catch (err) {
+      copy.release();
+      throw err;
+    }
   }
 
   /** Unregisters first, so no reader finds a model whose files are going away. */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
     const removed = await this.index.unregister(id);
-    await rm(this.dir(id), { recursive: true, force: true });
+    await this.objects.deletePrefix(this.folder(id));
+    await this.objects.forget(this.folder(id));
     return removed !== undefined;
   }
 }
