@@ -1,13 +1,16 @@
 /**
- * `npm run bench`: the MNIST recipe (examples/mnist.json) trained in-process and through the
- * real service path (API -> BullMQ queue -> sandboxed worker child), alternately, then
- * predict requests against the trained model and a bare Fastify JSON route of the same body
- * size, alternately, in the same run. JSON lines on stdout, tables on stderr.
+ * `npm run bench`: the MNIST recipe (examples/mnist.json) trained in-process, through the
+ * real service path (API -> BullMQ queue -> sandboxed worker child) storing on `file:`, and
+ * through the same path storing on `s3://` (an S3 server, s3rver, that the bench runs in this
+ * process), alternately, then predict requests against the trained model and a bare Fastify
+ * JSON route of the same body size, alternately, in the same run. Prints the
+ * service/in-process and the s3:/file: (service-s3/service) ratios. JSON lines on stdout,
+ * tables on stderr.
  *
  *   npm run bench                       full: 60,000 digits, 5 epochs, 3 rounds
  *   npm run bench -- --quick            smoke: 6,000 digits, 1 epoch, 1 round, 2 s of load
  *   flags (or BENCH_* env): --runs=N --epochs=N --train=N (digits) --only=train|predict
- *     --modes=inproc,service[,inproc-stock]  (stock: TFJS_ACCELERATION=off, stock tfjs kernels)
+ *     --modes=inproc,service,service-s3[,inproc-stock]  (stock: TFJS_ACCELERATION=off, stock tfjs kernels)
  *     --predict-seconds=N --concurrency=N
  *     --predict-targets=predict,bare[,predict-dense]  (predict-dense: the sparse matmul path off)
  * TFJS_BACKEND / TFJS_ACCELERATION apply to every mode except the forced ones.
@@ -23,6 +26,8 @@ import { buildApp } from '../src/app.ts';
 import type { JobRequest } from '../src/schemas/job-request.ts';
 import { startWorker } from '../workers/worker.ts';
 import { setSparseMatMul } from '../src/compute/accelerations/wasm-sparse-matmul.ts';
+import type { Config } from '../src/config.ts';
+import { startS3 } from './s3-server.ts';
 import { cleanup, getJson, postJson, readEvents, testConfig, waitForJob } from './service.ts';
 import { descendants, emit, median, peakRssMb, resetPeakRss, round, table } from './stats.ts';
 
@@ -40,7 +45,10 @@ const runs = Number(opt('runs', quick ? '1' : '3'));
 const epochs = Number(opt('epochs', quick ? '1' : '5'));
 const trainLimit = Number(opt('train', quick ? '6000' : '60000'));
 const only = opt('only', 'all');
-const modes = opt('modes', 'inproc,service').split(',');
+const modes = opt('modes', 'inproc,service,service-s3').split(',');
+/** `service` and `service-s3` train through the service path, each with a service of its own (`file:`, `s3://`). */
+const MODES = ['inproc', 'inproc-stock', 'service', 'service-s3'];
+if (modes.some((m) => !MODES.includes(m))) throw new Error(`--modes takes ${MODES.join(', ')}; got ${modes.join(',')}`);
 const predictSeconds = Number(opt('predict-seconds', quick ? '2' : '5'));
 const concurrency = Number(opt('concurrency', '16'));
 const predictTargets = opt('predict-targets', 'predict,bare').split(',') as PredictTarget[];
@@ -102,12 +110,12 @@ async function inProcess(mode: string): Promise<TrainRun> {
 
 type Service = Awaited<ReturnType<typeof startBenchService>>;
 
-async function startBenchService() {
+/** The API and a worker in this process, storing in DATA_DIR unless `storage` names another store. */
+async function startBenchService(storage: Partial<Record<keyof Config, string>> = {}) {
   // The rate limit stays on (its Redis count is part of every request's cost) but so high
   // that the load never meets it: a 429 is cheaper than a prediction and would flatter us.
-  const config = await testConfig({ RATE_LIMIT_PER_MINUTE: '1000000000' });
-  // The sandboxed worker child reads its config from the environment it inherits.
-  Object.assign(process.env, { REDIS_PREFIX: config.REDIS_PREFIX, DATA_DIR: config.DATA_DIR, LOG_LEVEL: 'silent' });
+  // The worker hands its config to the sandboxed training child (workerForkOptions).
+  const config = await testConfig({ RATE_LIMIT_PER_MINUTE: '1000000000', ...storage });
   const app = await buildApp(config, { logger: false });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
@@ -122,6 +130,7 @@ async function startBenchService() {
   return {
     url,
     app,
+    config,
     close: async () => {
       await worker.close();
       await app.close();
@@ -130,11 +139,41 @@ async function startBenchService() {
   };
 }
 
-async function throughService(service: Service): Promise<TrainRun & { modelId: string }> {
-  for (const pid of descendants()) resetPeakRss(pid);
+/**
+ * The same service with its store on an S3 server of its own, in this process like the
+ * service's API and worker. The SDK reads the credentials from the environment, which the
+ * training child inherits.
+ */
+async function startS3BenchService() {
+  const s3 = await startS3('tts-bench');
+  const { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...storage } = s3.env('bench');
+  Object.assign(process.env, { AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY });
+  const service = await startBenchService(storage);
+  return {
+    ...service,
+    close: async () => {
+      await service.close();
+      await s3.remove();
+    },
+  };
+}
+
+/** Whether a process (a training child) belongs to the service under `prefix`: its environment says. */
+function ofService(pid: number, prefix: string) {
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(`REDIS_PREFIX=${prefix}`);
+  } catch {
+    return false; // gone
+  }
+}
+
+async function throughService(service: Service, mode: string): Promise<TrainRun & { modelId: string }> {
+  // Both services' workers are children of this process: count only this one's, the other's idle child may be bigger.
+  const children = () => descendants().filter((pid) => ofService(pid, service.config.REDIS_PREFIX));
+  for (const pid of children()) resetPeakRss(pid);
   let peak = 0;
   const sampler = setInterval(() => {
-    for (const pid of descendants()) peak = Math.max(peak, peakRssMb(pid));
+    for (const pid of children()) peak = Math.max(peak, peakRssMb(pid));
   }, 250);
   const started = performance.now();
   try {
@@ -148,7 +187,7 @@ async function throughService(service: Service): Promise<TrainRun & { modelId: s
     const epochSeconds = events.filter((e) => e.event === 'epoch').map((e) => e.data.elapsedMs / 1000);
     const health = await getJson(`${service.url}/healthz`);
     return {
-      mode: 'service',
+      mode,
       backend: job.backend ?? health.body.backend,
       acceleration: service.app.services.config.TFJS_ACCELERATION,
       epochSeconds,
@@ -163,7 +202,7 @@ async function throughService(service: Service): Promise<TrainRun & { modelId: s
   }
 }
 
-async function benchTraining(service: Service) {
+async function benchTraining(services: Map<string, Service>) {
   const results: TrainRun[] = [];
   let modelId: string | undefined;
   for (let run = 1; run <= runs; run++) {
@@ -171,8 +210,10 @@ async function benchTraining(service: Service) {
     const order = run % 2 ? modes : [...modes].reverse();
     for (const mode of order) {
       const load = loadAverage();
-      const r = mode === 'service' ? await throughService(service) : await inProcess(mode);
-      if ('modelId' in r) modelId = (r as { modelId: string }).modelId;
+      const service = services.get(mode);
+      const r = service ? await throughService(service, mode) : await inProcess(mode);
+      // Predict is measured on the `file:` service, with the model it trained.
+      if (mode === 'service' && 'modelId' in r) modelId = r.modelId as string;
       const secondsPerEpoch = median(r.epochSeconds);
       results.push(r);
       emit({
@@ -212,8 +253,22 @@ async function benchTraining(service: Service) {
           wallRatio: round(viaService['wall s'] / inproc['wall s']),
         }
       : undefined;
+  const viaS3 = summary.find((s) => s.mode === 'service-s3');
+  const s3Overhead =
+    viaService && viaS3
+      ? {
+          epochRatio: round(viaS3['s/epoch'] / viaService['s/epoch']),
+          wallRatio: round(viaS3['wall s'] / viaService['wall s']),
+        }
+      : undefined;
   for (const s of summary) emit({ kind: 'train-summary', ...s, epochs, trainSamples: trainLimit });
   if (overhead) emit({ kind: 'service-overhead', ...overhead, note: 'service / in-process, medians of the same run' });
+  if (s3Overhead)
+    emit({
+      kind: 's3-overhead',
+      ...s3Overhead,
+      note: 'service-s3 / service (s3: vs file: storage), medians of the same run',
+    });
   table(
     `training: MNIST recipe, ${trainLimit} digits x ${epochs} epoch(s), medians of ${runs} round(s); load average now ${loadAverage().join(' ')}`,
     summary,
@@ -221,6 +276,10 @@ async function benchTraining(service: Service) {
   if (overhead)
     process.stderr.write(
       `service-path overhead: s/epoch x${overhead.epochRatio}, wall x${overhead.wallRatio} (wall includes queueing, child start, saving)\n`,
+    );
+  if (s3Overhead)
+    process.stderr.write(
+      `s3: vs file: storage (service-s3/service): wall x${s3Overhead.wallRatio}, s/epoch x${s3Overhead.epochRatio} (wall includes checkpoints and the model going to the store)\n`,
     );
   return modelId;
 }
@@ -385,9 +444,11 @@ emit({
   at: new Date().toISOString(),
 });
 const service = await startBenchService();
+const services = new Map<string, Service>([['service', service]]);
 try {
+  if (only !== 'predict' && modes.includes('service-s3')) services.set('service-s3', await startS3BenchService());
   let modelId: string | undefined;
-  if (only !== 'predict') modelId = await benchTraining(service);
+  if (only !== 'predict') modelId = await benchTraining(services);
   if (only !== 'train') {
     if (!modelId) {
       // Predict only: a quick model is enough to measure serving.
@@ -402,6 +463,6 @@ try {
     await benchPredict(service, modelId);
   }
 } finally {
-  await service.close();
+  for (const s of services.values()) await s.close();
 }
 process.exit(0);

@@ -52,9 +52,14 @@ export function descendants(root = process.pid): number[] {
 }
 
 /** Peak resident set (VmHWM) of a process in MB, or 0 when it is gone. */
-export function peakRssMb(pid: number): number {
+export const peakRssMb = (pid: number) => statusMb(pid, 'VmHWM');
+
+/** Resident set now (VmRSS) of a process in MB, or 0 when it is gone. */
+export const rssMb = (pid: number) => statusMb(pid, 'VmRSS');
+
+function statusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   try {
-    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const match = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return match ? Number(match[1]) / 1024 : 0;
   } catch {
     return 0;
