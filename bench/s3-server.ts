@@ -51,7 +51,10 @@ export async function startS3(bucket = 'tts-test') {
     region: 'us-east-1',
     endpoint,
     forcePathStyle: true,
-    credentials: { accessKeyId: S3_CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: S3_CREDENTIALS.AWS_SECRET_ACCESS_KEY },
+    credentials: {
+      accessKeyId: S3_CREDENTIALS.AWS_ACCESS_KEY_ID,
+      secretAccessKey: S3_CREDENTIALS.AWS_SECRET_ACCESS_KEY,
+    },
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
