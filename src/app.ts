@@ -21,6 +21,7 @@ import { jsonBody } from './http/json-body.ts';
 import { metricsRoute, requestTiming } from './http/metrics-route.ts';
 import { modelRoutes } from './http/models.ts';
 import { queueBoard } from './http/queue-board.ts';
+import { registryRoutes } from './http/registry.ts';
 import { tenantRateLimit } from './http/rate-limit.ts';
 import { services } from './http/services.ts';
 import { validatorCompiler } from './http/validation.ts';
@@ -68,6 +69,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
       await v1.register(jobEventRoutes);
       await v1.register(jobCancelRoutes);
       await v1.register(modelRoutes);
+      await v1.register(registryRoutes);
       await v1.register(datasetRoutes);
     },
     { prefix: '/v1' },

@@ -116,6 +116,55 @@ describe('tts CLI against the real service', () => {
     assert.match(missing.stderr, /HTTP (400|404)/);
   });
 
+  test('registry: register, alias, list, show, predict name@alias / name@3 / name, unalias, delete-version', async () => {
+    const { service, dir } = fixture;
+    const run = (...args: string[]) => tts(['--url', service.url, ...args]);
+    const ok = async (...args: string[]) => {
+      const result = await run(...args);
+      assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}${result.stdout}`);
+      return result.stdout;
+    };
+    assert.equal(
+      await ok('registry', 'register', 'cli-digits', modelId, '--description', 'first'),
+      `Registered cli-digits version 1 (model ${modelId})\n`,
+    );
+    assert.equal(
+      await ok('registry', 'alias', 'cli-digits', 'production', '1'),
+      'cli-digits@production -> version 1 (new)\n',
+    );
+    assert.equal(
+      await ok('registry', 'alias', 'cli-digits', 'production', '1'),
+      'cli-digits@production -> version 1 (was 1)\n',
+    );
+    assert.match(await ok('registry', 'list'), /^NAME\s+LATEST\s+VERSIONS\s+CREATED\ncli-digits\s+1\s+1\s+/);
+    const shown = await ok('registry', 'show', 'cli-digits');
+    assert.match(shown, /^Registered model cli-digits, created .*: 1 version\(s\), latest 1$/m);
+    assert.match(shown, /^Aliases: production -> 1$/m);
+    assert.match(shown, new RegExp(`^1\\s+${modelId}\\s+.*production\\s+loss: .*first$`, 'm'));
+
+    const pixels = Array.from({ length: 784 }, (_, i) => (i * 37) % 256);
+    const file = path.join(dir, 'one.json');
+    await writeFile(file, JSON.stringify([pixels]));
+    for (const ref of ['cli-digits@production', 'cli-digits@1', 'cli-digits']) {
+      const answer = JSON.parse(await ok('predict', ref, file, '--json'));
+      assert.deepEqual(answer.model, { name: 'cli-digits', version: 1, modelId }, ref);
+    }
+    const table = await ok('predict', 'cli-digits@production', file);
+    assert.match(table, new RegExp(`^Served by cli-digits version 1 \\(model ${modelId}\\)\n#\\s+CLASS`));
+
+    const refused = await run('registry', 'delete-version', 'cli-digits', '1');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /alias production/);
+    assert.equal(await ok('registry', 'unalias', 'cli-digits', 'production'), 'Deleted alias cli-digits@production\n');
+    assert.equal(await ok('registry', 'delete-version', 'cli-digits', '1'), 'Deleted cli-digits version 1\n');
+    const missing = await run('predict', 'cli-digits@production', file);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /has no alias production/);
+    const badVersion = await run('registry', 'alias', 'cli-digits', 'production', 'x');
+    assert.equal(badVersion.code, 1);
+    assert.match(badVersion.stderr, /a version is a number from 1 up/);
+  });
+
   test('a job that fails exits non-zero with its error', async () => {
     const { service, dir } = fixture;
     const x = Array.from({ length: 64 }, (_, i) => [i / 64, (i % 8) / 8]);

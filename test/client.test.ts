@@ -75,7 +75,7 @@ describe('TrainingClient against the real service', () => {
     );
   });
 
-  test('waitForJob, the job and model listings, predict (instances or the body), deleteModel', async () => {
+  test('waitForJob, the job and model listings, predict (instances or the body), the registry, deleteModel', async () => {
     const done = await client.waitForJob(job.id);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     assert.deepEqual(Object.keys(done.history).sort(), ['acc', 'loss']);
@@ -91,7 +91,38 @@ describe('TrainingClient against the real service', () => {
     assert.equal(answer.predictions.length, 2);
     assert.equal((answer.predictions[0] as number[]).length, 10);
     assert.equal(answer.classes!.length, 2);
+    assert.deepEqual(answer.model, { modelId });
     assert.deepEqual(await client.predict(modelId, { instances: [pixels(1), pixels(2)] }), answer);
+
+    // The registry: a version, an alias, predict by name, and the model held until the version goes.
+    const version = await client.registerVersion('client-digits', { modelId, description: 'from the client' });
+    assert.deepEqual([version.name, version.version, version.modelId], ['client-digits', 1, modelId]);
+    assert.deepEqual(await client.setAlias('client-digits', 'production', 1), {
+      name: 'client-digits',
+      alias: 'production',
+      version: 1,
+      previousVersion: null,
+    });
+    assert.equal((await client.getAlias('client-digits', 'production')).history.length, 1);
+    assert.deepEqual((await client.getVersion('client-digits', 1)).aliases, ['production']);
+    assert.deepEqual(
+      (await client.listRegistry()).items.map((r) => r.name),
+      ['client-digits'],
+    );
+    assert.equal((await client.getRegisteredModel('client-digits')).latestVersion, 1);
+    for (const ref of [
+      { name: 'client-digits' },
+      { name: 'client-digits', version: 1 },
+      { name: 'client-digits', alias: 'production' },
+    ]) {
+      const byName = await client.predictByName(ref, [pixels(1), pixels(2)]);
+      assert.deepEqual(byName.model, { name: 'client-digits', version: 1, modelId }, JSON.stringify(ref));
+      assert.deepEqual(byName.classes, answer.classes);
+    }
+    await apiError(client.deleteModel(modelId), 409);
+    await apiError(client.deleteVersion('client-digits', 1), 409);
+    await client.deleteAlias('client-digits', 'production');
+    await client.deleteVersion('client-digits', 1);
 
     await client.deleteModel(modelId);
     await apiError(client.getModel(modelId), 404);

@@ -56,6 +56,7 @@ export function apiAs(base: string, key?: string) {
     headers: auth,
     get: (path: string) => call('GET', path),
     post: (path: string, body?: unknown, headers?: Record<string, string>) => call('POST', path, body, headers),
+    put: (path: string, body?: unknown) => call('PUT', path, body),
     delete: (path: string) => call('DELETE', path),
     /** Follows a job, as this tenant, until it reaches one of `statuses` (default: it ended); answers its record. */
     waitFor: (id: string, statuses?: readonly JobStatus[], timeoutMs?: number) =>

@@ -12,6 +12,7 @@ import {
 import { follow } from './follow.ts';
 import { age, formatMetrics, formatNumber, summaryText, table } from './format.ts';
 import { readInstances, readJson } from './input.ts';
+import { parseModelRef, registryCommand } from './registry.ts';
 
 /** Exit codes: 0 the job completed (or the command worked), 1 it failed or an error, 2 it was cancelled. */
 const EXIT = { ok: 0, failed: 1, cancelled: 2 } as const;
@@ -23,7 +24,9 @@ const print = (text: string): void => {
 const json = (value: unknown): void => print(JSON.stringify(value, null, 2));
 
 const program = new Command('tts')
-  .description('Command line for the training service: submit and follow jobs, list them, predict, upload datasets.')
+  .description(
+    'Command line for the training service: submit and follow jobs, list them, predict, register models, upload datasets.',
+  )
   .addOption(new Option('--url <url>', 'service base URL').env('TTS_URL').default('http://127.0.0.1:3000'))
   .addOption(
     new Option('--key <key>', 'API key, sent as Authorization: Bearer (a service with API_KEYS set wants one)').env(
@@ -193,14 +196,21 @@ program
   .description(
     'predict with a model from a JSON file (array of instances or {"instances": [...]}) or a CSV file (one instance per row)',
   )
-  .argument('<model>', 'model id')
+  .argument(
+    '<model>',
+    'model id, or a registered name: name (latest version), name@3 (a version), name@production (an alias)',
+  )
   .argument('<file>', 'instances: .json or .csv ("-" reads JSON from stdin)')
   .option('--json', 'print the API answer')
   .action(async (id: string, file: string, opts: { json?: boolean }) => {
     const instances = await readInstances(file);
-    // Classes and labels nest per step for sequence classifiers.
-    const answer = await client().predict(id, instances);
+    const ref = parseModelRef(id);
+    const answer =
+      'id' in ref ? await client().predict(ref.id, instances) : await client().predictByName(ref, instances);
     if (opts.json) return json(answer);
+    const { name, version, modelId } = answer.model;
+    if (name) print(`Served by ${name} version ${version} (model ${modelId})`);
+    // Classes and labels nest per step for sequence classifiers.
     const head = answer.classes ? ['#', 'CLASS', ...(answer.labels ? ['LABEL'] : []), 'P', 'OUTPUT'] : ['#', 'OUTPUT'];
     const flat = (v: unknown) => [v].flat(Infinity as 1);
     print(
@@ -218,6 +228,8 @@ program
       ),
     );
   });
+
+program.addCommand(registryCommand(client, { print, json }));
 
 program
   .command('upload')

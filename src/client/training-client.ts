@@ -1,7 +1,10 @@
 import { ApiError, ConnectionError } from './errors.ts';
 import { followJobEvents, type FollowOptions } from './follow-job.ts';
 import type {
+  Alias,
+  AliasMove,
   CancelRequest,
+  CreateVersionRequest,
   Dataset,
   DatasetListQuery,
   DatasetPage,
@@ -16,6 +19,13 @@ import type {
   ModelPage,
   PredictRequest,
   PredictResponse,
+  RegisteredModel,
+  RegisteredModelQuery,
+  RegisteredRef,
+  RegistryListQuery,
+  RegistryPage,
+  RegistryVersion,
+  RegistryVersionDetail,
   UploadQuery,
   ValidationReport,
 } from './types.ts';
@@ -55,7 +65,7 @@ export type DatasetUpload = UploadQuery &
 const RAW_TYPES = { csv: 'text/csv', json: 'application/json' } as const;
 const TERMINAL: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
 
-/** The training service over HTTP: jobs, their event streams, models and predictions, datasets. Non-2xx answers throw `ApiError`. */
+/** The training service over HTTP: jobs, their event streams, models and predictions, the registry, datasets. Non-2xx answers throw `ApiError`. */
 export class TrainingClient {
   readonly baseUrl: string;
   readonly #apiKey?: string;
@@ -142,6 +152,66 @@ export class TrainingClient {
   ): Promise<PredictResponse> {
     const body = Array.isArray(input) ? { instances: input } : input;
     return this.#json('POST', `/v1/models/${encodeURIComponent(modelId)}/predict`, { ...options, json: body });
+  }
+
+  /** The registered models, by name; follow `nextCursor` for the next page. */
+  listRegistry(query: RegistryListQuery = {}, options?: CallOptions): Promise<RegistryPage> {
+    return this.#json('GET', `/v1/registry${search(query)}`, options);
+  }
+
+  /** A registered model: its aliases and versions, newest first (`query.cursor`: the next page's). */
+  getRegisteredModel(name: string, query: RegisteredModelQuery = {}, options?: CallOptions): Promise<RegisteredModel> {
+    return this.#json('GET', `${registered(name)}${search(query)}`, options);
+  }
+
+  /** Registers a stored model as the next version of `name` (the first creates the name). */
+  registerVersion(name: string, request: CreateVersionRequest, options?: CallOptions): Promise<RegistryVersion> {
+    return this.#json('POST', `${registered(name)}/versions`, { ...options, json: request });
+  }
+
+  getVersion(name: string, version: number, options?: CallOptions): Promise<RegistryVersionDetail> {
+    return this.#json('GET', `${registered(name)}/versions/${version}`, options);
+  }
+
+  /** Refused (409) while an alias points at the version; its number is never given again. */
+  async deleteVersion(name: string, version: number, options?: CallOptions): Promise<void> {
+    await this.#json('DELETE', `${registered(name)}/versions/${version}`, options);
+  }
+
+  /** Points the alias at the version (creating or moving it); `previousVersion` is what a rollback sets back. */
+  setAlias(name: string, alias: string, version: number, options?: CallOptions): Promise<AliasMove> {
+    return this.#json('PUT', `${registered(name)}/aliases/${encodeURIComponent(alias)}`, {
+      ...options,
+      json: { version },
+    });
+  }
+
+  /** Where the alias points, and its moves, oldest first. */
+  getAlias(name: string, alias: string, options?: CallOptions): Promise<Alias> {
+    return this.#json('GET', `${registered(name)}/aliases/${encodeURIComponent(alias)}`, options);
+  }
+
+  async deleteAlias(name: string, alias: string, options?: CallOptions): Promise<void> {
+    await this.#json('DELETE', `${registered(name)}/aliases/${encodeURIComponent(alias)}`, options);
+  }
+
+  /**
+   * Predicts with a registered model: its latest version, `version`, or the version `alias`
+   * points at (resolved once for the request; the answer's `model` says which served it).
+   */
+  predictByName(
+    ref: RegisteredRef,
+    input: PredictRequest['instances'] | PredictRequest,
+    options?: CallOptions,
+  ): Promise<PredictResponse> {
+    const body = Array.isArray(input) ? { instances: input } : input;
+    const target =
+      ref.alias !== undefined
+        ? `/aliases/${encodeURIComponent(ref.alias)}`
+        : ref.version !== undefined
+          ? `/versions/${ref.version}`
+          : '';
+    return this.#json('POST', `${registered(ref.name)}${target}/predict`, { ...options, json: body });
   }
 
   /** Built-in datasets first (on the first page), then uploads, newest first. */
@@ -246,6 +316,8 @@ function search(query: Record<string, string | number | undefined>): string {
   const defined = Object.entries(query).filter((entry): entry is [string, string | number] => entry[1] !== undefined);
   return defined.length > 0 ? `?${new URLSearchParams(defined.map(([k, v]): [string, string] => [k, String(v)]))}` : '';
 }
+
+const registered = (name: string) => `/v1/registry/${encodeURIComponent(name)}`;
 
 const fileName = (blob: Blob, fallback: string) =>
   'name' in blob && typeof blob.name === 'string' && blob.name ? blob.name : fallback;

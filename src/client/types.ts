@@ -11,6 +11,17 @@ import type { JobEventData, JobEventName } from '../schemas/job-event.ts';
 import type { JobRequest as JobRequestSchema } from '../schemas/job-request.ts';
 import type { JobStatus } from '../schemas/job-status.ts';
 import type {
+  Alias as AliasSchema,
+  AliasMove as AliasMoveSchema,
+  CreateVersionRequest,
+  RegisteredModel as RegisteredModelSchema,
+  RegisteredModelQuery,
+  RegistryList,
+  RegistryListQuery,
+  RegistryVersion as RegistryVersionSchema,
+  RegistryVersionDetail as RegistryVersionDetailSchema,
+} from '../schemas/registry.ts';
+import type {
   Model as ModelSchema,
   ModelList,
   ModelListQuery,
@@ -30,6 +41,9 @@ export type {
   ModelListQuery,
   PredictRequest,
   Problem,
+  CreateVersionRequest,
+  RegisteredModelQuery,
+  RegistryListQuery,
   UploadQuery,
 };
 
@@ -62,6 +76,14 @@ export type JobPage = Page<Static<typeof JobListSchema>, Job>;
 export type ModelPage = Page<Static<typeof ModelList>, Model>;
 export type DatasetPage = Page<Static<typeof DatasetList>, Dataset>;
 export type PredictResponse = Static<typeof PredictResponseSchema>;
+export type RegistryPage = Static<typeof RegistryList>;
+export type RegisteredModel = Static<typeof RegisteredModelSchema>;
+export type RegistryVersion = Static<typeof RegistryVersionSchema>;
+export type RegistryVersionDetail = Static<typeof RegistryVersionDetailSchema>;
+export type AliasMove = Static<typeof AliasMoveSchema>;
+export type Alias = Static<typeof AliasSchema>;
+/** A registered model to predict with: its latest version, a version by number, or the version an alias points at. */
+export type RegisteredRef = { name: string; version?: number; alias?: string };
 export type ValidationReport = Static<typeof ValidationReportSchema>;
 /** The `end` event's data: how the job ended. */
 export type JobEnd = Extract<JobEvent, { event: 'end' }>['data'];

@@ -41,6 +41,7 @@ export const docs = fp<{ protect: boolean }>(
         tags: [
           { name: 'jobs', description: 'training jobs and their event streams' },
           { name: 'models', description: 'trained models, artifacts and prediction' },
+          { name: 'registry', description: 'registered names, versions and aliases; prediction by name' },
           { name: 'health', description: 'liveness and readiness' },
           { name: 'operations', description: 'metrics for Prometheus (admins or METRICS_TOKEN when keys are set)' },
         ],

@@ -4,10 +4,10 @@ import { Type } from '@sinclair/typebox';
 import { LRUCache } from 'lru-cache';
 import { notFound } from '../errors.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
-import { ModelList, ModelListQuery, PredictRequest, PredictResponse } from '../schemas/model.ts';
+import { ModelList, ModelListQuery } from '../schemas/model.ts';
 import { MODEL_FILE, WEIGHTS_FILE } from '../storage/model-store.ts';
-import { canSee, listScope, type Tenant } from '../tenant.ts';
-import { finiteOrThrow } from '../serving/prediction-output.ts';
+import { listScope, type Tenant } from '../tenant.ts';
+import { predictRoute, servePrediction } from './predict.ts';
 
 /** Models known to belong to the tenant asking, so predict skips the index read; ownership never changes. */
 const KNOWN_OWNED = { max: 10_000, ttl: 60_000 };
@@ -104,34 +104,15 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
 
   app.post(
     '/models/:id/predict',
-    {
-      bodyLimit: app.services.config.PREDICT_BODY_LIMIT_BYTES,
-      // Instances become a float32 tensor: a number beyond float32 is a 422 naming it, not an Infinity.
-      config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT_BYTES', float32Body: true },
-      schema: {
-        tags: ['models'],
-        summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
-        params: IdParams,
-        body: PredictRequest,
-        response: {
-          200: PredictResponse,
-          400: ProblemRef,
-          401: ProblemRef,
-          404: ProblemRef,
-          413: ProblemRef,
-          422: ProblemRef,
-          429: ProblemRef,
-          503: ProblemRef,
-        },
-      },
-    },
+    predictRoute(app.services.config, {
+      tags: ['models'],
+      summary: 'Predict: raw instances in, model outputs out (training input transforms are re-applied)',
+      params: IdParams,
+    }),
     async (request) => {
-      await mayPredict(request.params.id, request.tenant);
-      return finiteOrThrow(
-        await predictor.predict(request.params.id, request.body.instances, (meta) =>
-          canSee(request.tenant, meta.tenant),
-        ),
-      );
+      const { id } = request.params;
+      await mayPredict(id, request.tenant);
+      return servePrediction(predictor, request.tenant, request.body, { modelId: id });
     },
   );
 
@@ -140,9 +121,16 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['models'],
-        summary: 'Delete a model and its artifacts',
+        summary: 'Delete a model and its artifacts; refused (409) while a registry version points at it',
         params: IdParams,
-        response: { 204: Type.Null(), 401: ProblemRef, 404: ProblemRef, 429: ProblemRef, 503: ProblemRef },
+        response: {
+          204: Type.Null(),
+          401: ProblemRef,
+          404: ProblemRef,
+          409: ProblemRef,
+          429: ProblemRef,
+          503: ProblemRef,
+        },
       },
     },
     async (request, reply) => {

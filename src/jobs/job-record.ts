@@ -13,7 +13,16 @@ export type JobRecord = Omit<Job, 'queuePosition' | 'evaluation'> & {
 
 export type JobError = NonNullable<JobRecord['error']>;
 
-const JSON_FIELDS = ['progress', 'history', 'evaluation', 'error', 'summary', 'request', 'inlineData'] as const;
+const JSON_FIELDS = [
+  'progress',
+  'history',
+  'evaluation',
+  'error',
+  'summary',
+  'request',
+  'inlineData',
+  'registered',
+] as const;
 export const LIST_FIELDS = [
   'id',
   'name',
@@ -28,6 +37,7 @@ export const LIST_FIELDS = [
   'evaluation',
   'modelId',
   'error',
+  'registered',
   'attempts',
 ];
 /** Every field of a record but `request`, the largest. */
@@ -63,6 +73,7 @@ export function deserialize(raw: Record<string, string | null>): JobRecord {
     modelId: nullable(raw.modelId),
     error: parse(raw.error),
     attempts: Number(raw.attempts ?? 0),
+    ...(raw.registered ? { registered: parse(raw.registered) } : {}),
     ...(raw.summary ? { summary: parse(raw.summary) } : {}),
     ...(raw.request !== undefined ? { request: parse(raw.request) } : {}),
     ...(raw.inlineData ? { inlineData: parse(raw.inlineData) } : {}),

@@ -5,6 +5,7 @@ import type { JobStore } from './job-store.ts';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { JobRequest } from '../schemas/job-request.ts';
 import type { CheckpointStore } from '../storage/checkpoint-store.ts';
+import type { RegistryStore } from '../storage/registry-store.ts';
 import type { DatasetStore, OpenCatalog } from '../storage/dataset-store.ts';
 import { StoreUnavailableError } from '../storage/object-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
@@ -14,12 +15,15 @@ import type { TrainingResult, TrainingSink } from '../training/fit.ts';
 import { train } from '../training/train.ts';
 import { disposeModel } from '../model/dispose.ts';
 import { WORKER_HISTOGRAMS, type Observation, type RunOutcomeLabel, type WorkerMetrics } from './job-metrics.ts';
+import { registerJobModel } from './register-model.ts';
 
 export interface RunDeps {
   /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
   datasets?: DatasetStore;
   jobs: JobStore;
   models: ModelStore;
+  /** The model registry: a request's `register` needs it (without it, `register` is ignored). */
+  registry?: RegistryStore;
   control: JobControl;
   checkpoints: CheckpointStore;
   backend: string;
@@ -144,7 +148,7 @@ async function runStarted(
     };
     const result = await train(plan, request.data, sink, jobId);
     try {
-      return await finish(deps, record, request.fit, plan, result, supervisor);
+      return await finish(deps, record, request, plan, result, supervisor);
     } finally {
       disposeModel(result.model);
     }
@@ -230,12 +234,13 @@ async function epochRecorder(
 async function finish(
   deps: RunDeps,
   record: JobRecord,
-  fit: JobRequest['fit'],
+  request: JobRequest,
   plan: TrainingPlan,
   result: TrainingResult,
   supervisor: JobSupervisor,
 ): Promise<RunOutcome> {
   const { jobs, checkpoints, control } = deps;
+  const { fit } = request;
   const id = record.id;
   switch (result.stopped) {
     case 'yield':
@@ -261,8 +266,15 @@ async function finish(
     }
     default: {
       const modelId = await saveModel(deps, record, plan, result);
-      if (!(await jobs.transition(id, ['running'], 'completed', { modelId }))) {
-        await deps.models.delete(modelId); // cancelled meanwhile: keep nothing half-owned
+      const registration =
+        request.register && deps.registry
+          ? await registerJobModel(deps.registry, record.tenant, request.register, modelId)
+          : undefined;
+      const registered = registration ? { registered: registration.registered } : {};
+      if (!(await jobs.transition(id, ['running'], 'completed', { modelId, ...registered }))) {
+        // Cancelled meanwhile: keep nothing half-owned.
+        await registration?.undo();
+        await deps.models.delete(modelId);
         return { status: 'skipped', reason: 'the job left running while it was saved' };
       }
       await checkpoints.remove(id);

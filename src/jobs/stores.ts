@@ -5,6 +5,7 @@ import { DatasetStore } from '../storage/dataset-store.ts';
 import { ModelStore } from '../storage/model-store.ts';
 import type { ObjectStore } from '../storage/object-store.ts';
 import { openObjectStore, type StorageConfig } from '../storage/open-store.ts';
+import { RegistryStore } from '../storage/registry-store.ts';
 import { JobControl } from './job-control.ts';
 import { JobStore } from './job-store.ts';
 
@@ -12,10 +13,12 @@ import { JobStore } from './job-store.ts';
 export type StoresConfig = StorageConfig &
   Pick<Config, 'REDIS_PREFIX' | 'JOB_RETENTION_SECONDS' | 'DATASET_MEMORY_LIMIT_BYTES'>;
 
-/** Everything the API and the workers keep: job records and control, models, datasets, checkpoints. */
+/** Everything the API and the workers keep: job records and control, models, the registry, datasets, checkpoints. */
 export interface Stores {
   jobs: JobStore;
   models: ModelStore;
+  /** Registered names, their versions and aliases (the model registry). */
+  registry: RegistryStore;
   datasets: DatasetStore;
   control: JobControl;
   checkpoints: CheckpointStore;
@@ -32,6 +35,7 @@ export function createStores(redis: Redis, config: StoresConfig): Stores {
   return {
     jobs: new JobStore(redis, config.REDIS_PREFIX, config.JOB_RETENTION_SECONDS),
     models: new ModelStore(redis, config.REDIS_PREFIX, objects),
+    registry: new RegistryStore(redis, config.REDIS_PREFIX),
     datasets: new DatasetStore(redis, config.REDIS_PREFIX, objects, config.DATASET_MEMORY_LIMIT_BYTES),
     control: new JobControl(redis, config.REDIS_PREFIX),
     checkpoints: new CheckpointStore(objects),

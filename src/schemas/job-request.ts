@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Name, Shape } from './common.ts';
 import { InputDef, LAYER_TYPES } from './layers.ts';
+import { RegisterSpec } from './registry.ts';
 
 export const LayerSpec = Type.Unsafe<{ type: string; [option: string]: unknown }>(
   Type.Object(
@@ -249,6 +250,7 @@ export const JobRequest = Type.Object(
     evaluate: Type.Optional(
       Type.Boolean({ default: false, description: 'score the model on the test split after fitting' }),
     ),
+    register: Type.Optional(RegisterSpec),
   },
   { additionalProperties: false, $id: 'JobRequest' },
 );

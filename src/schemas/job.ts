@@ -24,6 +24,12 @@ export const Job = Type.Object(
     evaluation: Nullable(Evaluation),
     modelId: Nullable(Id),
     error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+    registered: Type.Optional(
+      Type.Object(
+        { name: Type.String(), version: Type.Integer({ minimum: 1 }) },
+        { description: "the registry version the job's model became (the request's `register`), once it completed" },
+      ),
+    ),
     attempts: Type.Integer(),
     summary: Type.Optional(ModelSummary),
     request: Type.Optional(

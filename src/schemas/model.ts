@@ -124,7 +124,16 @@ export const PredictRequest = Type.Object(
 );
 export type PredictRequest = Static<typeof PredictRequest>;
 
+/** Which model served a prediction: by name, also the registered name and the version the request resolved to. */
+export const ServedModel = Type.Object({
+  name: Type.Optional(Type.String({ description: 'the registered name, when predicted by name' })),
+  version: Type.Optional(Type.Integer({ minimum: 1, description: 'the version the name or alias resolved to' })),
+  modelId: Id,
+});
+export type ServedModel = Static<typeof ServedModel>;
+
 export const PredictResponse = Type.Object({
+  model: ServedModel,
   predictions: Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance" }),
   classes: Type.Optional(
     Type.Array(Type.Union([Type.Integer(), Type.Array(Type.Unknown())]), {

@@ -306,6 +306,14 @@ export class Predictor {
     return { ...this.counts };
   }
 
+  /**
+   * Loads a model into the cache unless it is there already (a concurrent predict shares the
+   * load), so the requests sent to it next find it loaded: an alias is moved only after this.
+   */
+  async warm(id: string): Promise<void> {
+    await this.load(id);
+  }
+
   /** Drops a model from the cache, e.g. when it is deleted. */
   evict(id: string) {
     this.cache.delete(id);

@@ -8,6 +8,12 @@ export const keys = (prefix: string) => ({
   jobs: `${prefix}:jobs`,
   jobsByStatus: (status: JobStatus) => `${prefix}:jobs:${status}`,
   model: (id: string) => `${prefix}:model:${id}`,
+  /**
+   * The registry versions that point at a model (a set of `<tenant>/<name>@<version>`): while
+   * it has members the model cannot be deleted (OwnedIndex checks it in the same script;
+   * for other kinds it names `<meta>:holds` the same way, which nothing writes yet).
+   */
+  modelHolds: (id: string) => `${prefix}:model:${id}:holds`,
   models: `${prefix}:models`,
   dataset: (id: string) => `${prefix}:dataset:${id}`,
   /** Uploaded datasets; score 0 and UUIDv7 members, like `jobs`. */
@@ -17,6 +23,23 @@ export const keys = (prefix: string) => ({
    * `OwnedIndex` (its Lua derives them from this prefix and the tenant).
    */
   tenantPrefix: `${prefix}:tenant:`,
+  /** A tenant's registered model names (score 0: lexicographic order). */
+  registry: (tenant: string) => `${prefix}:tenant:${tenant}:registry`,
+  /**
+   * One registered model's keys. Tenant ids and registered names hold no ':' (TENANT_ID,
+   * REGISTERED_NAME), so no two names' keys meet: `meta` a hash (createdAt, lastVersion, the
+   * counter that never goes back), `versions` a sorted set (score: the version; member: its
+   * record as JSON), `aliases` a hash (alias -> version), `history` a list per alias.
+   */
+  registered: (tenant: string, name: string) => {
+    const base = `${prefix}:tenant:${tenant}:registry:${name}`;
+    return {
+      meta: base,
+      versions: `${base}:versions`,
+      aliases: `${base}:aliases`,
+      history: (alias: string) => `${base}:alias:${alias}:history`,
+    };
+  },
   tenantJobs: (tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
   tenantJobsByStatus: (tenant: string, status: JobStatus) => `${prefix}:tenant:${tenant}:jobs:${status}`,
   /** Every tenant that ever created a job (for sweeping expired jobs from tenant indexes). */

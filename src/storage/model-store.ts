@@ -5,12 +5,14 @@ import * as tf from '@tensorflow/tfjs';
 import type { Redis } from 'ioredis';
 import { v7 as randomUUIDv7 } from 'uuid';
 import type { Transforms } from '../data/transforms.ts';
+import { AppError } from '../errors.ts';
 import { keys, type Keys } from './keys.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import type { Model } from '../schemas/model.ts';
 import type { Tenant } from '../tenant.ts';
 import type { LocalCopy, ObjectStore } from './object-store.ts';
-import { OwnedIndex } from './owned-index.ts';
+import { HeldError, OwnedIndex } from './owned-index.ts';
+import { parseHolder } from './registry-store.ts';
 
 export const WEIGHTS_FILE = 'weights.bin';
 export const MODEL_FILE = 'model.json';
@@ -48,6 +50,7 @@ export class ModelStore {
       all: this.keys.models,
       tenantPrefix: this.keys.tenantPrefix,
       kind: 'models',
+      holds: this.keys.modelHolds,
     });
   }
 
@@ -157,10 +160,24 @@ export class ModelStore {
     }
   }
 
-  /** Unregisters first, so no reader finds a model whose files are going away. */
+  /**
+   * Unregisters first, so no reader finds a model whose files are going away. A model a
+   * registry version points at is refused (409 naming the version), in the same step as the
+   * unregistering (owned-unregister.lua), so no version can come to point at it in between.
+   */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
-    const removed = await this.index.unregister(id);
+    const removed = await this.index.unregister(id).catch((err: unknown) => {
+      if (!(err instanceof HeldError)) throw err;
+      const held = err.holders.map(parseHolder).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+      const named = held.map((h) => `version ${h.version} of registered model ${h.name}`).join(', ');
+      const first = held[0];
+      throw new AppError(
+        409,
+        'model_registered',
+        `model ${id} is ${named}; delete the version first (DELETE /v1/registry/${first.name}/versions/${first.version})`,
+      );
+    });
     await this.objects.deletePrefix(this.folder(id));
     await this.objects.forget(this.folder(id));
     return removed !== undefined;

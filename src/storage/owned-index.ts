@@ -21,11 +21,12 @@ declare module 'ioredis' {
     ownedUnregister(
       meta: RedisKey,
       all: RedisKey,
+      holds: RedisKey,
       id: string,
       tenantPrefix: string,
       legacyTenant: string,
       kind: string,
-    ): Result<string | null, Context>;
+    ): Result<string | string[] | null, Context>;
   }
 }
 
@@ -42,6 +43,20 @@ export interface OwnedIndexKeys {
   tenantPrefix: string;
   /** The tenant index's name after `<tenantPrefix><tenant>:` ("models", "datasets"). */
   kind: 'models' | 'datasets';
+  /** The set of what holds a resource (see HeldError); default `<meta>:holds`. */
+  holds?: (id: string) => string;
+}
+
+/** A resource that something holds (a registry version points at the model) is not unregistered. */
+export class HeldError extends Error {
+  constructor(
+    readonly id: string,
+    /** Up to 10 members of the resource's holds set. */
+    readonly holders: string[],
+  ) {
+    super(`${id} is held by ${holders.join(', ')}`);
+    this.name = 'HeldError';
+  }
 }
 
 /**
@@ -56,7 +71,7 @@ export class OwnedIndex<Meta extends Owned> {
   ) {
     defineScript(redis, 'ownedForTenant', new URL('./owned-for-tenant.lua', import.meta.url), 2);
     defineScript(redis, 'ownedRegister', new URL('./owned-register.lua', import.meta.url), 4);
-    defineScript(redis, 'ownedUnregister', new URL('./owned-unregister.lua', import.meta.url), 2);
+    defineScript(redis, 'ownedUnregister', new URL('./owned-unregister.lua', import.meta.url), 3);
   }
 
   private tenantIndex = (tenant: string) => `${this.keys.tenantPrefix}${tenant}:${this.keys.kind}`;
@@ -78,15 +93,18 @@ export class OwnedIndex<Meta extends Owned> {
     return done === 1;
   }
 
+  /** The metadata removed, or undefined when there was none; a HeldError (nothing removed) while something holds it. */
   async unregister(id: string): Promise<Meta | undefined> {
     const raw = await this.redis.ownedUnregister(
       this.keys.meta(id),
       this.keys.all,
+      this.keys.holds?.(id) ?? `${this.keys.meta(id)}:holds`,
       id,
       this.keys.tenantPrefix,
       LOCAL_TENANT.id,
       this.keys.kind,
     );
+    if (Array.isArray(raw)) throw new HeldError(id, raw);
     return raw ? (JSON.parse(raw) as Meta) : undefined;
   }
 

@@ -1,0 +1,42 @@
+import type { RegisterSpec } from '../schemas/registry.ts';
+import type { RegistryStore } from '../storage/registry-store.ts';
+
+export interface JobRegistration {
+  /** What the job record shows: the version the model became. */
+  registered: { name: string; version: number };
+  /** Takes it back (aliases first, then the version): for a job that turned out not to complete. */
+  undo(): Promise<void>;
+}
+
+/**
+ * Makes a job's stored model the next version of the request's `register.name` and points its
+ * aliases at it. It runs before the job is marked completed, so a client that sees the job
+ * completed finds the version and the aliases already there.
+ */
+export async function registerJobModel(
+  registry: RegistryStore,
+  tenant: string,
+  spec: RegisterSpec,
+  modelId: string,
+): Promise<JobRegistration> {
+  const added = await registry.addVersion(tenant, spec.name, { modelId });
+  if (!added) throw new Error(`model ${modelId} vanished before it could be registered as ${spec.name}`);
+  const { version } = added;
+  const moved: { alias: string; previousVersion: number | null }[] = [];
+  for (const alias of spec.aliases ?? []) {
+    const move = await registry.setAlias(tenant, spec.name, alias, version);
+    if (move) moved.push({ alias, ...move });
+  }
+  return {
+    registered: { name: spec.name, version },
+    undo: async () => {
+      for (const { alias, previousVersion } of moved.reverse()) {
+        // Only an alias still where this job put it goes back; one moved since is someone else's decision.
+        if ((await registry.getAlias(tenant, spec.name, alias))?.version !== version) continue;
+        if (previousVersion === null) await registry.deleteAlias(tenant, spec.name, alias);
+        else await registry.setAlias(tenant, spec.name, alias, previousVersion);
+      }
+      await registry.deleteVersion(tenant, spec.name, version);
+    },
+  };
+}
