@@ -14,12 +14,14 @@ import { dashboard } from './http/dashboard.ts';
 import { docs } from './http/docs.ts';
 import { errorHandler, frameworkErrors, sendProblem } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
+import { inferenceV2Health, inferenceV2Routes } from './http/inference-v2.ts';
 import { jobEventRoutes } from './http/job-events.ts';
 import { jobCancelRoutes } from './http/job-cancel.ts';
 import { jobRoutes } from './http/jobs.ts';
 import { jsonBody } from './http/json-body.ts';
 import { metricsRoute, requestTiming } from './http/metrics-route.ts';
 import { modelRoutes } from './http/models.ts';
+import { modelFileRoutes } from './http/model-files.ts';
 import { queueBoard } from './http/queue-board.ts';
 import { registryRoutes } from './http/registry.ts';
 import { tenantRateLimit } from './http/rate-limit.ts';
@@ -69,10 +71,21 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
       await v1.register(jobEventRoutes);
       await v1.register(jobCancelRoutes);
       await v1.register(modelRoutes);
+      await v1.register(modelFileRoutes);
       await v1.register(registryRoutes);
       await v1.register(datasetRoutes);
     },
     { prefix: '/v1' },
+  );
+  // The Open Inference Protocol: health open like /healthz, models behind the same keys, rate limit and tenancy as /v1.
+  await app.register(inferenceV2Health, { prefix: '/v2' });
+  await app.register(
+    async (v2) => {
+      v2.addHook('onRequest', v2.authenticate);
+      await v2.register(tenantRateLimit);
+      await v2.register(inferenceV2Routes);
+    },
+    { prefix: '/v2' },
   );
   await app.register(dashboard);
   await app.register(queueBoard);

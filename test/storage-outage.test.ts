@@ -62,6 +62,9 @@ test('with the store away: /readyz and submissions say so (503, Retry-After), no
   assert.deepEqual([ready.body.storage, ready.body.redis], ['unreachable', 'up']);
   assert.equal(ready.body.storageUrl, `s3://${s3.bucket}/outage/`);
   assert.ok(ready.headers.get('retry-after'));
+  // The inference protocol's readiness is the same check.
+  const v2 = await getJson(`${url}/v2/health/ready`);
+  assert.deepEqual([v2.status, v2.body], [503, { ready: false }]);
 
   // No client timeout is needed to get the answer: the request ends on its own, with 503.
   const refused = await fetch(`${url}/v1/jobs`, {

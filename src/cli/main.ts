@@ -182,7 +182,9 @@ program
   .action(async (id: string, opts: { json?: boolean }) => {
     const model = await client().getModel(id);
     if (opts.json) return json(model);
-    print(`Model ${model.id} (${model.name}) from job ${model.jobId}, created ${age(model.createdAt)}`);
+    print(
+      `Model ${model.id} (${model.name}) ${model.jobId ? `from job ${model.jobId}` : 'imported'}, created ${age(model.createdAt)}`,
+    );
     print(
       `Input: one instance of shape [${model.transforms.featureShape.join(', ')}]${model.transforms.features ? ` (features ${model.transforms.features.join(', ')})` : ''}`,
     );

@@ -147,7 +147,7 @@ export class TrainingClient {
   /** Raw instances in the form the model was trained on (or the whole `{instances}` body); the training transforms are applied again. */
   predict(
     modelId: string,
-    input: PredictRequest['instances'] | PredictRequest,
+    input: unknown[] | (PredictRequest & { instances: unknown[] }),
     options?: CallOptions,
   ): Promise<PredictResponse> {
     const body = Array.isArray(input) ? { instances: input } : input;
@@ -201,7 +201,7 @@ export class TrainingClient {
    */
   predictByName(
     ref: RegisteredRef,
-    input: PredictRequest['instances'] | PredictRequest,
+    input: unknown[] | (PredictRequest & { instances: unknown[] }),
     options?: CallOptions,
   ): Promise<PredictResponse> {
     const body = Array.isArray(input) ? { instances: input } : input;

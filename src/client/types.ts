@@ -75,7 +75,10 @@ type Page<List, Item> = Omit<List, 'items'> & { items: Item[] };
 export type JobPage = Page<Static<typeof JobListSchema>, Job>;
 export type ModelPage = Page<Static<typeof ModelList>, Model>;
 export type DatasetPage = Page<Static<typeof DatasetList>, Dataset>;
-export type PredictResponse = Static<typeof PredictResponseSchema>;
+/** The answer to rows (`instances`, what this client sends): `predictions` is always there. */
+export type PredictResponse = Omit<Static<typeof PredictResponseSchema>, 'predictions' | 'outputs'> & {
+  predictions: unknown[];
+};
 export type RegistryPage = Static<typeof RegistryList>;
 export type RegisteredModel = Static<typeof RegisteredModelSchema>;
 export type RegistryVersion = Static<typeof RegistryVersionSchema>;

@@ -25,7 +25,8 @@ export interface Transforms {
  * or all `count` samples), so nothing of the validation or test data leaks into training.
  */
 export function fitStatistics(t: Transforms, x: NumericArray, count: number, rows?: ArrayLike<number>): Transforms {
-  if (!t.inputs.standardize && !t.inputs.minMax) return t;
+  // Statistics already set are a parent model's (fine-tuning): they are kept.
+  if (t.statistics || (!t.inputs.standardize && !t.inputs.minMax)) return t;
   const statistics = new FeatureStatistics(sizeOf(t.featureShape));
   statistics.add(x, rows ?? { length: count }, rows ? (i) => rows[i] : (i) => i);
   return statistics.apply(t);

@@ -42,6 +42,11 @@ export const docs = fp<{ protect: boolean }>(
           { name: 'jobs', description: 'training jobs and their event streams' },
           { name: 'models', description: 'trained models, artifacts and prediction' },
           { name: 'registry', description: 'registered names, versions and aliases; prediction by name' },
+          {
+            name: 'inference (v2)',
+            description:
+              'the Open Inference Protocol (KServe v2: Triton, KServe and Seldon clients) on registered models, JSON data',
+          },
           { name: 'health', description: 'liveness and readiness' },
           { name: 'operations', description: 'metrics for Prometheus (admins or METRICS_TOKEN when keys are set)' },
         ],
@@ -51,7 +56,7 @@ export const docs = fp<{ protect: boolean }>(
             apiKey: {
               type: 'http',
               scheme: 'bearer',
-              description: 'an API key from API_KEYS; required on /v1 when keys are configured',
+              description: 'an API key from API_KEYS; required on /v1 and /v2/models when keys are configured',
             },
           },
         },

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
+import type { FastifyInstance } from 'fastify';
 import { backendState } from '../compute/backend-guard.ts';
 
 const READY_TIMEOUT_MS = 1_000;
@@ -15,7 +16,7 @@ const Readiness = Type.Object({
 });
 
 export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { redis, backend, storeProbe } = app.services;
+  const { backend } = app.services;
 
   app.get(
     '/healthz',
@@ -44,29 +45,40 @@ export const healthRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (_request, reply) => {
-      const [up, stored] = await Promise.all([
-        Promise.race([
-          redis.ping().then(
-            () => true,
-            () => false,
-          ),
-          new Promise<boolean>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, false).unref()),
-        ]),
-        storeProbe.check().then(
-          () => true,
-          () => false,
-        ),
-      ]);
-      const compute = backendState() === 'ok' ? backend : 'replacing';
-      const ready = up && stored && compute === backend;
-      if (!ready) reply.code(503).header('Retry-After', up && stored ? '1' : '5');
-      return {
-        ready,
-        redis: up ? 'up' : 'unreachable',
-        storage: stored ? 'up' : 'unreachable',
-        storageUrl: storeProbe.store.location,
-        backend: compute,
-      };
+      const found = await readiness(app.services);
+      if (!found.ready) reply.code(503).header('Retry-After', found.retryAfter);
+      const { retryAfter: _, ...answer } = found;
+      return answer;
     },
   );
 };
+
+/**
+ * Whether this process can serve: Redis and the object store answer, and its backend is loaded
+ * (not being replaced after a fault). /readyz and the inference protocol's /v2/health/ready both ask it.
+ */
+export async function readiness({ redis, backend, storeProbe }: FastifyInstance['services']) {
+  const [up, stored] = await Promise.all([
+    Promise.race([
+      redis.ping().then(
+        () => true,
+        () => false,
+      ),
+      new Promise<boolean>((resolve) => setTimeout(resolve, READY_TIMEOUT_MS, false).unref()),
+    ]),
+    storeProbe.check().then(
+      () => true,
+      () => false,
+    ),
+  ]);
+  const compute = backendState() === 'ok' ? backend : 'replacing';
+  return {
+    ready: up && stored && compute === backend,
+    /** Seconds a 503's Retry-After asks for: a backend is replaced quickly, an unreachable store is not. */
+    retryAfter: up && stored ? '1' : '5',
+    redis: up ? 'up' : 'unreachable',
+    storage: stored ? 'up' : 'unreachable',
+    storageUrl: storeProbe.store.location,
+    backend: compute,
+  };
+}

@@ -13,6 +13,9 @@ import { separateInline } from '../data/inline.ts';
 import { listScope } from '../tenant.ts';
 import { kerasSpelling } from './keras-spelling.ts';
 import { checkStorageQuota } from './quotas.ts';
+import { resolveParent } from '../jobs/model-parent.ts';
+import { isFineTune } from '../model/fine-tune.ts';
+import type { Tenant } from '../tenant.ts';
 
 const problems = {
   400: ProblemRef,
@@ -32,6 +35,20 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
     ...record,
     queuePosition: record.status === 'queued' ? (positions.get(record.id) ?? null) : null,
   });
+  /**
+   * A fine-tuning job's `model.from`, resolved once, here: the stored request names the model
+   * id it resolved to (an alias moved later does not change what the queued job starts
+   * from) and, in `model.parent`, what it was. A `parent` the client sent is dropped.
+   */
+  const withParent = async (body: JobRequest, tenant: Tenant) => {
+    const { parent: _sent, ...model } = body.model;
+    if (!isFineTune(model)) return { body: { ...body, model }, parent: undefined };
+    const parent = await resolveParent(app.services, model.from, tenant);
+    const { modelId, name, version } = parent;
+    const resolved = { modelId, ...(name !== undefined ? { name, version } : {}) };
+    return { body: { ...body, model: { ...model, from: modelId, parent: resolved } }, parent };
+  };
+
   const positionsIf = async (records: JobRecord[]) =>
     records.some((r) => r.status === 'queued') ? queuePositions(app.services.queue()) : new Map<string, number>();
 
@@ -52,21 +69,23 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { tenant } = request;
       // The job's checkpoints, inline data and model go to the object store: if it is away, say so now.
       await app.services.storeProbe.require();
+      const { body, parent } = await withParent(request.body, tenant);
       const plan = await app.services.dryRuns.run(
-        request.body,
+        body,
         planLimits(config),
-        await app.services.datasets.catalog(request.body.data, tenant),
+        await app.services.datasets.catalog(body.data, tenant),
+        parent,
       );
       await checkStorageQuota(app.services, tenant.id);
       // Inline arrays stay out of Redis: they are kept beside the job's checkpoints until it ends.
-      const { request: stored, arrays, samples } = separateInline(request.body);
+      const { request: stored, arrays, samples } = separateInline(body);
       const inlineJson = arrays && JSON.stringify(arrays);
       let created: Awaited<ReturnType<typeof jobs.create>>;
       try {
         const inlineData = samples && inlineJson ? { samples, bytes: Buffer.byteLength(inlineJson) } : undefined;
         created = await jobs.create(
           {
-            name: request.body.name,
+            name: body.name,
             tenant: tenant.id,
             request: stored,
             inlineData,
@@ -106,10 +125,12 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request) => {
+      const { body, parent } = await withParent(request.body, request.tenant);
       const plan = await app.services.dryRuns.run(
-        request.body,
+        body,
         planLimits(config),
-        await app.services.datasets.catalog(request.body.data, request.tenant),
+        await app.services.datasets.catalog(body.data, request.tenant),
+        parent,
       );
       return {
         valid: true as const,

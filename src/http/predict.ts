@@ -1,5 +1,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Config } from '../config.ts';
+import { badRequest } from '../errors.ts';
 import { ProblemRef } from '../schemas/common.ts';
 import { PredictRequest, PredictResponse, type ServedModel } from '../schemas/model.ts';
 import { finiteOrThrow } from '../serving/prediction-output.ts';
@@ -40,6 +41,18 @@ export function predictRoute<Params extends TSchema>(
  * (the predictor checks the owner again on the loaded model), and says which model answered.
  */
 export async function servePrediction(predictor: Predictor, tenant: Tenant, body: PredictRequest, model: ServedModel) {
-  const answer = await predictor.predict(model.modelId, body.instances, (meta) => canSee(tenant, meta.tenant));
-  return { model, ...finiteOrThrow(answer) };
+  const instances = body.instances ?? body.inputs;
+  if (!instances || (body.instances && body.inputs)) {
+    const message = body.instances
+      ? 'send `instances` (rows) or `inputs` (columns), not both'
+      : "the body needs `instances` (rows) or `inputs` (columns, TF Serving's columnar form)";
+    throw badRequest(message, [{ path: body.instances ? '/inputs' : '/instances', message }]);
+  }
+  const answer = finiteOrThrow(
+    await predictor.predict(model.modelId, instances, (meta) => canSee(tenant, meta.tenant)),
+  );
+  if (body.instances) return { model, ...answer };
+  // TF Serving answers a columnar request with `outputs`; for one output it is the batch itself.
+  const { predictions, ...rest } = answer;
+  return { model, outputs: predictions, ...rest };
 }

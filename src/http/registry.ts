@@ -20,7 +20,8 @@ import {
   VersionParams,
 } from '../schemas/registry.ts';
 import type { RegistryVersion as Version } from '../schemas/registry.ts';
-import type { VersionTarget } from '../storage/registry-store.ts';
+import type { PredictRequest } from '../schemas/model.ts';
+import type { RegistryStore, VersionTarget } from '../storage/registry-store.ts';
 import type { Tenant } from '../tenant.ts';
 import { predictRoute, servePrediction } from './predict.ts';
 import { fieldErrors } from './validation.ts';
@@ -43,23 +44,31 @@ function refuseInvalid(request: FastifyRequest) {
   throw badRequest(`the request path is not valid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}`, errors);
 }
 
+/** The version `target` of the tenant's `name` means now, resolved once; a 404 saying what is missing. */
+export async function resolveVersion(
+  registry: RegistryStore,
+  tenant: Tenant,
+  name: string,
+  target: VersionTarget,
+): Promise<Version> {
+  const found = await registry.resolve(tenant.id, name, target);
+  if (found === 'no-name') throw notFound('registered model', name);
+  if (found !== 'no-version') return found;
+  const missing =
+    'latest' in target
+      ? `registered model ${name} has no versions`
+      : 'alias' in target
+        ? `registered model ${name} has no alias ${target.alias}`
+        : `registered model ${name} has no version ${target.version}`;
+  throw new AppError(404, 'not_found', missing);
+}
+
 /** The registry: a tenant's registered names, their versions and aliases, and predict by name. */
 export const registryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { registry, models, predictor, config } = app.services;
 
-  /** The version `target` means now, resolved once; a 404 saying what is missing. */
-  const resolve = async (tenant: Tenant, name: string, target: VersionTarget): Promise<Version> => {
-    const found = await registry.resolve(tenant.id, name, target);
-    if (found === 'no-name') throw notFound('registered model', name);
-    if (found !== 'no-version') return found;
-    const missing =
-      'latest' in target
-        ? `registered model ${name} has no versions`
-        : 'alias' in target
-          ? `registered model ${name} has no alias ${target.alias}`
-          : `registered model ${name} has no version ${target.version}`;
-    throw new AppError(404, 'not_found', missing);
-  };
+  const resolve = (tenant: Tenant, name: string, target: VersionTarget) =>
+    resolveVersion(registry, tenant, name, target);
 
   /** A 404 saying what of `target` is missing (the name, the version, the alias). */
   const absent = async (tenant: Tenant, name: string, target: VersionTarget): Promise<never> => {
@@ -248,7 +257,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   );
 
   /** Predict by name: the request resolves its version once, then is served wholly by that version's model. */
-  const byName = (tenant: Tenant, name: string, target: VersionTarget, body: { instances: unknown[] }) =>
+  const byName = (tenant: Tenant, name: string, target: VersionTarget, body: PredictRequest) =>
     resolve(tenant, name, target).then(({ version, modelId }) =>
       servePrediction(predictor, tenant, body, { name, version, modelId }),
     );

@@ -16,6 +16,7 @@ import { train } from '../training/train.ts';
 import { disposeModel } from '../model/dispose.ts';
 import { WORKER_HISTOGRAMS, type Observation, type RunOutcomeLabel, type WorkerMetrics } from './job-metrics.ts';
 import { registerJobModel } from './register-model.ts';
+import { loadParent } from './model-parent.ts';
 
 export interface RunDeps {
   /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
@@ -129,7 +130,10 @@ async function runStarted(
     const request = await withInlineData(record, checkpoints);
     // Its datasets' files on this machine (fetched into the cache from a remote store), kept until the job is done.
     datasets = await deps.datasets?.open(request.data);
-    const plan = planJob(request, deps.limits ?? deps.maxParams, datasets?.catalog);
+    // A fine-tuning job's parent, as resolved at submit (model.parent), read again here with its weights.
+    const from = request.model.from ? (request.model.parent ?? { modelId: request.model.from }) : undefined;
+    const parent = from && (await loadParent(deps.models, from));
+    const plan = planJob(request, deps.limits ?? deps.maxParams, datasets?.catalog, parent);
     const supervisor = new JobSupervisor(jobId, deps.control, checkpoints, {
       checkpointEvery: deps.checkpointEvery,
       deadline: request.fit?.maxDurationSeconds
@@ -283,6 +287,13 @@ async function finish(
   }
 }
 
+/** What a stored model records of its parent: the id, and the registered name and version `from` named. */
+const parentOf = ({ modelId, name, version }: NonNullable<TrainingPlan['parent']>) => ({
+  modelId,
+  ...(name !== undefined ? { name } : {}),
+  ...(version !== undefined ? { version } : {}),
+});
+
 /** Saves under one id per job (reserved on first save), so a retried save replaces rather than duplicates. */
 async function saveModel(
   deps: RunDeps,
@@ -307,6 +318,7 @@ async function saveModel(
       transforms: result.transforms,
       metrics: last,
       evaluation: result.evaluation,
+      ...(plan.parent ? { parent: parentOf(plan.parent) } : {}),
     }),
   );
   return modelId;

@@ -30,6 +30,36 @@ export const ModelSpec = Type.Object(
     ),
     className: Type.Optional(Type.String({ maxLength: 100, description: 'Keras document: Sequential or Functional' })),
     config: Type.Optional(Type.Unknown({ description: 'Keras document: the model config' })),
+    from: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          'fine-tuning: start from a stored model id or `registry:<name>@<alias|version>` (its layers and weights); the job stores the model id it resolved to',
+      }),
+    ),
+    pop: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 500, description: 'fine-tuning: layers removed from the top of `from`' }),
+    ),
+    add: Type.Optional(
+      Type.Array(LayerSpec, { minItems: 1, maxItems: 500, description: 'fine-tuning: layers stacked on what is kept' }),
+    ),
+    freeze: Type.Optional(
+      Type.Array(Type.String({ maxLength: 128 }), {
+        maxItems: 500,
+        description: 'fine-tuning: names of layers whose weights training keeps as they are',
+      }),
+    ),
+    parent: Type.Optional(
+      Type.Object(
+        {
+          modelId: Type.String({ maxLength: 100 }),
+          name: Type.Optional(Type.String({ maxLength: 100 })),
+          version: Type.Optional(Type.Integer({ minimum: 1 })),
+        },
+        { additionalProperties: false, description: 'set by the service: what `from` resolved to at submit' },
+      ),
+    ),
   },
   { additionalProperties: true },
 );

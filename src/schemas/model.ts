@@ -58,7 +58,7 @@ export const Model = Type.Object(
     id: Id,
     name: Type.String(),
     tenant: Type.Optional(Type.String({ description: 'the tenant whose job trained it' })),
-    jobId: Id,
+    jobId: Nullable(Id), // null for an imported model (POST /v1/models/import)
     createdAt: Type.String({ format: 'date-time' }),
     backend: Type.String(),
     summary: ModelSummary,
@@ -102,6 +102,16 @@ export const Model = Type.Object(
     metrics: Metrics,
     evaluation: Nullable(Evaluation),
     bytes: Type.Integer({ description: 'size of weights.bin' }),
+    parent: Type.Optional(
+      Type.Object(
+        {
+          modelId: Id,
+          name: Type.Optional(Type.String({ description: 'the registered name `from` named' })),
+          version: Type.Optional(Type.Integer({ minimum: 1, description: 'the version it resolved to at submit' })),
+        },
+        { description: 'fine-tuned models: the model their job started from (model.from)' },
+      ),
+    ),
   },
   { $id: 'Model' },
 );
@@ -112,13 +122,27 @@ export const ModelList = Type.Object({ items: Type.Array(Type.Ref('Model')), nex
 export const ModelListQuery = Type.Object(PageQuery, { additionalProperties: false });
 export type ModelListQuery = Static<typeof ModelListQuery>;
 
+/** Most instances one predict request may carry (v1 `instances` or `inputs`, the v2 protocol's batch dimension). */
+export const MAX_PREDICT_INSTANCES = 10_000;
+
 export const PredictRequest = Type.Object(
   {
-    instances: Type.Array(Type.Unknown(), {
-      minItems: 1,
-      maxItems: 10_000,
-      description: 'raw instances in the training data form (e.g. 784 pixel values 0-255, flat or 28x28)',
-    }),
+    instances: Type.Optional(
+      Type.Array(Type.Unknown(), {
+        minItems: 1,
+        maxItems: MAX_PREDICT_INSTANCES,
+        description:
+          "raw instances in the training data form (e.g. 784 pixel values 0-255, flat or 28x28): TF Serving's row form; the answer has `predictions`",
+      }),
+    ),
+    inputs: Type.Optional(
+      Type.Array(Type.Unknown(), {
+        minItems: 1,
+        maxItems: MAX_PREDICT_INSTANCES,
+        description:
+          "TF Serving's columnar form for a model of one input: the batch, first dimension first (the same values as `instances`); the answer has `outputs` instead of `predictions`. Send `instances` or `inputs`, not both",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -134,7 +158,15 @@ export type ServedModel = Static<typeof ServedModel>;
 
 export const PredictResponse = Type.Object({
   model: ServedModel,
-  predictions: Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance" }),
+  predictions: Type.Optional(
+    Type.Array(Type.Unknown(), { description: "the model's outputs, one per instance (requests with `instances`)" }),
+  ),
+  outputs: Type.Optional(
+    Type.Array(Type.Unknown(), {
+      description:
+        "the model's outputs, first dimension the batch (requests with `inputs`, TF Serving's columnar form)",
+    }),
+  ),
   classes: Type.Optional(
     Type.Array(Type.Union([Type.Integer(), Type.Array(Type.Unknown())]), {
       description:

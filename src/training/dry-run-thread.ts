@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { AppError, type FieldError } from '../errors.ts';
 import type { StoredDataset } from '../data/dataset-meta.ts';
 import type { JobRequest } from '../schemas/job-request.ts';
-import { planJob, type PlanLimits, type TrainingPlan } from './plan.ts';
+import { planJob, type ParentModel, type PlanLimits, type TrainingPlan } from './plan.ts';
 
 /**
  * The dry run's thread (see dry-run.ts). It builds models on the plain-JS `cpu` backend, its
@@ -15,6 +15,8 @@ export interface DryRunInput {
   limits: PlanLimits;
   /** The job's uploaded datasets, as entries: a Map's extra fields do not cross threads. */
   datasets?: { entries: [string, StoredDataset][]; memoryLimitBytes?: number };
+  /** A fine-tuning job's parent, as the API read it (no weights: the dry run builds with zeros). */
+  parent?: ParentModel;
 }
 
 /** What the API needs of a plan: the rest is made again by the worker that trains it. */
@@ -31,12 +33,12 @@ export const WARM_UP = 'warm-up';
 export default async function dryRun(input: DryRunInput | typeof WARM_UP): Promise<DryRunOutput | undefined> {
   await ready;
   if (input === WARM_UP) return undefined;
-  const { request, limits, datasets } = input;
+  const { request, limits, datasets, parent } = input;
   const catalog = datasets
     ? Object.assign(new Map(datasets.entries), { memoryLimitBytes: datasets.memoryLimitBytes })
     : undefined;
   try {
-    const plan = planJob(request, { ...limits, shapesOnly: true }, catalog);
+    const plan = planJob(request, { ...limits, shapesOnly: true }, catalog, parent);
     const { summary, estimates, warnings, compile } = plan;
     return { ok: true, result: { summary, estimates, warnings, compile, epochs: plan.fit.epochs } };
   } catch (err) {

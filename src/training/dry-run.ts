@@ -6,7 +6,7 @@ import { AppError } from '../errors.ts';
 import type { DatasetCatalog } from '../data/dataset-meta.ts';
 import type { JobRequest } from '../schemas/job-request.ts';
 import { WARM_UP, type DryRunInput, type DryRunOutput, type DryRunResult } from './dry-run-thread.ts';
-import type { PlanLimits } from './plan.ts';
+import type { ParentModel, PlanLimits } from './plan.ts';
 
 export interface DryRunOptions {
   threads: number;
@@ -51,7 +51,12 @@ export class DryRuns {
     );
   }
 
-  async run(request: JobRequest, limits: PlanLimits, catalog?: DatasetCatalog): Promise<DryRunResult> {
+  async run(
+    request: JobRequest,
+    limits: PlanLimits,
+    catalog?: DatasetCatalog,
+    parent?: ParentModel,
+  ): Promise<DryRunResult> {
     if (this.slots.pendingCount >= this.options.maxWaiting) {
       throw new AppError(
         503,
@@ -64,7 +69,7 @@ export class DryRuns {
     const datasets = catalog
       ? { entries: [...catalog.entries()], memoryLimitBytes: catalog.memoryLimitBytes }
       : undefined;
-    const output = await this.slots(() => this.runNow({ request, limits, datasets }));
+    const output = await this.slots(() => this.runNow({ request, limits, datasets, parent }));
     if (output.ok) return output.result;
     const { status, code, message, errors } = output.error;
     throw new AppError(status, code, message, errors);

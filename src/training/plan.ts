@@ -1,3 +1,4 @@
+import type * as tf from '@tensorflow/tfjs';
 import { AppError, type FieldError } from '../errors.ts';
 import { describeData } from '../data/datasets.ts';
 import { modelInputShape, targetShape, transformErrors, type Transforms } from '../data/transforms.ts';
@@ -11,6 +12,7 @@ import { compileModel, parseCompile, type CompileSettings } from '../model/compi
 import { estimateCost, type CostEstimate, type LayerEstimate } from '../model/model-estimates.ts';
 import { modelWarnings } from '../model/model-warnings.ts';
 import { parseModel, type ModelDef } from '../model/model-spec.ts';
+import { combineModel, isFineTune } from '../model/fine-tune.ts';
 import { disposeModel } from '../model/dispose.ts';
 
 /** Everything a worker needs to train a job, checked; the API makes it at submit (the dry run). */
@@ -28,6 +30,25 @@ export interface TrainingPlan {
   summary: ModelSummary;
   estimates: CostEstimate;
   warnings: string[];
+  /** A fine-tuning job's parent (`model.from`), as the caller read it. */
+  parent?: ParentModel;
+}
+
+/**
+ * The stored model a fine-tuning job starts from, read by the caller (the API at submit, the
+ * worker when it runs the job): the planner never reads storage, and the dry run's thread cannot.
+ */
+export interface ParentModel {
+  modelId: string;
+  /** When `from` named a registered model: the name and the version it resolved to. */
+  name?: string;
+  version?: number;
+  /** model.json's `modelTopology`: the layers, which the plan rebuilds with pop/add/freeze applied. */
+  topology: unknown;
+  /** The parent's transforms: a job whose data gives no `inputs` inherits its input transforms. */
+  transforms: Transforms;
+  /** The worker's: loads the parent's weights (ModelStore.reader). */
+  weights?: tf.io.IOHandler;
 }
 
 /** Caps on what one job may ask for; a request over one is a 422 giving the number and the cap. */
@@ -84,16 +105,20 @@ export function planJob(
   request: JobRequest,
   limits: PlanLimits | number = {},
   datasets?: DatasetCatalog,
+  parent?: ParentModel,
 ): TrainingPlan {
   const caps: PlanLimits = typeof limits === 'number' ? { maxParams: limits } : limits;
-  const model = parseModel(request.model);
+  const model = planModel(request, parent);
   const compile = parseCompile(request.compile, model.compile);
   const data = describeData(request.data, datasets);
   const transforms: Transforms = {
     featureShape: data.featureShape,
-    inputs: request.data.inputs ?? {},
+    inputs: request.data.inputs ?? parent?.transforms.inputs ?? {},
     labels: request.data.labels ?? {},
   };
+  // Inherited input transforms keep the parent's statistics: the features must mean what they meant to it.
+  if (parent && !request.data.inputs && parent.transforms.statistics)
+    transforms.statistics = parent.transforms.statistics;
   if (data.featureNames) transforms.features = data.featureNames;
   if (data.classNames) transforms.classNames = data.classNames;
   if (data.featureCategories) transforms.categories = data.featureCategories;
@@ -106,6 +131,7 @@ export function planJob(
   checkTrainingSamples(fit.epochs, data.trainCount, caps.maxTrainingSamples);
 
   const inputShape = modelInputShape(transforms);
+  if (parent) checkParentInput(parent, inputShape, request.data.inputs !== undefined);
   const { model: tfModel, plan } = buildWithEstimates(model, inputShape, caps);
   try {
     const outputError = checkOutput(
@@ -139,10 +165,42 @@ export function planJob(
     checkBatchWork(estimates, plan.estimates, model, caps);
     const summary = summarize(tfModel);
     const warnings = [...model.warnings, ...modelWarnings(model, summary, compile)];
-    return { model, compile, data, transforms, datasets, fit, callbacks, evaluate, summary, estimates, warnings };
+    return {
+      model,
+      compile,
+      data,
+      transforms,
+      datasets,
+      fit,
+      callbacks,
+      evaluate,
+      summary,
+      estimates,
+      warnings,
+      ...(parent ? { parent } : {}),
+    };
   } finally {
     disposeModel(tfModel);
   }
+}
+
+/** The request's model, or for `model.from` the parent's layers with pop, add and freeze applied. */
+function planModel(request: JobRequest, parent: ParentModel | undefined): ModelDef {
+  if (!isFineTune(request.model)) return parseModel(request.model);
+  if (!parent) {
+    const message = 'the model to start from was not resolved';
+    throw new AppError(422, 'unknown_model', `/model/from ${message}`, [{ path: '/model/from', message }]);
+  }
+  return combineModel(parent.topology, request.model);
+}
+
+/** A fine-tuned model keeps its parent's input layer: the data must give samples of that shape. */
+function checkParentInput(parent: ParentModel, inputShape: number[], ownInputs: boolean) {
+  const expected = modelInputShape(parent.transforms);
+  if (String(expected) === String(inputShape)) return;
+  const path = ownInputs ? '/data/inputs' : '/data';
+  const message = `gives samples of shape [${inputShape}] but the parent model ${parent.modelId} takes [${expected}]${ownInputs ? '' : ' (its data.inputs transforms are inherited)'}`;
+  throw new AppError(422, 'shape_mismatch', `${path} ${message}`, [{ path, message }]);
 }
 
 /** One training step is never interrupted, so its work is bounded: FLOPs, and recurrent steps run one by one. */

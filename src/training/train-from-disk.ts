@@ -1,16 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { diskDataset, readBlocks, type Block } from '../data/disk-batches.ts';
 import { validationSplit } from '../data/split.ts';
-import {
-  FeatureStatistics,
-  featuresTensor,
-  labelsTensor,
-  modelInputShape,
-  type Transforms,
-} from '../data/transforms.ts';
+import { FeatureStatistics, featuresTensor, labelsTensor, type Transforms } from '../data/transforms.ts';
 import { sizeOf, type DiskSource, type LoadedData, type RowSet } from '../data/types.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
-import { buildModel } from '../model/build-model.ts';
+import { startModel } from './start-model.ts';
 import { compileModel } from '../model/compile.ts';
 import { ReportAccumulator } from './evaluation-report.ts';
 import type { TrainingPlan } from './plan.ts';
@@ -45,7 +39,7 @@ export async function trainFromDisk(
     trainRows = pick(trainRows, split.train);
   }
   let transforms: Transforms = plan.transforms;
-  if (transforms.inputs.standardize || transforms.inputs.minMax) {
+  if (!transforms.statistics && (transforms.inputs.standardize || transforms.inputs.minMax)) {
     const statistics = new FeatureStatistics(sizeOf(transforms.featureShape));
     for await (const block of readBlocks(disk.train, trainRows, SCAN_BLOCK))
       statistics.add(block.x, { length: block.count });
@@ -57,7 +51,7 @@ export async function trainFromDisk(
       ys: labelsTensor(block.y, block.count, data, plan.transforms.labels),
     }));
 
-  const model = buildModel(plan.model, modelInputShape(plan.transforms), { seed: plan.fit.seed });
+  const model = await startModel(plan);
   try {
     compileModel(model, plan.compile);
     const dataset = diskDataset(

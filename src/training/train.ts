@@ -3,9 +3,8 @@ import { loadData } from '../data/datasets.ts';
 import { featuresTensor, fitStatistics, labelsTensor } from '../data/transforms.ts';
 import { validationSplit } from '../data/split.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
-import { buildModel } from '../model/build-model.ts';
+import { startModel } from './start-model.ts';
 import { compileModel } from '../model/compile.ts';
-import { modelInputShape } from '../data/transforms.ts';
 import type { TrainingPlan } from './plan.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { reportFor } from './evaluation-report.ts';
@@ -30,7 +29,7 @@ export async function train(
     tensors.push(t);
     return t;
   };
-  const model = buildModel(plan.model, modelInputShape(plan.transforms), { seed: plan.fit.seed });
+  const model = await startModel(plan);
   try {
     compileModel(model, plan.compile);
     const split =
