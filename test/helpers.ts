@@ -1,6 +1,6 @@
 import { loadConfig } from '../src/config.ts';
 import type { JobStatus } from '../src/schemas/job-status.ts';
-import { smallMnistJob, waitForJob } from '../bench/service.ts';
+import { smallMnistJob, waitForJob, type TestService } from '../bench/service.ts';
 
 // The in-process service and its HTTP helpers live in bench/ (the benchmarks use them too,
 // and bench/ never imports test/); tests import them from here as before.
@@ -62,4 +62,14 @@ export function apiAs(base: string, key?: string) {
     waitFor: (id: string, statuses?: readonly JobStatus[], timeoutMs?: number) =>
       waitForJob(base, id, statuses, timeoutMs, key),
   };
+}
+
+/**
+ * Waits (bounded) until the worker's processor has returned for job `id`: a job's record says
+ * it ended a moment before the worker clears what it kept for it (checkpoints, inline data).
+ */
+export async function workerFinished(service: Pick<TestService, 'app'>, id: string) {
+  const job = await service.app.services.queue().getJob(id);
+  for (let i = 0; i < 400 && job && !['completed', 'failed'].includes(await job.getState()); i++)
+    await new Promise((r) => setTimeout(r, 25));
 }

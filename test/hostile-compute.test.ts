@@ -7,7 +7,16 @@ import type { JobRequest } from '../src/schemas/job-request.ts';
 import { backendReplacements } from '../src/compute/backend-guard.ts';
 import { planJob } from '../src/training/plan.ts';
 import { buildApp } from '../src/app.ts';
-import { getJson, postJson, smallMnistJob, startService, testConfig, waitForJob, type TestService } from './helpers.ts';
+import {
+  getJson,
+  postJson,
+  smallMnistJob,
+  startService,
+  testConfig,
+  waitForJob,
+  type TestService,
+  workerFinished,
+} from './helpers.ts';
 
 /**
  * Shared compute that one tenant's request could break or stall: the dry run (off the event
@@ -281,6 +290,7 @@ describe('shared compute under hostile requests', () => {
     const done = await waitForJob(service.url, id);
     assert.equal(done.status, 'completed', JSON.stringify(done.error));
     assert.equal(done.request.data.x, undefined);
+    await workerFinished(service, id);
     assert.deepEqual(
       await readdir(path.join(service.config.DATA_DIR, 'checkpoints')).then(
         (names) => names.filter((n) => n.startsWith(id)),

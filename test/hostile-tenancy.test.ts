@@ -24,6 +24,7 @@ import {
   startService,
   testConfig,
   type TestService,
+  workerFinished,
 } from './helpers.ts';
 import { watchRedis } from './redis-monitor.ts';
 
@@ -754,9 +755,7 @@ describe('checkpoint leftovers of dead writers are cleared', () => {
       const done = await api.waitFor(id);
       assert.equal(done.status, 'completed', JSON.stringify(done.error));
       // The record says completed before the worker clears the checkpoint; BullMQ's job completes after.
-      const queued = (await service.app.services.queue().getJob(id))!;
-      for (let i = 0; i < 400 && (await queued.getState()) !== 'completed'; i++)
-        await new Promise((r) => setTimeout(r, 25));
+      await workerFinished(service, id);
       const left = await readdir(path.join(service.config.DATA_DIR, 'checkpoints')).catch(() => [] as string[]);
       assert.deepEqual(
         left.filter((n) => n.includes(id)),
