@@ -4,8 +4,10 @@ import { jobPage } from './job-page.js';
 import { comparePage } from './compare-page.js';
 import { keyPage } from './key-page.js';
 import { modelsPage, modelPage } from './model-page.js';
+import { registeredPage, registryPage } from './registry-page.js';
 
-// Hash routes keep the dashboard a set of static files: #/, #/jobs/<id>, #/compare/<id>,<id>, #/models, #/models/<id>.
+// Hash routes keep the dashboard a set of static files: #/, #/jobs/<id>, #/compare/<id>,<id>, #/models, #/models/<id>,
+// #/registry, #/registry/<name>.
 let current;
 let first = true;
 // The key form is up: further 401s (other requests of the page it replaced) change nothing.
@@ -53,6 +55,8 @@ async function route() {
       await comparePage(main, (arg ?? '').split(',').filter(Boolean).map(decodeURIComponent), controller.signal);
     else if (page === 'models' && arg) await modelPage(main, decodeURIComponent(arg), controller.signal);
     else if (page === 'models') await modelsPage(main, controller.signal);
+    else if (page === 'registry' && arg) await registeredPage(main, decodeURIComponent(arg), controller.signal);
+    else if (page === 'registry') await registryPage(main, controller.signal);
     else await jobsPage(main, controller.signal);
   } catch (err) {
     if (!controller.signal.aborted) main.append(h('p', { class: 'error', role: 'alert' }, err.message));

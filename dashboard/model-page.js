@@ -47,7 +47,7 @@ export async function modelsPage(main, signal) {
                   h('td', { title: m.createdAt }, age(m.createdAt)),
                   h('td', {}, `[${m.transforms.featureShape.join(', ')}]`),
                   h('td', {}, metric(m)),
-                  h('td', {}, h('a', { href: `#/jobs/${m.jobId}` }, 'job')),
+                  h('td', {}, m.jobId ? h('a', { href: `#/jobs/${m.jobId}` }, 'job') : 'imported'),
                 ),
               ),
         ),
@@ -71,8 +71,10 @@ export async function modelPage(main, id, signal) {
     h(
       'p',
       { class: 'muted' },
-      `${model.id} · from `,
-      h('a', { href: `#/jobs/${model.jobId}` }, `job ${model.jobId}`),
+      `${model.id} · `,
+      model.jobId ? h('a', { href: `#/jobs/${model.jobId}` }, `from job ${model.jobId}`) : 'imported',
+      model.parent ? ` · fine-tuned from ` : '',
+      model.parent ? h('a', { href: `#/models/${model.parent.modelId}` }, model.parent.modelId) : '',
       ` · input [${shape.join(', ')}] · ${model.bytes.toLocaleString()} bytes of weights`,
     ),
   );

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { cuttingProxy } from './cutting-proxy.ts';
-import { getJson, readEvents, smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
+import { getJson, postJson, readEvents, smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
 import { trainingChildren } from './processes.ts';
 
 // Debian's chromium through playwright-core (no browser download); .ci/run installs it.
@@ -230,6 +230,27 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
     const probs = (await page.locator('#digit-probs li span.num').allTextContents()).map((t) => Number.parseFloat(t));
     assert.ok(Math.abs(probs.reduce((a, b) => a + b, 0) - 100) < 1, `probabilities sum to 100%: ${probs}`);
     await page.screenshot({ path: 'test-results/dashboard-model.png', fullPage: true });
+
+    // The registry: the model as two versions of one name, an alias moved from the page.
+    const { modelId } = (await getJson(`${service.url}/v1/jobs/${jobId}`)).body;
+    for (let i = 0; i < 2; i++)
+      assert.equal((await postJson(`${service.url}/v1/registry/digits/versions`, { modelId })).status, 201);
+    const put = await fetch(`${service.url}/v1/registry/digits/aliases/production`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ version: 1 }),
+    });
+    assert.equal(put.status, 200);
+    await page.goto(`${service.url}/ui/#/registry`);
+    await page.locator('#registry-table tr[data-name="digits"] a').click();
+    await page.locator('#version-table tr[data-version="2"]').waitFor();
+    const production = page.locator('#alias-table tr[data-alias="production"]');
+    assert.equal(await production.locator('.alias-version').textContent(), '1');
+    await production.getByRole('combobox').selectOption('2');
+    await production.getByRole('button', { name: 'Move' }).click();
+    await page.locator('#alias-table tr[data-alias="production"] .alias-version', { hasText: '2' }).waitFor();
+    const alias = (await getJson(`${service.url}/v1/registry/digits/aliases/production`)).body;
+    assert.equal(alias.version, 2, 'the page moved the alias');
 
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   });
