@@ -21,6 +21,7 @@ import type { Transforms } from '../data/transforms.ts';
 import { Model } from '../schemas/model.ts';
 import { MODEL_FILE, ModelStore, WEIGHTS_FILE } from '../storage/model-store.ts';
 import { discardBody, formParts, malformedForm } from './form-parts.ts';
+import { checkStorageQuota } from './quotas.ts';
 
 /** The Keras version written into exported files: the layout is Keras 2's (tf.keras). */
 const KERAS_VERSION = '2.15.0';
@@ -61,6 +62,7 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
           201: Type.Ref('Model'),
           400: ProblemRef,
           401: ProblemRef,
+          403: ProblemRef,
           413: ProblemRef,
           422: ProblemRef,
           429: ProblemRef,
@@ -69,6 +71,14 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
+      try {
+        // Before a byte is read: the store being away is a 503 now, a tenant at its quota a 403.
+        await app.services.storeProbe.require();
+        await checkStorageQuota(app.services, request.tenant.id);
+      } catch (err) {
+        discardBody(request, reply);
+        throw err;
+      }
       const dir = await mkdtemp(path.join(os.tmpdir(), 'model-import-'));
       let model: tf.LayersModel | undefined;
       try {
