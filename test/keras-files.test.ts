@@ -58,6 +58,16 @@ describe('Keras files', () => {
     assert.equal(response.status, 200, JSON.stringify(response.body));
     return response.body.predictions as number[][];
   };
+  /** The model's predictions for the fixture's instances are what numpy computed (within 1e-5). */
+  const predictsAsExpected = async (id: string, expected: { instances: unknown[]; predictions: number[][] }) => {
+    const predictions = await predict(id, expected.instances);
+    for (const [i, row] of predictions.entries())
+      for (const [j, v] of row.entries())
+        assert.ok(
+          Math.abs(v - expected.predictions[i][j]) < 1e-5,
+          `[${i}][${j}] ${v} vs ${expected.predictions[i][j]}`,
+        );
+  };
   const modelCount = async () => (await api.get('/v1/models?limit=100')).body.items.length;
 
   test('keras-h5 export has Keras 2 layout and the model weights, read by h5py', async () => {
@@ -137,14 +147,7 @@ describe('Keras files', () => {
     assert.equal(imported.status, 201, JSON.stringify(imported.body));
     assert.equal(imported.body.name, 'dense');
     assert.deepEqual(imported.body.transforms.featureShape, [4]);
-    const predictions = await predict(imported.body.id, expected.instances);
-    for (const [i, row] of predictions.entries()) {
-      for (const [j, v] of row.entries())
-        assert.ok(
-          Math.abs(v - expected.predictions[i][j]) < 1e-5,
-          `[${i}][${j}] ${v} vs ${expected.predictions[i][j]}`,
-        );
-    }
+    await predictsAsExpected(imported.body.id, expected);
   });
 
   test('a Keras 3 .keras archive predicts what numpy computes', async () => {
@@ -157,14 +160,7 @@ describe('Keras files', () => {
       imported.body.summary.layers.map((l: any) => l.name),
       ['hidden', 'probs'],
     );
-    const predictions = await predict(imported.body.id, expected.instances);
-    for (const [i, row] of predictions.entries()) {
-      for (const [j, v] of row.entries())
-        assert.ok(
-          Math.abs(v - expected.predictions[i][j]) < 1e-5,
-          `[${i}][${j}] ${v} vs ${expected.predictions[i][j]}`,
-        );
-    }
+    await predictsAsExpected(imported.body.id, expected);
   });
 
   test('refusals: a Lambda layer is a 422 naming it, a corrupt file a 400 naming /file; nothing is stored', async () => {

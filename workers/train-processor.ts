@@ -39,9 +39,6 @@ async function connect(): Promise<RunDeps> {
   };
 }
 
-/** How long a job waits for the object store to come back before a worker tries it again. */
-const STORE_RETRY_DELAY_MS = 5_000;
-
 /** How long a job whose tenant runs its maximum waits before a worker looks at it again. */
 const TENANT_BUSY_DELAY_MS = 2_000;
 
@@ -74,8 +71,9 @@ export default async function processTrainingJob(job: SandboxedJob<TrainingJobDa
     // The object store is away (runJob put the job back to queued): an outage is not the
     // job's fault, so it waits and tries again without spending an attempt.
     if (err instanceof StoreUnavailableError) {
-      console.warn(`job ${job.data.jobId}: ${err.message}; retrying in ${STORE_RETRY_DELAY_MS} ms`);
-      await job.moveToDelayed(Date.now() + STORE_RETRY_DELAY_MS, token);
+      const delayMs = err.retryAfterSeconds * 1000;
+      console.warn(`job ${job.data.jobId}: ${err.message}; retrying in ${delayMs} ms`);
+      await job.moveToDelayed(Date.now() + delayMs, token);
       throw new DelayedError();
     }
     // A trap inside the backend leaves this child's heap untrustworthy for the next job: the

@@ -15,8 +15,6 @@ const processorFile = fileURLToPath(
 );
 
 const SWEEP_INTERVAL_MS = 10 * 60_000;
-/** A write takes moments: staging left this long belongs to a writer that died. */
-const LEFTOVER_AGE_MS = 60 * 60_000;
 
 export interface TrainingWorker {
   worker: Worker<TrainingJobData>;
@@ -70,7 +68,7 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
       return status === undefined || TERMINAL.includes(status);
     });
     // And what this machine's dead writers left in the store's staging folder and cache.
-    await objects.sweepLeftovers(LEFTOVER_AGE_MS);
+    await objects.sweepLeftovers();
   };
   const sweep = () => {
     void jobs.sweepExpired().catch(() => undefined);

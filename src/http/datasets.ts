@@ -63,9 +63,6 @@ function formatOf(options: UploadOptions, filename: string | undefined, mimetype
   );
 }
 
-/** A write takes moments: staging left this long (a killed save's) belongs to a writer that died. */
-const LEFTOVER_AGE_MS = 60 * 60_000;
-
 /**
  * Datasets: uploads are streamed straight from the request into column files (never held
  * whole in memory), under the configured size limit. Raw `text/csv` and `application/json`
@@ -79,7 +76,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
   // Drafts of uploads that a dead process left half-written (live uploads hold a lease): at
   // start, and then now and again for those of processes that die while this one runs.
   const sweep = () =>
-    Promise.all([datasets.sweepDrafts(0), app.services.objects.sweepLeftovers(LEFTOVER_AGE_MS)]).then(
+    Promise.all([datasets.sweepDrafts(0), app.services.objects.sweepLeftovers()]).then(
       ([n]) => n > 0 && app.log.info({ swept: n }, 'swept unfinished dataset uploads'),
       (err) => app.log.warn({ err }, 'could not sweep unfinished dataset uploads'),
     );

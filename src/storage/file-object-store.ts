@@ -95,7 +95,7 @@ export class FileObjectStore implements ObjectStore {
 
   async forget() {}
 
-  sweepLeftovers(olderThanMs: number) {
+  sweepLeftovers(olderThanMs?: number) {
     return sweepStaging(this.stagingRoot, olderThanMs);
   }
 

@@ -46,7 +46,7 @@ export interface ObjectStore {
   /** Resolves when the store answers within `timeoutMs`; throws StoreUnavailableError otherwise. */
   check(timeoutMs: number): Promise<void>;
   /** Removes what writers that died left on this machine (staging, cache fills) untouched for `olderThanMs`. */
-  sweepLeftovers(olderThanMs: number): Promise<number>;
+  sweepLeftovers(olderThanMs?: number): Promise<number>;
 }
 
 /**
@@ -54,6 +54,7 @@ export interface ObjectStore {
  * 503 with Retry-After; a worker puts the job back for later without spending an attempt.
  */
 export class StoreUnavailableError extends Error {
+  /** The API's Retry-After, and how long a worker puts the job off before trying again. */
   readonly retryAfterSeconds = 5;
   constructor(
     readonly location: string,

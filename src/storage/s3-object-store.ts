@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { DiskCache } from './disk-cache.ts';
-import { sweepStaging } from './staging.ts';
+import { LEFTOVER_AGE_MS, sweepStaging } from './staging.ts';
 import { checkKey, folder, StoreUnavailableError, type ObjectStore, type StoredObject } from './object-store.ts';
 
 export interface S3Options {
@@ -190,7 +190,7 @@ export class S3ObjectStore implements ObjectStore {
     await this.cache.forget(prefix);
   }
 
-  async sweepLeftovers(olderThanMs: number) {
+  async sweepLeftovers(olderThanMs = LEFTOVER_AGE_MS) {
     return (await sweepStaging(this.stagingRoot, olderThanMs)) + (await this.cache.sweep(olderThanMs));
   }
 
