@@ -15,9 +15,11 @@ import { docs } from './http/docs.ts';
 import { errorHandler, frameworkErrors, sendProblem } from './http/error-handler.ts';
 import { healthRoutes } from './http/health.ts';
 import { inferenceV2Health, inferenceV2Routes } from './http/inference-v2.ts';
-import { jobEventRoutes } from './http/job-events.ts';
+import { eventRoutes } from './http/event-streams.ts';
 import { jobCancelRoutes } from './http/job-cancel.ts';
 import { jobRoutes } from './http/jobs.ts';
+import { sweepRoutes } from './http/sweeps.ts';
+import { Sweep } from './schemas/sweep.ts';
 import { jsonBody } from './http/json-body.ts';
 import { metricsRoute, requestTiming } from './http/metrics-route.ts';
 import { modelRoutes } from './http/models.ts';
@@ -44,7 +46,7 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 404, 'not_found', `no route ${request.method} ${request.url}`),
   );
-  for (const schema of [Problem, Job, Model, Dataset]) app.addSchema(schema);
+  for (const schema of [Problem, Job, Model, Dataset, Sweep]) app.addSchema(schema);
   await app.register(jsonBody, { maxDepth: config.MAX_JSON_DEPTH });
 
   // A callback hook, not an async one: it runs on every response, and a promise per request shows in predict's profile.
@@ -68,12 +70,13 @@ export async function buildApp(config: Config, options: { logger?: FastifyServer
       v1.addHook('onRequest', v1.authenticate);
       await v1.register(tenantRateLimit);
       await v1.register(jobRoutes);
-      await v1.register(jobEventRoutes);
+      await v1.register(eventRoutes);
       await v1.register(jobCancelRoutes);
       await v1.register(modelRoutes);
       await v1.register(modelFileRoutes);
       await v1.register(registryRoutes);
       await v1.register(datasetRoutes);
+      await v1.register(sweepRoutes);
     },
     { prefix: '/v1' },
   );

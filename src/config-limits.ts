@@ -79,10 +79,46 @@ export const LIMIT_SETTINGS = {
     default: 512,
     description: 'Heap of a dry-run thread; a dry run needing more is a 422 `dry_run_memory`.',
   }),
+  MAX_SWEEP_TRIALS: Type.Integer({
+    minimum: 1,
+    default: 100,
+    description:
+      "A sweep's `maxTrials` at most; a sweep submission dry-runs each of its trials (those " +
+      'differing only in float parameters once), one at a time.',
+  }),
   DRY_RUN_QUEUE: Type.Integer({
     minimum: 0,
     default: 32,
     description: 'Dry runs waiting for a thread; more is a 503 `dry_run_busy` with Retry-After.',
+  }),
+  IMPORT_THREADS: Type.Integer({
+    minimum: 1,
+    maximum: 16,
+    default: 1,
+    description:
+      'Threads serving Keras file imports and `keras-h5` exports, which parse the file, build ' +
+      "the model and write HDF5 in a thread of their own, never on the API's event loop or in its backend.",
+  }),
+  IMPORT_TIMEOUT_MS: Type.Integer({
+    minimum: 1,
+    default: 30_000,
+    description:
+      'An import taking longer than this in its thread is a 422 `import_timeout` naming `/file` ' +
+      '(a `keras-h5` export, a 422 `export_timeout`).',
+  }),
+  IMPORT_MEMORY_MB: Type.Integer({
+    minimum: 64,
+    default: 512,
+    description:
+      'Heap of an import thread; an import needing more is a 422 `import_memory` naming `/file` ' +
+      '(a `keras-h5` export, a 422 `export_memory`).',
+  }),
+  IMPORT_QUEUE: Type.Integer({
+    minimum: 0,
+    default: 8,
+    description:
+      'Imports and `keras-h5` exports waiting for a thread; more is a 503 `import_busy` ' +
+      '(`export_busy`) with Retry-After.',
   }),
   PREDICT_BODY_LIMIT_BYTES: Type.Integer({
     minimum: 1024,

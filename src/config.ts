@@ -192,6 +192,21 @@ export const ConfigSchema = Type.Object({
       'Per tenant: bytes of stored models and datasets; uploads and submissions over it are ' +
       'a 403 `storage_quota` (a model a job trains is always kept). 0 = no limit.',
   }),
+  TENANT_MAX_REGISTERED_NAMES: Type.Integer({
+    minimum: 0,
+    default: 1000,
+    description:
+      'Per tenant: registered model names (a name stays once created); registering a new name ' +
+      'over it is a 403 `registry_quota`, and a job whose `register` meets it completes without ' +
+      'registering (its `registrationError` says why). 0 = no limit.',
+  }),
+  TENANT_MAX_VERSIONS_PER_NAME: Type.Integer({
+    minimum: 0,
+    default: 1000,
+    description:
+      'Per tenant and registered name: versions kept (deleting one makes room); another over it ' +
+      'is a 403 `registry_quota`, answered for a job as for TENANT_MAX_REGISTERED_NAMES. 0 = no limit.',
+  }),
   ...LIMIT_SETTINGS,
   MODEL_CACHE_SIZE: Type.Integer({
     minimum: 1,
@@ -232,6 +247,18 @@ export const ConfigSchema = Type.Object({
     minimum: 0,
     default: 5_000,
     description: 'First retry delay after a transient failure; it doubles with each further attempt.',
+  }),
+  SWEEP_RECONCILE_MS: Type.Integer({
+    minimum: 100,
+    default: 3_000,
+    description:
+      'How often each worker brings every running sweep up to date with its trials; a trial ' +
+      'start or end does so at once, this is what carries a sweep over a crash or a full queue.',
+  }),
+  TENANT_MAX_ACTIVE_SWEEPS: Type.Integer({
+    minimum: 0,
+    default: 10,
+    description: 'Per tenant: sweeps not finished yet; another submission is a 429 `sweep_quota`. 0 = no limit.',
   }),
   JOB_ATTEMPTS: Type.Integer({
     minimum: 1,

@@ -202,7 +202,9 @@ describe('a foreign id costs what a missing one does: ownership is read from a s
     const store = new JobStore(new Redis(REDIS_URL), prefix);
     try {
       const big = { data: { x: Array.from({ length: 200_000 }, (_, i) => i % 97) } };
-      const { record } = await store.create({ tenant: 'alice', request: big, epochs: 1, summary: undefined });
+      const created = await store.create({ tenant: 'alice', request: big, epochs: 1, summary: undefined });
+      assert.notEqual(created, 'exists');
+      const { record } = created as Exclude<typeof created, 'exists'>;
       let found: unknown = 'unset';
       const cost = costOf(await redis.during(async () => (found = await store.getFor(record.id, BOB_T))), record.id);
       assert.equal(found, undefined);

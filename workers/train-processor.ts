@@ -6,7 +6,8 @@ import { AppError } from '../src/errors.ts';
 import { StoreUnavailableError } from '../src/storage/object-store.ts';
 import { createStores } from '../src/jobs/stores.ts';
 import { Value } from '@sinclair/typebox/value';
-import { TrainingJobData } from '../src/jobs/training-queue.ts';
+import { createTrainingQueue, TrainingJobData } from '../src/jobs/training-queue.ts';
+import { reconcileSweep, sweepDeps } from '../src/jobs/sweeps/reconcile.ts';
 import { initBackend } from '../src/compute/backend.ts';
 import { isBackendFault } from '../src/compute/backend-guard.ts';
 import { planLimits } from '../src/training/plan.ts';
@@ -28,8 +29,15 @@ async function connect(): Promise<RunDeps> {
   const config = loadConfig();
   const redis = redisConnection(config, { maxRetriesPerRequest: null });
   const backend = await initBackend(config.TFJS_BACKEND, config.TFJS_ACCELERATION);
+  const stores = createStores(redis, config);
+  const sweeps = sweepDeps(
+    stores,
+    createTrainingQueue({ connection: redis, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS }),
+    config,
+  );
   return {
-    ...createStores(redis, config),
+    ...stores,
+    sweeps: { store: stores.sweeps, reconcile: (id) => reconcileSweep(sweeps, id) },
     backend,
     maxParams: config.MAX_MODEL_PARAMS,
     limits: planLimits(config),

@@ -7,7 +7,8 @@ import type { JobStore } from '../src/jobs/job-store.ts';
 import { createStores } from '../src/jobs/stores.ts';
 import type { CheckpointStore } from '../src/storage/checkpoint-store.ts';
 import { TERMINAL } from '../src/schemas/job-status.ts';
-import { TRAINING_QUEUE, type TrainingJobData } from '../src/jobs/training-queue.ts';
+import { createTrainingQueue, TRAINING_QUEUE, type TrainingJobData } from '../src/jobs/training-queue.ts';
+import { reconcileSweep, sweepDeps } from '../src/jobs/sweeps/reconcile.ts';
 
 /** The sandboxed processor sits beside this file, in TypeScript (tsx) or compiled form. */
 const processorFile = fileURLToPath(
@@ -28,7 +29,14 @@ export interface TrainingWorker {
  */
 export async function startWorker(config: Config, log = pino({ level: config.LOG_LEVEL })): Promise<TrainingWorker> {
   const connection = redisConnection(config, { maxRetriesPerRequest: null });
-  const { jobs, checkpoints, control, objects } = createStores(connection, config);
+  const stores = createStores(connection, config);
+  const { jobs, checkpoints, control, objects } = stores;
+  const queue = createTrainingQueue({ connection, prefix: config.REDIS_PREFIX, attempts: config.JOB_ATTEMPTS });
+  const sweeps = sweepDeps(stores, queue, config);
+  const reconcile = (id: string) =>
+    reconcileSweep(sweeps, id).catch((err: Error) =>
+      log.warn({ sweepId: id, err: err.message }, 'sweep reconcile failed'),
+    );
   const active = new Set<string>();
   const worker = new Worker<TrainingJobData>(TRAINING_QUEUE, processorFile, {
     connection,
@@ -54,9 +62,12 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   worker.on('failed', (job, err) => {
     if (job) active.delete(job.data.jobId);
     if (job)
-      void recordFailure(jobs, checkpoints, job, err).catch((e) =>
-        log.error({ err: e, jobId: job.id }, 'could not record a failure'),
-      );
+      void recordFailure(jobs, checkpoints, job, err)
+        .then(async () => {
+          const sweep = (await jobs.get(job.data.jobId, false))?.sweep;
+          if (sweep) await reconcile(sweep.id);
+        })
+        .catch((e) => log.error({ err: e, jobId: job.id }, 'could not record a failure'));
     log.warn({ jobId: job?.id, err: err.message }, 'training job failed');
   });
   worker.on('error', (err) => log.error({ err }, 'worker error'));
@@ -76,12 +87,18 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   };
   void sweepCheckpoints().catch(() => undefined);
   const sweeper = setInterval(sweep, SWEEP_INTERVAL_MS).unref();
+  // Every active sweep, every few seconds: what carries a sweep past a crash between a trial's
+  // end and its reconcile, and launches trials a full queue held back (reconciles are idempotent).
+  const reconciler = setInterval(async () => {
+    for (const id of await stores.sweeps.activeIds().catch(() => [])) await reconcile(id);
+  }, config.SWEEP_RECONCILE_MS).unref();
   await worker.waitUntilReady();
   log.info({ concurrency: config.WORKER_CONCURRENCY, prefix: config.REDIS_PREFIX }, 'worker ready');
   return {
     worker,
     close: async () => {
       clearInterval(sweeper);
+      clearInterval(reconciler);
       const closing = worker.close();
       for (const id of active) await control.requestYield(id).catch(() => undefined);
       const graceful = await Promise.race([
@@ -95,6 +112,7 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
         );
         await worker.close(true);
       }
+      await queue.close();
       await connection.quit();
     },
   };

@@ -4,6 +4,7 @@ import { conflict, notFound } from '../errors.ts';
 import { TERMINAL } from '../schemas/job-status.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { CancelRequest } from '../schemas/job.ts';
+import { cancelJob } from '../jobs/cancel-job.ts';
 
 export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { jobs, control, checkpoints } = app.services;
@@ -45,17 +46,9 @@ export const jobCancelRoutes: FastifyPluginAsyncTypebox = async (app) => {
       if (!record) throw notFound('job', id);
       if (TERMINAL.includes(record.status))
         throw conflict(`job ${id} is already ${record.status}; only queued or running jobs can be cancelled`);
-      if (await jobs.transition(id, ['queued'], 'cancelled')) {
-        // A worker that grabbed it meanwhile finds it cancelled and skips it.
-        await app.services
-          .queue()
-          .remove(id)
-          .catch(() => undefined);
-        // A job queued again after a crash has a checkpoint: no worker will remove it now.
-        await checkpoints.remove(id);
+      const deps = { jobs, control, checkpoints, queue: app.services.queue() };
+      if ((await cancelJob(deps, id, request.body?.keepModel ?? false)) === 'cancelled')
         return reply.code(200).send({ ...(await jobs.get(id, false))!, queuePosition: null });
-      }
-      await control.requestCancel(id, request.body?.keepModel ?? false);
       const now = await jobs.get(id, false);
       return reply.code(TERMINAL.includes(now!.status) ? 200 : 202).send({ ...now!, queuePosition: null });
     },

@@ -2,8 +2,10 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { AppError, notFound } from '../errors.ts';
 import type { JobRecord } from '../jobs/job-record.ts';
-import { QuotaError } from '../jobs/job-store.ts';
-import { enqueueTraining, queuePositions } from '../jobs/training-queue.ts';
+import { ParentGoneError, QuotaError } from '../jobs/job-store.ts';
+import { queuePositions } from '../jobs/training-queue.ts';
+import { queueJob } from '../jobs/queue-job.ts';
+import { queueDeps, type Services } from './services.ts';
 import { IdParams, ProblemRef } from '../schemas/common.ts';
 import { JobList, JobListQuery } from '../schemas/job.ts';
 import { JobRequest } from '../schemas/job-request.ts';
@@ -28,26 +30,28 @@ const problems = {
   503: ProblemRef,
 };
 
+/**
+ * A fine-tuning job's `model.from`, resolved once, at submit: the stored request names the
+ * model id it resolved to (an alias moved later does not change what the queued job starts
+ * from) and, in `model.parent`, what it was. A `parent` the client sent is dropped.
+ */
+export async function resolveJobParent(services: Services, body: JobRequest, tenant: Tenant) {
+  const { parent: _sent, ...model } = body.model;
+  if (!isFineTune(model)) return { body: { ...body, model }, parent: undefined };
+  const parent = await resolveParent(services, model.from, tenant);
+  const { modelId, name, version } = parent;
+  const resolved = { modelId, ...(name !== undefined ? { name, version } : {}) };
+  return { body: { ...body, model: { ...model, from: modelId, parent: resolved } }, parent };
+}
+
 export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { jobs, checkpoints, config } = app.services;
+  const { jobs, config } = app.services;
 
   const view = (record: JobRecord, positions: Map<string, number>) => ({
     ...record,
     queuePosition: record.status === 'queued' ? (positions.get(record.id) ?? null) : null,
   });
-  /**
-   * A fine-tuning job's `model.from`, resolved once, here: the stored request names the model
-   * id it resolved to (an alias moved later does not change what the queued job starts
-   * from) and, in `model.parent`, what it was. A `parent` the client sent is dropped.
-   */
-  const withParent = async (body: JobRequest, tenant: Tenant) => {
-    const { parent: _sent, ...model } = body.model;
-    if (!isFineTune(model)) return { body: { ...body, model }, parent: undefined };
-    const parent = await resolveParent(app.services, model.from, tenant);
-    const { modelId, name, version } = parent;
-    const resolved = { modelId, ...(name !== undefined ? { name, version } : {}) };
-    return { body: { ...body, model: { ...model, from: modelId, parent: resolved } }, parent };
-  };
+  const withParent = (body: JobRequest, tenant: Tenant) => resolveJobParent(app.services, body, tenant);
 
   const positionsIf = async (records: JobRecord[]) =>
     records.some((r) => r.status === 'queued') ? queuePositions(app.services.queue()) : new Map<string, number>();
@@ -80,10 +84,11 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
       // Inline arrays stay out of Redis: they are kept beside the job's checkpoints until it ends.
       const { request: stored, arrays, samples } = separateInline(body);
       const inlineJson = arrays && JSON.stringify(arrays);
-      let created: Awaited<ReturnType<typeof jobs.create>>;
+      let record: JobRecord;
       try {
         const inlineData = samples && inlineJson ? { samples, bytes: Buffer.byteLength(inlineJson) } : undefined;
-        created = await jobs.create(
+        record = await queueJob(
+          queueDeps(app.services),
           {
             name: body.name,
             tenant: tenant.id,
@@ -91,20 +96,18 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
             inlineData,
             epochs: plan.epochs,
             summary: plan.summary,
+            // The parent is pinned with the job: it cannot be deleted until the job ends.
+            parentModelId: parent?.modelId,
           },
-          config.TENANT_MAX_QUEUED_JOBS,
+          inlineJson,
         );
       } catch (err) {
         if (err instanceof QuotaError) throw new AppError(429, 'queue_quota', err.message, [], { 'Retry-After': '30' });
-        throw err;
-      }
-      const { record, ahead } = created;
-      try {
-        if (inlineJson) await checkpoints.saveInline(record.id, inlineJson);
-        await enqueueTraining(app.services.queue(), record.id, config.JOB_ATTEMPTS, config.JOB_RETRY_DELAY_MS, ahead);
-      } catch (err) {
-        await jobs.remove(record.id).catch(() => undefined);
-        await checkpoints.remove(record.id).catch(() => undefined);
+        if (err instanceof ParentGoneError) {
+          // Deleted between the submit's resolving it and the job's pinning it.
+          const message = `${JSON.stringify(request.body.model.from)} ${err.message}`;
+          throw new AppError(422, 'unknown_model', `/model/from ${message}`, [{ path: '/model/from', message }]);
+        }
         throw err;
       }
       const positions = await queuePositions(app.services.queue());

@@ -1,24 +1,16 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type * as tf from '@tensorflow/tfjs';
 import { Type } from '@sinclair/typebox';
 import yazl from 'yazl';
 import { byteLimit, limited } from '../data/ingest.ts';
-import { AppError, notFound } from '../errors.ts';
-import { disposeModel } from '../model/dispose.ts';
-import { isZip, readKerasArchive } from '../model/keras-archive.ts';
-import { isHdf5, readKerasH5, writeKerasH5 } from '../model/keras-h5.ts';
-import { modelFromKerasFile } from '../model/keras-file-model.ts';
-import { type LayerWeights, tfjsWeights } from '../model/keras-weights.ts';
+import { notFound } from '../errors.ts';
+import { invalidFile, type Upload } from '../model/model-file.ts';
 import { HIDDEN_CHARACTERS_RULE, hiddenCharacter, IdParams, ProblemRef } from '../schemas/common.ts';
-import { Value } from '@sinclair/typebox/value';
-import type { Transforms } from '../data/transforms.ts';
-import { Model } from '../schemas/model.ts';
 import { MODEL_FILE, ModelStore, WEIGHTS_FILE } from '../storage/model-store.ts';
 import { discardBody, formParts, malformedForm } from './form-parts.ts';
 import { checkStorageQuota } from './quotas.ts';
@@ -28,23 +20,17 @@ const KERAS_VERSION = '2.15.0';
 /** Files one import may carry: model.json and its weight shards, or one HDF5 file. */
 const MAX_FILES = 16;
 
-const invalidFile = (field: string, message: string) =>
-  new AppError(400, 'invalid_model_file', `/${field} ${message}`, [{ path: `/${field}`, message }]);
-
-interface Upload {
-  field: string;
-  filename: string;
-  path: string;
-}
-
 /**
  * Keras files in and out: POST /models/import takes a Keras HDF5 file or a TensorFlow.js
  * layers model (model.json plus its weight files) and stores it as a model like a trained one;
  * GET /models/:id/export gives a model back as either. Nothing in a file is ever run: the
  * config goes through the Keras document import (keras-import.ts), the weights are only numbers.
+ * Parsing, building the model and writing HDF5 cost what the file makes them cost: they run in
+ * threads with a time and heap limit (ModelFileThreads), never on this event loop or in the
+ * backend predict shares; the route only streams files to disk and publishes what was staged.
  */
 export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
-  const { models, config } = app.services;
+  const { models, config, modelFiles } = app.services;
   const limit = config.DATASET_UPLOAD_LIMIT_BYTES;
   const limits = { maxParams: config.MAX_MODEL_PARAMS, maxLayers: config.MAX_MODEL_LAYERS };
   // multipart enforces its own limit one byte later, so ours (a 413 problem) speaks first.
@@ -80,7 +66,8 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
         throw err;
       }
       const dir = await mkdtemp(path.join(os.tmpdir(), 'model-import-'));
-      let model: tf.LayersModel | undefined;
+      const id = ModelStore.newId();
+      const staged = models.stagingDir(id);
       try {
         let name: string | undefined;
         const uploads: Upload[] = [];
@@ -107,12 +94,16 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
         const main = uploads.find((u) => u.field === 'file');
         if (!main) throw invalidFile('file', 'is required: a Keras .h5 file or a tfjs model.json');
-        const { config: modelConfig, layers, transforms } = await readModelFile(main, uploads, dir, limit);
-        const imported = modelFromKerasFile(modelConfig, layers, limits);
-        model = imported.model;
-        const id = ModelStore.newId();
-        await model.save(
-          models.writer({
+        const imported = await modelFiles.importModel({
+          main,
+          uploads,
+          dir,
+          limitBytes: limit,
+          limits,
+          stagingDir: staged,
+        });
+        await models.publishStaged(
+          {
             id,
             name: name ?? nameFromFile(main.filename),
             tenant: request.tenant.id,
@@ -121,21 +112,19 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
             backend: app.services.backend,
             summary: imported.summary,
             compile: imported.compile,
-            transforms: carried(transforms, imported.inputShape) ?? {
-              featureShape: imported.inputShape,
-              inputs: {},
-              labels: {},
-            },
+            transforms: imported.transforms,
             metrics: {},
             evaluation: null,
-          }),
+          },
+          staged,
         );
         return reply.code(201).send(await models.get(id));
       } catch (err) {
         discardBody(request, reply);
         throw err;
       } finally {
-        if (model) disposeModel(model);
+        // A thread ended half-way may have left staged files; published ones were moved away.
+        await rm(staged, { recursive: true, force: true });
         await rm(dir, { recursive: true, force: true });
       }
     },
@@ -158,6 +147,7 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
           400: ProblemRef,
           401: ProblemRef,
           404: ProblemRef,
+          422: ProblemRef,
           429: ProblemRef,
           503: ProblemRef,
         },
@@ -191,16 +181,12 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const temp = await mkdtemp(path.join(os.tmpdir(), 'model-export-'));
       const file = path.join(temp, 'model.h5');
       try {
-        const modelJson = JSON.parse(await readFile(path.join(copy.dir, MODEL_FILE), 'utf8')) as tf.io.ModelJSON;
-        const weights = await readFile(path.join(copy.dir, WEIGHTS_FILE));
-        const topology = modelJson.modelTopology as { class_name: string; config: unknown };
-        await writeKerasH5(
+        await modelFiles.exportKerasH5({
+          modelDir: copy.dir,
           file,
-          { class_name: topology.class_name, config: topology.config },
-          kerasLayers(topology, tfjsWeights(manifest(modelJson), arrayBuffer(weights))),
-          KERAS_VERSION,
-          meta.transforms,
-        );
+          kerasVersion: KERAS_VERSION,
+          transforms: meta.transforms,
+        });
       } catch (err) {
         await rm(temp, { recursive: true, force: true });
         throw err;
@@ -220,83 +206,4 @@ export const modelFileRoutes: FastifyPluginAsyncTypebox = async (app) => {
 function nameFromFile(filename: string) {
   const name = path.parse(filename).name.slice(0, 200);
   return name && !hiddenCharacter(name) ? name : 'imported';
-}
-
-const arrayBuffer = (b: Buffer) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
-const manifest = (json: tf.io.ModelJSON) => json.weightsManifest.flatMap((g) => g.weights);
-
-/** Every layer of the topology in order (Keras lists weightless ones too), with tfjs's weight names made Keras's (`:0`). */
-function kerasLayers(topology: { config: unknown }, weights: LayerWeights[]): LayerWeights[] {
-  const cfg = topology.config as { layers?: { config?: { name?: string }; name?: string }[] } | unknown[];
-  const list = (Array.isArray(cfg) ? cfg : (cfg.layers ?? [])) as { config?: { name?: string }; name?: string }[];
-  const byLayer = new Map(weights.map((l) => [l.layer, l.weights]));
-  return list
-    .map((l) => String(l.config?.name ?? l.name))
-    .map((layer) => ({
-      layer,
-      weights: (byLayer.get(layer) ?? []).map((w) => ({ ...w, name: `${w.name}:0` })),
-    }));
-}
-
-/** The uploaded model, by its first bytes: HDF5's signature, a zip's (a .keras archive), or JSON (a tfjs model.json). */
-async function readModelFile(
-  main: Upload,
-  uploads: Upload[],
-  dir: string,
-  limit: number,
-): Promise<{ config: unknown; layers: LayerWeights[]; transforms?: unknown }> {
-  const handle = await open(main.path);
-  const head = Buffer.alloc(8);
-  try {
-    await handle.read(head, 0, 8, 0);
-  } finally {
-    await handle.close();
-  }
-  if (isHdf5(head)) return readKerasH5(main.path);
-  if (isZip(head)) return readKerasArchive(main.path, dir, limit);
-  const text = head.toString('latin1').trimStart();
-  if (!text.startsWith('{'))
-    throw invalidFile('file', 'is neither a Keras HDF5 file, a Keras 3 .keras archive nor a TensorFlow.js model.json');
-  return readTfjs(main, uploads);
-}
-
-async function readTfjs(main: Upload, uploads: Upload[]) {
-  let json: tf.io.ModelJSON;
-  try {
-    json = JSON.parse(await readFile(main.path, 'utf8'));
-  } catch (err) {
-    throw invalidFile('file', `is not JSON: ${(err as Error).message}`);
-  }
-  if (typeof json !== 'object' || json === null || !json.modelTopology || !Array.isArray(json.weightsManifest))
-    throw invalidFile('file', 'is not a TensorFlow.js layers model.json (modelTopology and weightsManifest)');
-  const others = uploads.filter((u) => u !== main);
-  const parts: Buffer[] = [];
-  for (const group of json.weightsManifest) {
-    for (const p of group.paths ?? []) {
-      const wanted = path.posix.basename(String(p));
-      const upload = others.find((u) => u.filename === wanted);
-      if (!upload) throw invalidFile('file', `names the weight file ${JSON.stringify(wanted)}, which was not uploaded`);
-      parts.push(await readFile(upload.path));
-    }
-  }
-  const data = Buffer.concat(parts);
-  const topology = json.modelTopology as { class_name?: string; config?: unknown; model_config?: unknown };
-  // tfjs writes the Keras document itself; the Python converter may wrap it in model_config.
-  const config = topology.model_config ?? topology;
-  const transforms = (json.userDefinedMetadata as { transforms?: unknown } | undefined)?.transforms;
-  return { config, layers: tfjsWeights(manifest(json), arrayBuffer(data)), transforms };
-}
-
-const size = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
-
-/**
- * The transforms an export of this service carried, when they are well-formed and fit the
- * model (one raw instance, reshaped, is one model input); otherwise none: predict takes the
- * model's own inputs.
- */
-function carried(candidate: unknown, inputShape: number[]): Transforms | undefined {
-  if (!Value.Check(Model.properties.transforms, candidate)) return undefined;
-  const t = candidate as Transforms;
-  const shaped = t.inputs.reshape ?? t.featureShape;
-  return size(t.featureShape) === size(inputShape) && size(shaped) === size(inputShape) ? t : undefined;
 }

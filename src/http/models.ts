@@ -121,7 +121,8 @@ export const modelRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['models'],
-        summary: 'Delete a model and its artifacts; refused (409) while a registry version points at it',
+        summary:
+          'Delete a model and its artifacts; refused (409) while a registry version points at it or a queued or running job fine-tunes it',
         params: IdParams,
         response: {
           204: Type.Null(),

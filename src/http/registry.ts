@@ -21,7 +21,7 @@ import {
 } from '../schemas/registry.ts';
 import type { RegistryVersion as Version } from '../schemas/registry.ts';
 import type { PredictRequest } from '../schemas/model.ts';
-import type { RegistryStore, VersionTarget } from '../storage/registry-store.ts';
+import { RegistryQuotaError, type RegistryStore, type VersionTarget } from '../storage/registry-store.ts';
 import type { Tenant } from '../tenant.ts';
 import { predictRoute, servePrediction } from './predict.ts';
 import { fieldErrors } from './validation.ts';
@@ -133,7 +133,7 @@ export const registryRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: "Register a stored model (the tenant's own) as the next version; the first creates the name",
         params: NameParams,
         body: CreateVersionRequest,
-        response: { 201: RegistryVersion, ...problems },
+        response: { 201: RegistryVersion, 403: ProblemRef, ...problems },
       },
     },
     async (request, reply) => {
@@ -145,7 +145,12 @@ export const registryRoutes: FastifyPluginAsyncTypebox = async (app) => {
           { path: '/modelId', message: 'is not a stored model of yours' },
         ]);
       if (!(await models.visibleTo(modelId, request.tenant))) throw missing();
-      const added = await registry.addVersion(request.tenant.id, name, { modelId, description });
+      const added = await registry.addVersion(request.tenant.id, name, { modelId, description }).catch((err) => {
+        if (!(err instanceof RegistryQuotaError)) throw err;
+        throw new AppError(403, 'registry_quota', err.message, [
+          { path: '/params/name', message: `is over ${err.setting} (${err.limit})` },
+        ]);
+      });
       if (!added) throw missing();
       reply.code(201).header('Location', `/v1/registry/${name}/versions/${added.version}`);
       return added;

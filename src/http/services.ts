@@ -8,8 +8,10 @@ import { createTrainingQueue, type TrainingJobData } from '../jobs/training-queu
 import { initBackend, type BackendName } from '../compute/backend.ts';
 import { Predictor } from '../serving/predictor.ts';
 import { DryRuns } from '../training/dry-run.ts';
+import { ModelFileThreads } from '../training/model-file-threads.ts';
 import { ApiMetrics } from './metrics.ts';
 import { StoreProbe } from '../storage/store-probe.ts';
+import { sweepDeps } from '../jobs/sweeps/reconcile.ts';
 
 /** The stores (jobs, models, datasets, control, checkpoints), from createStores, and what serves requests with them. */
 export interface Services extends Stores {
@@ -18,6 +20,8 @@ export interface Services extends Stores {
   predictor: Predictor;
   /** Model builds for validate and submit, in a thread with time and memory limits. */
   dryRuns: DryRuns;
+  /** Keras file imports and HDF5 exports, in a thread with time and memory limits. */
+  modelFiles: ModelFileThreads;
   backend: BackendName;
   /** This process's Prometheus registry and the metrics observed as things happen (GET /metrics: metrics-route.ts). */
   metrics: ApiMetrics;
@@ -82,6 +86,12 @@ export const services = fp<{ config: Config }>(
       memoryMb: config.DRY_RUN_MEMORY_MB,
       maxWaiting: config.DRY_RUN_QUEUE,
     });
+    const modelFiles = new ModelFileThreads({
+      threads: config.IMPORT_THREADS,
+      timeoutMs: config.IMPORT_TIMEOUT_MS,
+      memoryMb: config.IMPORT_MEMORY_MB,
+      maxWaiting: config.IMPORT_QUEUE,
+    });
     let queue: Queue<TrainingJobData> | undefined;
     app.decorate('services', {
       config,
@@ -89,6 +99,7 @@ export const services = fp<{ config: Config }>(
       ...stores,
       predictor,
       dryRuns,
+      modelFiles,
       backend,
       metrics,
       storeProbe: new StoreProbe(stores.objects, config.STORAGE_TIMEOUT_MS),
@@ -103,9 +114,13 @@ export const services = fp<{ config: Config }>(
     app.addHook('onClose', async () => {
       predictor.clear();
       await dryRuns.close();
+      await modelFiles.close();
       await queue?.close();
       redis.disconnect();
     });
   },
   { name: 'services' },
 );
+
+/** What queueing a job and reconciling a sweep need, from the services and their config. */
+export const queueDeps = (s: Services) => sweepDeps(s, s.queue(), s.config);

@@ -1,7 +1,18 @@
 import type { Redis } from 'ioredis';
-import { TERMINAL } from '../schemas/job-status.ts';
 import { parseEntries, type JobEvent } from './job-event.ts';
-import type { JobStore } from './job-store.ts';
+
+/**
+ * What the SSE follower reads: one Redis stream of events per id, and whether what it belongs
+ * to has ended (its `end` event is written in the same step as its final status). Jobs and
+ * sweeps both are one.
+ */
+export interface EventLog {
+  readonly redis: Redis;
+  events(id: string, afterId?: string, count?: number): Promise<JobEvent[]>;
+  streamKey(id: string): string;
+  /** undefined when there is no such id; true once it has ended. */
+  finished(id: string): Promise<boolean | undefined>;
+}
 
 const PAGE = 500;
 const BLOCK_MS = 5_000;
@@ -26,15 +37,15 @@ const compareIds = (a: [bigint, bigint], b: [bigint, bigint]) =>
  * written with the terminal status, so a finished job's last id is final.
  */
 export async function resumePoint(
-  store: JobStore,
-  jobId: string,
+  log: EventLog,
+  id: string,
   afterId: [bigint, bigint],
 ): Promise<'follow' | 'finished' | 'unknown'> {
-  const status = await store.status(jobId);
-  const [last] = await store.redis.xrevrange(store.keys.events(jobId), '+', '-', 'COUNT', 1);
+  const finished = await log.finished(id);
+  const [last] = await log.redis.xrevrange(log.streamKey(id), '+', '-', 'COUNT', 1);
   const order = last ? compareIds(afterId, parseEventId(last[0])!) : 1;
   if (order < 0) return 'follow';
-  if (!status || TERMINAL.includes(status)) return 'finished';
+  if (finished !== false) return 'finished';
   return order === 0 ? 'follow' : 'unknown';
 }
 
@@ -44,14 +55,14 @@ export async function resumePoint(
  * it; disconnecting it stops the generator.
  */
 export async function* followEvents(
-  store: JobStore,
+  log: EventLog,
   blocking: Redis,
-  jobId: string,
+  id: string,
   afterId?: string,
 ): AsyncGenerator<JobEvent> {
   let last = afterId;
   for (;;) {
-    const page = await store.events(jobId, last, PAGE);
+    const page = await log.events(id, last, PAGE);
     for (const event of page) {
       yield event;
       last = event.id;
@@ -61,12 +72,11 @@ export async function* followEvents(
   }
   for (;;) {
     // The end event is written with the terminal status, atomically: nothing more will come.
-    const status = await store.status(jobId);
-    if (!status || TERMINAL.includes(status)) {
-      for (const event of await store.events(jobId, last, PAGE)) yield event;
+    if ((await log.finished(id)) !== false) {
+      for (const event of await log.events(id, last, PAGE)) yield event;
       return;
     }
-    const result = (await blocking.xread('BLOCK', BLOCK_MS, 'STREAMS', store.keys.events(jobId), last ?? '0')) as
+    const result = (await blocking.xread('BLOCK', BLOCK_MS, 'STREAMS', log.streamKey(id), last ?? '0')) as
       | [string, [string, string[]][]][]
       | null;
     for (const event of result ? parseEntries(result[0][1]) : []) {

@@ -22,6 +22,8 @@ const JSON_FIELDS = [
   'request',
   'inlineData',
   'registered',
+  'registrationError',
+  'sweep',
 ] as const;
 export const LIST_FIELDS = [
   'id',
@@ -38,6 +40,8 @@ export const LIST_FIELDS = [
   'modelId',
   'error',
   'registered',
+  'registrationError',
+  'sweep',
   'attempts',
 ];
 /** Every field of a record but `request`, the largest. */
@@ -74,6 +78,8 @@ export function deserialize(raw: Record<string, string | null>): JobRecord {
     error: parse(raw.error),
     attempts: Number(raw.attempts ?? 0),
     ...(raw.registered ? { registered: parse(raw.registered) } : {}),
+    ...(raw.sweep ? { sweep: parse(raw.sweep) } : {}),
+    ...(raw.registrationError ? { registrationError: parse(raw.registrationError) } : {}),
     ...(raw.summary ? { summary: parse(raw.summary) } : {}),
     ...(raw.request !== undefined ? { request: parse(raw.request) } : {}),
     ...(raw.inlineData ? { inlineData: parse(raw.inlineData) } : {}),

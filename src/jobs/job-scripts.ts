@@ -28,6 +28,9 @@ declare module 'ioredis' {
         statusEvent: string,
         maxQueued: string,
         tenant: string,
+        parentMeta: string,
+        parentHolds: string,
+        holder: string,
       ]
     ): Result<number, Context>;
     /** job-transition.lua */
@@ -46,6 +49,7 @@ declare module 'ioredis' {
         retentionSeconds: string,
         tenantPrefix: string,
         maxRunning: string,
+        holder: string,
       ]
     ): Result<[done: number, found: string], Context>;
   }

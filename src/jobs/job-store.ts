@@ -4,6 +4,7 @@ import type { InlineDataInfo } from '../data/inline.ts';
 import type { EvaluationReport } from '../schemas/evaluation.ts';
 import { JOB_STATUSES, TERMINAL, type JobStatus } from '../schemas/job-status.ts';
 import { keys, type Keys } from '../storage/keys.ts';
+import { jobHolder } from '../storage/model-store.ts';
 import { LOCAL_TENANT, type Tenant } from '../tenant.ts';
 import { countJobsByTenant } from './job-counts.ts';
 import { parseEntries, type JobEvent } from './job-event.ts';
@@ -14,6 +15,9 @@ import { defineJobScripts } from './job-scripts.ts';
 export type StartResult = 'started' | 'refused' | 'tenant-busy';
 
 export class QuotaError extends Error {}
+
+/** The stored model a fine-tuning job was to start from was deleted before the job could pin it. */
+export class ParentGoneError extends Error {}
 
 export class JobStore {
   readonly keys: Keys;
@@ -34,7 +38,10 @@ export class JobStore {
   /**
    * Writes a new queued job, its index entries and its first event atomically. Refuses with a
    * QuotaError when the tenant already has `maxQueued` jobs waiting (0: no limit). `ahead` is
-   * how many jobs the tenant had queued or running: the fair-share rank of this one.
+   * how many jobs the tenant had queued or running: the fair-share rank of this one. A job
+   * given an `id` that exists already is left as it is (`exists`). With
+   * `parentModelId` (fine-tuning), the job pins that model in the same step (it cannot be
+   * deleted until the job ends), or refuses with a ParentGoneError when it no longer exists.
    */
   async create(
     input: {
@@ -44,10 +51,14 @@ export class JobStore {
       inlineData?: InlineDataInfo;
       epochs: number;
       summary: JobRecord['summary'];
+      parentModelId?: string;
+      /** A sweep's trial: its id, chosen when the sweep was planned, and its link to the sweep. */
+      id?: string;
+      sweep?: JobRecord['sweep'];
     },
     maxQueued = 0,
-  ): Promise<{ record: JobRecord; ahead: number }> {
-    const id = uuidv7();
+  ): Promise<{ record: JobRecord; ahead: number } | 'exists'> {
+    const id = input.id ?? uuidv7();
     const tenant = input.tenant ?? LOCAL_TENANT.id;
     const now = new Date().toISOString();
     const record: JobRecord = {
@@ -68,6 +79,7 @@ export class JobStore {
       summary: input.summary,
       request: input.request,
       ...(input.inlineData ? { inlineData: input.inlineData } : {}),
+      ...(input.sweep ? { sweep: input.sweep } : {}),
     };
     const ahead = await this.redis.jobCreate(
       this.keys.job(id),
@@ -83,20 +95,27 @@ export class JobStore {
       JSON.stringify({ status: 'queued', at: now }),
       String(maxQueued),
       tenant,
+      input.parentModelId ? this.keys.model(input.parentModelId) : '',
+      input.parentModelId ? this.keys.modelHolds(input.parentModelId) : '',
+      jobHolder(id),
     );
-    if (ahead < 0)
+    if (ahead === -3) return 'exists';
+    if (ahead === -1)
       throw new QuotaError(`tenant ${tenant} already has ${maxQueued} jobs queued (TENANT_MAX_QUEUED_JOBS)`);
+    if (ahead === -2) throw new ParentGoneError(`model ${input.parentModelId} was deleted while the job was submitted`);
     return { record, ahead };
   }
 
-  /** Removes every trace of a job: used when it could not be queued, so nothing is orphaned. */
+  /**
+   * Removes every trace of a job, its pin on a parent model too: used when it could not be
+   * queued, so nothing is orphaned and nothing stays undeletable.
+   */
   async remove(id: string): Promise<void> {
-    const tenant = (await this.redis.hget(this.keys.job(id), 'tenant')) ?? LOCAL_TENANT.id;
-    const m = this.redis
-      .multi()
-      .del(this.keys.job(id), this.keys.events(id))
-      .zrem(this.keys.jobs, id)
-      .zrem(this.keys.tenantJobs(tenant), id);
+    const [tenantField, pin] = await this.redis.hmget(this.keys.job(id), 'tenant', 'pin');
+    const tenant = tenantField ?? LOCAL_TENANT.id;
+    const m = this.redis.multi();
+    if (pin) m.srem(pin, jobHolder(id));
+    m.del(this.keys.job(id), this.keys.events(id)).zrem(this.keys.jobs, id).zrem(this.keys.tenantJobs(tenant), id);
     for (const s of JOB_STATUSES)
       m.zrem(this.keys.jobsByStatus(s), id).zrem(this.keys.tenantJobsByStatus(tenant, s), id);
     await m.exec();
@@ -219,6 +238,7 @@ export class JobStore {
       String(this.retentionSeconds),
       this.keys.tenantPrefix,
       String(maxRunning),
+      jobHolder(id),
     );
     return done;
   }
@@ -285,6 +305,17 @@ export class JobStore {
   /** An event that changes nothing on the record (per-batch progress). */
   async appendEvent(id: string, event: string, data: unknown) {
     await this.redis.xadd(this.keys.events(id), '*', 'event', event, 'data', JSON.stringify(data));
+  }
+
+  /** The job's event stream (EventLog, for the SSE follower). */
+  streamKey(id: string) {
+    return this.keys.events(id);
+  }
+
+  /** Whether the job has ended; undefined when there is no such job (EventLog). */
+  async finished(id: string): Promise<boolean | undefined> {
+    const status = await this.status(id);
+    return status === undefined ? undefined : TERMINAL.includes(status);
   }
 
   /** Events after `afterId` (exclusive), oldest first. */

@@ -15,6 +15,8 @@
 -- ARGV[8]   seconds the record and its events live after an `end` (0: for ever)
 -- ARGV[9]   the tenant indexes' prefix (`<prefix>:tenant:`)
 -- ARGV[10]  most jobs the tenant may run at once, checked when moving to running (0: no limit)
+-- ARGV[11]  the job as a holder (`job:<id>`): an ending job leaves the holds set its `pin`
+--           field names (job-create.lua), so the model it started from can be deleted again
 -- Returns {done, the status it found}: done is 1 when it moved, 0 when there is no such job
 -- (status '') or its status is not one of ARGV[3], 2 when the tenant runs ARGV[10] jobs already.
 local current = redis.call('HGET', KEYS[1], 'status')
@@ -43,6 +45,11 @@ redis.call('ZREM', tenantKey .. current, ARGV[1])
 redis.call('ZADD', tenantKey .. ARGV[2], 0, ARGV[1])
 if current ~= ARGV[2] then redis.call('XADD', KEYS[2], '*', 'event', 'status', 'data', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('XADD', KEYS[2], '*', 'event', 'end', 'data', ARGV[6]) end
+local pin = ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'pin')
+if pin then
+  redis.call('SREM', pin, ARGV[11])
+  redis.call('HDEL', KEYS[1], 'pin')
+end
 if ARGV[6] ~= '' and tonumber(ARGV[8]) > 0 then
   redis.call('EXPIRE', KEYS[1], ARGV[8])
   redis.call('EXPIRE', KEYS[2], ARGV[8])

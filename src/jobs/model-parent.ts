@@ -47,7 +47,8 @@ export async function resolveParent(
 
 /**
  * The parent a queued job resolved at submit, read again when it runs (no tenant: the submit
- * checked it), with its weights' loader. Deleted since: the job fails, saying so.
+ * checked it), with its weights' loader. The job pins it from submit to its end, so it cannot
+ * be deleted meanwhile; a job queued before pins existed may still find it gone: it fails, saying so.
  */
 export async function loadParent(models: ModelStore, parent: Pick<ParentModel, 'modelId' | 'name' | 'version'>) {
   const meta = await models.get(parent.modelId);

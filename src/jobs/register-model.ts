@@ -1,9 +1,13 @@
 import type { RegisterSpec } from '../schemas/registry.ts';
-import type { RegistryStore } from '../storage/registry-store.ts';
+import { RegistryQuotaError, type RegistryStore } from '../storage/registry-store.ts';
+import type { JobRecord } from './job-record.ts';
 
 export interface JobRegistration {
-  /** What the job record shows: the version the model became. */
-  registered: { name: string; version: number };
+  /**
+   * What the job record shows: the version the model became, or why it became none (the
+   * registry was at a cap: the model is kept and the job still completes).
+   */
+  fields: Pick<JobRecord, 'registered' | 'registrationError'>;
   /** Takes it back (aliases first, then the version): for a job that turned out not to complete. */
   undo(): Promise<void>;
 }
@@ -19,7 +23,15 @@ export async function registerJobModel(
   spec: RegisterSpec,
   modelId: string,
 ): Promise<JobRegistration> {
-  const added = await registry.addVersion(tenant, spec.name, { modelId });
+  const added = await registry.addVersion(tenant, spec.name, { modelId }).catch((err: unknown) => {
+    // A cap reached is the tenant's registry, not the training: the model it paid for is kept.
+    if (err instanceof RegistryQuotaError) return err;
+    throw err;
+  });
+  if (added instanceof RegistryQuotaError) {
+    const registrationError = { code: 'registry_quota', message: `not registered: ${added.message}` };
+    return { fields: { registrationError }, undo: async () => {} };
+  }
   if (!added) throw new Error(`model ${modelId} vanished before it could be registered as ${spec.name}`);
   const { version } = added;
   const moved: { alias: string; previousVersion: number | null }[] = [];
@@ -28,7 +40,7 @@ export async function registerJobModel(
     if (move) moved.push({ alias, ...move });
   }
   return {
-    registered: { name: spec.name, version },
+    fields: { registered: { name: spec.name, version } },
     undo: async () => {
       for (const { alias, previousVersion } of moved.reverse()) {
         // Only an alias still where this job put it goes back; one moved since is someone else's decision.

@@ -17,6 +17,8 @@ import { disposeModel } from '../model/dispose.ts';
 import { WORKER_HISTOGRAMS, type Observation, type RunOutcomeLabel, type WorkerMetrics } from './job-metrics.ts';
 import { registerJobModel } from './register-model.ts';
 import { loadParent } from './model-parent.ts';
+import type { SweepStore } from './sweeps/sweep-store.ts';
+import { trialEpoch } from './sweeps/trial-epochs.ts';
 
 export interface RunDeps {
   /** Uploaded datasets; without it, jobs can use built-in and inline data only. */
@@ -41,6 +43,8 @@ export interface RunDeps {
   maxRunningPerTenant?: number;
   /** Where run, queue-wait and epoch timings go (Redis-held histograms the API reports); none: not recorded. */
   metrics?: WorkerMetrics;
+  /** Sweeps: a trial reports its epochs to its sweep, which may stop it, and the sweep follows its start and end. */
+  sweeps?: { store: SweepStore; reconcile(id: string): Promise<void> };
 }
 
 export type RunOutcome =
@@ -76,6 +80,7 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
   if (started === 'tenant-busy') return { status: 'deferred' };
   if (started === 'refused')
     return { status: 'skipped', reason: `the job is ${(await jobs.get(jobId, false))?.status}` };
+  await followSweep(deps, record);
   const runStart = Date.now();
   if (record.startedAt === null)
     await observe(deps, { spec: WORKER_HISTOGRAMS.queueWait, value: (runStart - Date.parse(record.createdAt)) / 1000 });
@@ -88,6 +93,7 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
     if (err instanceof AppError) outcome = 'failed';
     throw err;
   } finally {
+    await followSweep(deps, record);
     if (outcome)
       await observe(deps, {
         spec: WORKER_HISTOGRAMS.jobDuration,
@@ -95,6 +101,18 @@ export async function runJob(deps: RunDeps, jobId: string): Promise<RunOutcome> 
         label: outcome,
       });
   }
+}
+
+/**
+ * A trial's sweep takes in its start and its end now (a `trial` event; the next trial
+ * launched). Not worth the job: should it fail, every worker reconciles active sweeps every
+ * few seconds anyway.
+ */
+async function followSweep(deps: RunDeps, record: JobRecord) {
+  if (!record.sweep || !deps.sweeps) return;
+  await deps.sweeps.reconcile(record.sweep.id).catch((err: Error) => {
+    console.warn(`sweep ${record.sweep?.id}: reconcile after job ${record.id} failed: ${err.message}`);
+  });
 }
 
 /** Metrics are not worth a job: a failure to record them is dropped. */
@@ -141,7 +159,7 @@ async function runStarted(
         : undefined,
     });
     const sink: TrainingSink = {
-      ...(await epochRecorder(jobs, record, saved)),
+      ...(await epochRecorder(jobs, record, saved, deps.sweeps?.store)),
       supervisor,
       epochTimed: ({ seconds, samples }) =>
         observe(
@@ -207,7 +225,11 @@ async function epochRecorder(
   jobs: JobStore,
   record: JobRecord,
   saved: { epoch: number; history: Record<string, number[]> } | undefined,
+  sweeps?: SweepStore,
 ) {
+  // A sweep's trial also reports each epoch to its sweep, which may stop it there.
+  const toSweep = (report: { epoch: number; epochs: number; metrics: Record<string, number> }, decide: boolean) =>
+    record.sweep && sweeps ? trialEpoch(sweeps, record.sweep, report, decide) : Promise.resolve(false);
   const id = record.id;
   let recorded = saved ? record.progress.epoch : 0;
   const earlier = saved ? record.history : {};
@@ -220,6 +242,7 @@ async function epochRecorder(
       const metrics = Object.fromEntries(Object.entries(saved.history).map(([k, v]) => [k, v[epoch - 1]]));
       const upTo = Object.fromEntries(Object.entries(saved.history).map(([k, v]) => [k, v.slice(0, epoch)]));
       await jobs.recordEpoch(id, { epoch, epochs: record.progress.epochs, metrics, elapsedMs: 0 }, upTo);
+      await toSweep({ epoch, epochs: record.progress.epochs, metrics }, false);
     }
     recorded = saved.epoch;
     Object.assign(earlier, saved.history);
@@ -228,6 +251,7 @@ async function epochRecorder(
     epoch: async (report, history) => {
       if (report.epoch <= recorded) return;
       await jobs.recordEpoch(id, report, merge(history));
+      return (await toSweep(report, true)) ? 'stop' : undefined;
     },
     batch: (report) => jobs.appendEvent(id, 'batch', report),
     evaluation: (metrics) => jobs.recordEvaluation(id, metrics),
@@ -274,7 +298,7 @@ async function finish(
         request.register && deps.registry
           ? await registerJobModel(deps.registry, record.tenant, request.register, modelId)
           : undefined;
-      const registered = registration ? { registered: registration.registered } : {};
+      const registered = registration?.fields ?? {};
       if (!(await jobs.transition(id, ['running'], 'completed', { modelId, ...registered }))) {
         // Cancelled meanwhile: keep nothing half-owned.
         await registration?.undo();

@@ -15,6 +15,9 @@ export interface QueueSettings {
   attempts: number;
 }
 
+/** The queue's type, for modules that hold one: bullmq itself is imported here alone. */
+export type TrainingQueue = Queue<TrainingJobData>;
+
 export function createTrainingQueue({ connection, prefix }: QueueSettings) {
   return new Queue<TrainingJobData>(TRAINING_QUEUE, { connection, prefix });
 }

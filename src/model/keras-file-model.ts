@@ -31,7 +31,7 @@ export function modelFromKerasFile(config: unknown, weights: LayerWeights[], lim
   }
   const inputShape = declared as number[];
   // The file gives every weight: drawing random ones first (an LSTM's orthogonal kernel is a QR
-  // decomposition, seconds) would be work on the API's thread for nothing. The stored document
+  // decomposition, seconds) would be work for nothing. The stored document
   // says zeros for the initializers, which only matter to training from scratch.
   const model = buildModel(def, inputShape, { ...limits, shapesOnly: true });
   try {

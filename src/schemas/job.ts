@@ -30,6 +30,21 @@ export const Job = Type.Object(
         { description: "the registry version the job's model became (the request's `register`), once it completed" },
       ),
     ),
+    registrationError: Type.Optional(
+      Type.Object(
+        { code: Type.String(), message: Type.String() },
+        {
+          description:
+            "why a completed job's model was not registered as the request's `register` asked (`registry_quota`: a registry cap was reached); the model is kept and the job completed",
+        },
+      ),
+    ),
+    sweep: Type.Optional(
+      Type.Object(
+        { id: Id, trial: Type.Integer({ minimum: 0 }) },
+        { description: 'set on a sweep trial: the sweep (GET /v1/sweeps/{id}) and the trial index' },
+      ),
+    ),
     attempts: Type.Integer(),
     summary: Type.Optional(ModelSummary),
     request: Type.Optional(

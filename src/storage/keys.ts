@@ -9,9 +9,10 @@ export const keys = (prefix: string) => ({
   jobsByStatus: (status: JobStatus) => `${prefix}:jobs:${status}`,
   model: (id: string) => `${prefix}:model:${id}`,
   /**
-   * The registry versions that point at a model (a set of `<tenant>/<name>@<version>`): while
-   * it has members the model cannot be deleted (OwnedIndex checks it in the same script;
-   * for other kinds it names `<meta>:holds` the same way, which nothing writes yet).
+   * What holds a model: the registry versions that point at it (`<tenant>/<name>@<version>`)
+   * and the queued or running jobs that fine-tune it (`job:<id>`, until they end). While it
+   * has members the model cannot be deleted (OwnedIndex checks it in the same script; for
+   * other kinds it names `<meta>:holds` the same way, which nothing writes yet).
    */
   modelHolds: (id: string) => `${prefix}:model:${id}:holds`,
   models: `${prefix}:models`,
@@ -40,6 +41,31 @@ export const keys = (prefix: string) => ({
       history: (alias: string) => `${base}:alias:${alias}:history`,
     };
   },
+  /**
+   * A sweep's keys: `record` a hash (its fields; `request` the whole sweep request as JSON),
+   * `trials` a hash (trial index -> the trial as JSON, written only under `lock`), `plans`
+   * (index -> the trial's dry-run summary and epochs), `curves` (index -> the objective per
+   * epoch, JSON), `stops` (index -> the epoch the search stopped it at), `rung(epoch)` (index
+   * -> its value at that halving rung), `events` its stream, `lock` and `dirty` the reconcile's.
+   */
+  sweep: (id: string) => {
+    const base = `${prefix}:sweep:${id}`;
+    return {
+      record: base,
+      trials: `${base}:trials`,
+      plans: `${base}:plans`,
+      curves: `${base}:curves`,
+      stops: `${base}:stops`,
+      rung: (epoch: number) => `${base}:rung:${epoch}`,
+      events: `${base}:events`,
+      lock: `${base}:lock`,
+      dirty: `${base}:dirty`,
+    };
+  },
+  /** All sweeps (UUIDv7 members, score 0: creation order), and those not finished yet. */
+  sweeps: `${prefix}:sweeps`,
+  activeSweeps: `${prefix}:sweeps:active`,
+  tenantSweeps: (tenant: string) => `${prefix}:tenant:${tenant}:sweeps`,
   tenantJobs: (tenant: string) => `${prefix}:tenant:${tenant}:jobs`,
   tenantJobsByStatus: (tenant: string, status: JobStatus) => `${prefix}:tenant:${tenant}:jobs:${status}`,
   /** Every tenant that ever created a job (for sweeping expired jobs from tenant indexes). */

@@ -13,9 +13,13 @@ import type { Tenant } from '../tenant.ts';
 import type { LocalCopy, ObjectStore } from './object-store.ts';
 import { HeldError, OwnedIndex } from './owned-index.ts';
 import { parseHolder } from './registry-store.ts';
+import { MODEL_FILE, WEIGHTS_FILE, writeTfjsArtifacts } from './tfjs-artifacts.ts';
 
-export const WEIGHTS_FILE = 'weights.bin';
-export const MODEL_FILE = 'model.json';
+/** A job as a member of the holds set of the model it fine-tunes (the job store adds and removes it). */
+export const jobHolder = (jobId: string) => `job:${jobId}`;
+const JOB_HOLDER = /^job:(.+)$/;
+
+export { MODEL_FILE, WEIGHTS_FILE } from './tfjs-artifacts.ts';
 const META_FILE = 'meta.json';
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -68,38 +72,46 @@ export class ModelStore {
   writer(meta: Omit<ModelMeta, 'bytes'>): tf.io.IOHandler {
     return {
       save: async (artifacts) => {
-        const weights = artifacts.weightData
-          ? tf.io.CompositeArrayBuffer.join(artifacts.weightData)
-          : new ArrayBuffer(0);
-        const modelJson = {
-          modelTopology: artifacts.modelTopology,
-          format: artifacts.format ?? 'layers-model',
-          generatedBy: artifacts.generatedBy,
-          convertedBy: artifacts.convertedBy ?? null,
-          trainingConfig: artifacts.trainingConfig,
-          weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts.weightSpecs ?? [] }],
-        };
-        const full: ModelMeta = { ...meta, bytes: weights.byteLength };
-        const folder = this.folder(meta.id);
-        const temp = path.join(this.objects.stagingRoot, `model-${meta.id}-${randomUUID()}`);
+        const temp = this.stagingDir(meta.id);
         await mkdir(temp, { recursive: true });
         try {
-          await writeFile(path.join(temp, WEIGHTS_FILE), Buffer.from(weights));
-          await writeFile(path.join(temp, MODEL_FILE), JSON.stringify(modelJson));
-          await writeFile(path.join(temp, META_FILE), JSON.stringify(full, null, 2));
-          // A retried job saves under the same id: this replaces, so there is exactly one model.
-          await this.objects.publishDirectory(temp, folder);
-          await this.objects.forget(folder);
-          // A model a job trained is always kept: storage quotas are checked when jobs are submitted.
-          await this.index.register(full);
+          await writeTfjsArtifacts(temp, artifacts);
         } catch (err) {
           await rm(temp, { recursive: true, force: true });
-          await this.objects.deletePrefix(folder).catch(() => undefined);
           throw err;
         }
+        await this.publishStaged(meta, temp);
         return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
       },
     };
+  }
+
+  /** A new folder's path (not yet made) for a model's files before publishStaged: on the store's staging filesystem. */
+  stagingDir(id: string): string {
+    this.folder(id);
+    return path.join(this.objects.stagingRoot, `model-${id}-${randomUUID()}`);
+  }
+
+  /**
+   * Publishes a staged folder holding model.json and weights.bin (writeTfjsArtifacts, e.g. from
+   * a thread that built the model), with meta.json beside them, then registers the model. The
+   * staged folder is gone afterwards, whatever happens.
+   */
+  async publishStaged(meta: Omit<ModelMeta, 'bytes'>, temp: string): Promise<void> {
+    const folder = this.folder(meta.id);
+    try {
+      const full: ModelMeta = { ...meta, bytes: (await stat(path.join(temp, WEIGHTS_FILE))).size };
+      await writeFile(path.join(temp, META_FILE), JSON.stringify(full, null, 2));
+      // A retried job saves under the same id: this replaces, so there is exactly one model.
+      await this.objects.publishDirectory(temp, folder);
+      await this.objects.forget(folder);
+      // A model a job trained is always kept: storage quotas are checked when jobs are submitted.
+      await this.index.register(full);
+    } catch (err) {
+      await rm(temp, { recursive: true, force: true });
+      await this.objects.deletePrefix(folder).catch(() => undefined);
+      throw err;
+    }
   }
 
   /** An IOHandler that loads a stored model (from this machine's cache when the store is remote). */
@@ -162,24 +174,43 @@ export class ModelStore {
 
   /**
    * Unregisters first, so no reader finds a model whose files are going away. A model a
-   * registry version points at is refused (409 naming the version), in the same step as the
-   * unregistering (owned-unregister.lua), so no version can come to point at it in between.
+   * registry version points at, or a queued or running job fine-tunes, is refused (409 naming
+   * the versions or the jobs), in the same step as the unregistering (owned-unregister.lua), so
+   * no version or job can come to hold it in between.
    */
   async delete(id: string): Promise<boolean> {
     if (!ID.test(id)) return false;
     const removed = await this.index.unregister(id).catch((err: unknown) => {
       if (!(err instanceof HeldError)) throw err;
-      const held = err.holders.map(parseHolder).sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
-      const named = held.map((h) => `version ${h.version} of registered model ${h.name}`).join(', ');
-      const first = held[0];
-      throw new AppError(
-        409,
-        'model_registered',
-        `model ${id} is ${named}; delete the version first (DELETE /v1/registry/${first.name}/versions/${first.version})`,
-      );
+      throw heldConflict(id, err.holders);
     });
     await this.objects.deletePrefix(this.folder(id));
     await this.objects.forget(this.folder(id));
     return removed !== undefined;
   }
+}
+
+/** The 409 for a held model: the registry versions that point at it first, else the jobs that fine-tune it. */
+function heldConflict(id: string, holders: string[]): AppError {
+  const jobs = holders.flatMap((h) => JOB_HOLDER.exec(h)?.[1] ?? []).sort();
+  const versions = holders
+    .filter((h) => !JOB_HOLDER.test(h))
+    .map(parseHolder)
+    .sort((a, b) => a.name.localeCompare(b.name) || a.version - b.version);
+  if (versions.length > 0) {
+    const named = versions.map((h) => `version ${h.version} of registered model ${h.name}`).join(', ');
+    const first = versions[0];
+    return new AppError(
+      409,
+      'model_registered',
+      `model ${id} is ${named}; delete the version first (DELETE /v1/registry/${first.name}/versions/${first.version})`,
+    );
+  }
+  const [what, verb] = jobs.length > 1 ? ['jobs', 'start'] : ['job', 'starts'];
+  return new AppError(
+    409,
+    'model_in_use',
+    `model ${id} is what ${what} ${jobs.join(', ')} ${verb} from, queued or running; ` +
+      `it can be deleted once they have ended (completed, failed or cancelled: POST /v1/jobs/${jobs[0]}/cancel cancels one)`,
+  );
 }

@@ -47,7 +47,7 @@ export interface OwnedIndexKeys {
   holds?: (id: string) => string;
 }
 
-/** A resource that something holds (a registry version points at the model) is not unregistered. */
+/** A resource that something holds (a registry version points at the model, a job fine-tunes it) is not unregistered. */
 export class HeldError extends Error {
   constructor(
     readonly id: string,

@@ -1,5 +1,6 @@
 -- Unregisters a model's or dataset's metadata and un-counts its bytes from its tenant's usage,
--- unless something holds it (a registry version points at the model): the check and the
+-- unless something holds it (a registry version points at the model, or a queued or running
+-- job fine-tunes it: job-create.lua, job-transition.lua): the check and the
 -- removal are one step, so nothing can start holding it in between. The tenant's index and
 -- usage are named from the metadata (the caller need not know the tenant); one Redis, not a
 -- cluster.

@@ -18,6 +18,8 @@ declare module 'ioredis' {
         record: string,
         now: string,
         holderPrefix: string,
+        maxNames: string,
+        maxVersions: string,
       ]
     ): Result<number, Context>;
     /** registry-delete-version.lua */
@@ -66,6 +68,25 @@ export function parseHolder(holder: string): { tenant: string; name: string; ver
   return { tenant: match[1], name: match[2], version: Number(match[3]) };
 }
 
+/** How much one tenant may register (0: no limit): TENANT_MAX_REGISTERED_NAMES, TENANT_MAX_VERSIONS_PER_NAME. */
+export interface RegistryLimits {
+  maxNames: number;
+  maxVersionsPerName: number;
+}
+
+/** A new version refused because its tenant or its name is at a registry cap (nothing was written). */
+export class RegistryQuotaError extends Error {
+  constructor(
+    /** The setting that caps it. */
+    readonly setting: 'TENANT_MAX_REGISTERED_NAMES' | 'TENANT_MAX_VERSIONS_PER_NAME',
+    readonly limit: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RegistryQuotaError';
+  }
+}
+
 /**
  * The model registry, per tenant: registered names with numbered versions (each pointing at a
  * stored model of the tenant's) and aliases pointing at one version; Redis only. Names and
@@ -79,6 +100,7 @@ export class RegistryStore {
   constructor(
     private readonly redis: Redis,
     prefix: string,
+    private readonly limits: RegistryLimits = { maxNames: 0, maxVersionsPerName: 0 },
   ) {
     this.keys = keys(prefix);
     const script = (name: string) => new URL(`./registry-${name}.lua`, import.meta.url);
@@ -101,6 +123,8 @@ export class RegistryStore {
   /**
    * The next version of `name` (created with its first), pointing at a stored model the caller
    * checked is the tenant's; undefined when that model no longer exists (deleted meanwhile).
+   * A RegistryQuotaError when the name is new and the tenant has its most names, or the name
+   * has its most versions: counted in the same script that adds, so racing adds cannot pass a cap.
    */
   async addVersion(
     tenant: string,
@@ -124,7 +148,25 @@ export class RegistryStore {
       JSON.stringify(record),
       createdAt,
       holderPrefix(tenant, name),
+      String(this.limits.maxNames),
+      String(this.limits.maxVersionsPerName),
     );
+    if (version === -1) {
+      const max = this.limits.maxNames;
+      throw new RegistryQuotaError(
+        'TENANT_MAX_REGISTERED_NAMES',
+        max,
+        `tenant ${tenant} has ${max} registered names, its most (TENANT_MAX_REGISTERED_NAMES); ${name} would be another`,
+      );
+    }
+    if (version === -2) {
+      const max = this.limits.maxVersionsPerName;
+      throw new RegistryQuotaError(
+        'TENANT_MAX_VERSIONS_PER_NAME',
+        max,
+        `registered model ${name} has ${max} versions, its most (TENANT_MAX_VERSIONS_PER_NAME); delete a version first`,
+      );
+    }
     return version === 0 ? undefined : { name, version, ...record };
   }
 

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
-import { AppError, type FieldError } from '../errors.ts';
 import type { StoredDataset } from '../data/dataset-meta.ts';
 import type { JobRequest } from '../schemas/job-request.ts';
+import { threadOutput, type ThreadOutput, WARM_UP } from './thread-call.ts';
 import { planJob, type ParentModel, type PlanLimits, type TrainingPlan } from './plan.ts';
 
 /**
@@ -22,15 +22,9 @@ export interface DryRunInput {
 /** What the API needs of a plan: the rest is made again by the worker that trains it. */
 export type DryRunResult = Pick<TrainingPlan, 'summary' | 'estimates' | 'warnings' | 'compile'> & { epochs: number };
 
-/** An AppError does not survive structured cloning as an AppError, so it crosses as data. */
-export type DryRunOutput =
-  | { ok: true; result: DryRunResult }
-  | { ok: false; error: { status: number; code: string; message: string; errors: FieldError[] } };
-
-/** Loads this module and tfjs in a new thread before a timed dry run is given to it. */
-export const WARM_UP = 'warm-up';
-
-export default async function dryRun(input: DryRunInput | typeof WARM_UP): Promise<DryRunOutput | undefined> {
+export default async function dryRun(
+  input: DryRunInput | typeof WARM_UP,
+): Promise<ThreadOutput<DryRunResult> | undefined> {
   await ready;
   if (input === WARM_UP) return undefined;
   const { request, limits, datasets, parent } = input;
@@ -38,12 +32,11 @@ export default async function dryRun(input: DryRunInput | typeof WARM_UP): Promi
     ? Object.assign(new Map(datasets.entries), { memoryLimitBytes: datasets.memoryLimitBytes })
     : undefined;
   try {
-    const plan = planJob(request, { ...limits, shapesOnly: true }, catalog, parent);
-    const { summary, estimates, warnings, compile } = plan;
-    return { ok: true, result: { summary, estimates, warnings, compile, epochs: plan.fit.epochs } };
-  } catch (err) {
-    if (!(err instanceof AppError)) throw err;
-    return { ok: false, error: { status: err.status, code: err.code, message: err.message, errors: err.errors } };
+    return await threadOutput(() => {
+      const plan = planJob(request, { ...limits, shapesOnly: true }, catalog, parent);
+      const { summary, estimates, warnings, compile } = plan;
+      return { summary, estimates, warnings, compile, epochs: plan.fit.epochs };
+    });
   } finally {
     tf.disposeVariables();
   }

@@ -43,7 +43,8 @@ export interface Supervisor {
 
 /** Where training reports to; the worker writes these to Redis. */
 export interface TrainingSink {
-  epoch(report: EpochReport, history: Record<string, number[]>): Promise<void>;
+  /** After each finished epoch; `stop` ends training after it (a sweep's search stopping a trial early). */
+  epoch(report: EpochReport, history: Record<string, number[]>): Promise<'stop' | undefined>;
   batch(report: BatchReport): Promise<void>;
   evaluation(metrics: EvaluationReport): Promise<void>;
   /** Optional supervision: cancel, shutdown and time limits, checkpoints, resume. */
@@ -126,7 +127,8 @@ export async function fit(
           }
           await sink.supervisor?.epochDone(epoch + 1, epochs, model, history);
           const elapsedMs = Date.now() - epochStart;
-          await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs }, history);
+          if ((await sink.epoch({ epoch: epoch + 1, epochs, metrics, elapsedMs }, history)) === 'stop')
+            model.stopTraining = true;
           await sink.epochTimed?.({ seconds: elapsedMs / 1000, samples });
         },
       },
