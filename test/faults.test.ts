@@ -86,6 +86,62 @@ describe('faults', () => {
       await second.exited;
     }
   });
+
+  test('kill -9 of a worker mid-sweep: another worker carries the sweep on; every trial runs once, each epoch once', async () => {
+    const first = spawnWorker(service.config);
+    const submitted = await postJson(`${service.url}/v1/sweeps`, {
+      job: slowJob(4, { validationSplit: 0 }),
+      parameters: { '/model/layers/0/units': { values: [8, 16, 24] } },
+      strategy: { type: 'grid' },
+      objective: { metric: 'loss', goal: 'min' },
+      maxTrials: 3,
+      parallelism: 2,
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const id = submitted.body.id;
+    await readEvents(`${service.url}/v1/sweeps/${id}/events`, {
+      stopAfter: (e) => e.event === 'epoch' && e.data.epoch === 2,
+    });
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const second = spawnWorker(service.config);
+    try {
+      let sweep: any;
+      for (let i = 0; i < 1200; i++) {
+        sweep = (await getJson(`${service.url}/v1/sweeps/${id}`)).body;
+        if (['completed', 'failed', 'cancelled'].includes(sweep.status)) break;
+        await new Promise((r) => setTimeout(r, 250));
+      }
+      assert.equal(sweep.status, 'completed', JSON.stringify(sweep.trials));
+      assert.deepEqual(
+        sweep.trials.map((t: any) => [t.index, t.status, t.epochs]),
+        [
+          [0, 'completed', 4],
+          [1, 'completed', 4],
+          [2, 'completed', 4],
+        ],
+      );
+      // One job per trial, no more, each with its epochs once.
+      const jobs = (await getJson(`${service.url}/v1/jobs?limit=100`)).body.items.filter(
+        (j: any) => j.sweep?.id === id,
+      );
+      assert.deepEqual(jobs.map((j: any) => j.sweep.trial).sort(), [0, 1, 2]);
+      const { events } = await readEvents(`${service.url}/v1/sweeps/${id}/events`);
+      for (const trial of sweep.trials) {
+        const { events: jobEvents } = await readEvents(`${service.url}/v1/jobs/${trial.jobId}/events`);
+        assert.deepEqual(epochsOf(jobEvents), [1, 2, 3, 4], `trial ${trial.index}'s job`);
+        assert.deepEqual(
+          events.filter((e) => e.event === 'epoch' && e.data.index === trial.index).map((e) => e.data.epoch),
+          [1, 2, 3, 4],
+          `trial ${trial.index} in the sweep's stream`,
+        );
+      }
+      assert.equal(events.filter((e) => e.event === 'end').length, 1);
+    } finally {
+      second.child.kill('SIGTERM');
+      await second.exited;
+    }
+  });
 });
 
 describe('Redis outages', () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
+import { buildApp } from '../src/app.ts';
 import { AppError } from '../src/errors.ts';
 import { keys } from '../src/storage/keys.ts';
 import { OwnedIndex } from '../src/storage/owned-index.ts';
@@ -184,6 +185,32 @@ describe('model registry', () => {
     assert.equal((await alice.delete('/v1/registry/digits/aliases/staging')).status, 204);
     problem(await alice.get('/v1/registry/digits/aliases/staging'), 404, 'deleted alias');
     problem(await alice.delete('/v1/registry/digits/aliases/staging'), 404, 'deleted twice');
+  });
+
+  test('an alias moved through one API process is loaded by the others before traffic follows it', async () => {
+    const other = await buildApp(service.config, { logger: false });
+    await other.ready();
+    try {
+      const { predictor } = other.services;
+      const loads = predictor.stats().loads;
+      const moved = await alice.put('/v1/registry/digits/aliases/elsewhere', { version: 4 });
+      assert.equal(moved.status, 200, JSON.stringify(moved.body));
+      // The announcement is pub/sub: bounded wait for the other process to have loaded it.
+      for (let i = 0; i < 200 && predictor.stats().loads === loads; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(predictor.stats().loads, loads + 1, 'the other API loaded version 4 on the announcement');
+      const served = await other.inject({
+        method: 'POST',
+        url: '/v1/registry/digits/aliases/elsewhere/predict',
+        headers: { authorization: `Bearer ${ALICE}` },
+        payload: { instances: INSTANCES },
+      });
+      assert.equal(served.statusCode, 200, served.body);
+      assert.equal(served.json().model.version, 4);
+      assert.equal(predictor.stats().loads, loads + 1, 'its first request through the alias found it loaded');
+    } finally {
+      await other.close();
+      await alice.delete('/v1/registry/digits/aliases/elsewhere');
+    }
   });
 
   test('predict by latest, version and alias answers like the model it resolved to, and says which', async () => {

@@ -1,3 +1,4 @@
+import { listenForWarm } from '../storage/warm-announcements.ts';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { ErrorObject } from 'ajv';
@@ -66,6 +67,10 @@ export async function resolveVersion(
 /** The registry: a tenant's registered names, their versions and aliases, and predict by name. */
 export const registryRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { registry, models, predictor, config } = app.services;
+  const stopListening = listenForWarm(app.services.redis, config.REDIS_PREFIX, (id) => {
+    void predictor.warm(id).catch(() => undefined); // a model gone meanwhile: nothing to load
+  });
+  app.addHook('onClose', async () => stopListening());
 
   const resolve = (tenant: Tenant, name: string, target: VersionTarget) =>
     resolveVersion(registry, tenant, name, target);
@@ -220,6 +225,8 @@ export const registryRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { version } = request.body;
       const target = await resolve(request.tenant, name, { version });
       await predictor.warm(target.modelId);
+      // And every other API process: traffic through this alias may reach any of them.
+      await registry.announceWarm(target.modelId);
       const moved = await registry.setAlias(request.tenant.id, name, alias, version);
       if (!moved) return absent(request.tenant, name, { version }); // deleted meanwhile
       return { name, alias, version, previousVersion: moved.previousVersion };

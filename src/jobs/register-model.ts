@@ -35,6 +35,8 @@ export async function registerJobModel(
   if (!added) throw new Error(`model ${modelId} vanished before it could be registered as ${spec.name}`);
   const { version } = added;
   const moved: { alias: string; previousVersion: number | null }[] = [];
+  // The API processes load the model before its aliases move to it (best effort: a missed one loads on first use).
+  if (spec.aliases?.length) await registry.announceWarm(modelId).catch(() => undefined);
   for (const alias of spec.aliases ?? []) {
     const move = await registry.setAlias(tenant, spec.name, alias, version);
     if (move) moved.push({ alias, ...move });

@@ -3,6 +3,7 @@ import { ALIAS_NAME, REGISTERED_NAME } from '../schemas/registry.ts';
 import type { AliasHistoryEntry, RegisteredModelSummary, RegistryVersion } from '../schemas/registry.ts';
 import { keys, type Keys } from './keys.ts';
 import { defineScript } from './redis-scripts.ts';
+import { announceWarm } from './warm-announcements.ts';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -99,7 +100,7 @@ export class RegistryStore {
 
   constructor(
     private readonly redis: Redis,
-    prefix: string,
+    private readonly prefix: string,
     private readonly limits: RegistryLimits = { maxNames: 0, maxVersionsPerName: 0 },
   ) {
     this.keys = keys(prefix);
@@ -108,6 +109,11 @@ export class RegistryStore {
     defineScript(redis, 'registryDeleteVersion', script('delete-version'), 3);
     defineScript(redis, 'registrySetAlias', script('set-alias'), 3);
     defineScript(redis, 'registryResolve', script('resolve'), 3);
+  }
+
+  /** Asks every API process to load a model an alias is about to point at (warm-announcements.ts). */
+  announceWarm(modelId: string) {
+    return announceWarm(this.redis, this.prefix, modelId);
   }
 
   /** The registered model's keys, once its name is known to be one a key may hold. */
