@@ -4,6 +4,10 @@ import type { AppError } from '../src/errors.ts';
 import { planTrials } from '../src/jobs/sweeps/plan-trials.ts';
 import { applyParameters, checkSpace, gridValues } from '../src/jobs/sweeps/space.ts';
 import { bestOf, haltAtRung, haltByMedian, rungs } from '../src/jobs/sweeps/stopping.ts';
+import { SweepStore } from '../src/jobs/sweeps/sweep-store.ts';
+import { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { REDIS_URL } from './helpers.ts';
 
 // The search itself, without the service: the trial plans and the stopping rules.
 
@@ -98,4 +102,41 @@ test('median stopping waits for its finished trials and its grace epochs, then s
   assert.equal(haltByMedian('min', rule, [2.0, 0.8], finished), false);
   assert.equal(haltByMedian('min', rule, [2.0, 2.0], finished.slice(0, 1)), false, 'one finished trial is not enough');
   assert.equal(bestOf('max', [null, 0.3, 0.7, 0.5]), 0.7);
+});
+
+test('a finished sweep expires with its keys, and the sweep of expired entries drops it from the indexes', async () => {
+  const redis = new Redis(REDIS_URL);
+  const prefix = `test-${randomUUID().slice(0, 8)}`;
+  const store = new SweepStore(redis, prefix, 3600);
+  try {
+    const id = randomUUID();
+    const record = {
+      id,
+      name: 's',
+      tenant: 'alice',
+      status: 'running' as const,
+      createdAt: new Date().toISOString(),
+      finishedAt: null,
+      strategy: { type: 'grid' as const },
+      objective: { metric: 'loss', goal: 'min' as const },
+      maxTrials: 1,
+      parallelism: 1,
+      best: null,
+      request: {} as never,
+    };
+    await store.create(record, [], []);
+    await redis.sadd(store.keys.tenants, 'alice');
+    await store.finish(id, { status: 'failed' }, { status: 'failed', best: null });
+    assert.ok((await redis.ttl(store.keys.sweep(id).record)) > 3000, 'the record expires');
+    assert.ok((await redis.ttl(store.keys.sweep(id).events)) > 3000, 'its events expire');
+    assert.equal(await store.sweepExpired(), 0, 'nothing has expired yet');
+    await redis.del(store.keys.sweep(id).record); // what its expiry does
+    assert.equal(await store.sweepExpired(), 1);
+    assert.deepEqual((await store.list({ tenant: 'alice', limit: 10 })).items, []);
+    assert.equal(await redis.zcard(store.keys.tenantSweeps('alice')), 0);
+  } finally {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    redis.disconnect();
+  }
 });

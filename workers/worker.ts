@@ -83,6 +83,7 @@ export async function startWorker(config: Config, log = pino({ level: config.LOG
   };
   const sweep = () => {
     void jobs.sweepExpired().catch(() => undefined);
+    void stores.sweeps.sweepExpired().catch(() => undefined);
     void sweepCheckpoints().catch(() => undefined);
   };
   void sweepCheckpoints().catch(() => undefined);

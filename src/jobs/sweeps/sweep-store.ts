@@ -172,6 +172,23 @@ export class SweepStore {
     await m.exec();
   }
 
+  /**
+   * Drops index entries of sweeps whose records have expired (JOB_RETENTION_SECONDS after they
+   * ended), from the global index and every tenant's; returns how many.
+   */
+  async sweepExpired(): Promise<number> {
+    const tenants = await this.redis.smembers(this.keys.tenants);
+    let removed = 0;
+    for (const index of [this.keys.sweeps, ...tenants.map((t) => this.keys.tenantSweeps(t))]) {
+      const ids = await this.redis.zrange(index, '-', '+', 'BYLEX');
+      const exists = await Promise.all(ids.map((id) => this.redis.exists(this.keys.sweep(id).record)));
+      const gone = ids.filter((_, i) => exists[i] === 0);
+      if (gone.length > 0) await this.redis.zrem(index, ...gone);
+      if (index === this.keys.sweeps) removed = gone.length;
+    }
+    return removed;
+  }
+
   /** A running sweep becomes `cancelling` (the reconcile cancels its trials); false when it was not running. */
   async requestCancel(id: string): Promise<boolean> {
     return (await this.redis.sweepCancel(this.keys.sweep(id).record)) === 1;
