@@ -252,6 +252,23 @@ describe('sweeps', () => {
     assert.equal((await alice.post(`/v1/sweeps/${id}/cancel`)).status, 409);
   });
 
+  test('a sweep whose trials never log its objective fails, saying so', async () => {
+    const submitted = await alice.post('/v1/sweeps', {
+      job: baseJob(1),
+      parameters: { '/model/layers/0/units': { values: [4] } },
+      strategy: { type: 'grid' },
+      objective: { metric: 'mae', goal: 'min' },
+      maxTrials: 1,
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const sweep = await waitForSweep(submitted.body.id);
+    assert.equal(sweep.status, 'failed');
+    assert.equal(sweep.best, null);
+    assert.equal(sweep.trials[0].status, 'completed');
+    assert.equal(sweep.error.code, 'no_trial_succeeded');
+    assert.match(sweep.error.message, /mae/);
+  });
+
   test('a bad space, trial or objective is a 4xx naming the field, and stores nothing', async () => {
     const before = (await alice.get('/v1/sweeps')).body.items.length;
     const jobsBefore = (await alice.get('/v1/jobs?limit=100')).body.items.length;

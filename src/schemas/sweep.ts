@@ -202,6 +202,12 @@ export const Sweep = Type.Object(
     best: Best,
     registered: Type.Optional(Type.Object({ name: Type.String(), version: Type.Integer({ minimum: 1 }) })),
     registrationError: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+    error: Type.Optional(
+      Type.Object(
+        { code: Type.String(), message: Type.String() },
+        { description: 'why a failed sweep failed (no trial produced the objective)' },
+      ),
+    ),
     request: Type.Optional(Type.Unknown({ description: 'the sweep request as accepted' })),
   },
   { $id: 'Sweep' },
@@ -220,3 +226,33 @@ export const TrialLink = Type.Object(
   { description: 'set on a sweep trial: the sweep and the trial index' },
 );
 export type TrialLink = Static<typeof TrialLink>;
+
+/**
+ * The `data` of each event GET /v1/sweeps/{id}/events sends, keyed by its `event:` name, as
+ * the sweep store and a trial's training write them; clients read them typed (src/client/types.ts).
+ */
+export const SweepEventData = {
+  /** A trial moved (pending, queued, running, then how it ended); `objective` once it has one. */
+  trial: Type.Object({
+    index: Type.Integer({ minimum: 0 }),
+    status: Trial.properties.status,
+    parameters: Trial.properties.parameters,
+    jobId: Nullable(Id),
+    objective: Type.Optional(Type.Number()),
+  }),
+  /** One finished epoch of a trial, with every metric it logged. */
+  epoch: Type.Object({
+    index: Type.Integer({ minimum: 0 }),
+    epoch: Type.Integer({ minimum: 1 }),
+    metrics: Type.Record(Type.String(), Type.Number()),
+  }),
+  /** The best finished trial changed. */
+  best: Type.Object({ index: Type.Integer(), objective: Type.Number() }),
+  /** The last event: nothing follows it. */
+  end: Type.Object({
+    status: Type.Union([Type.Literal('completed'), Type.Literal('failed'), Type.Literal('cancelled')]),
+    best: Best,
+    error: Type.Optional(Type.Object({ code: Type.String(), message: Type.String() })),
+  }),
+};
+export type SweepEventName = keyof typeof SweepEventData;

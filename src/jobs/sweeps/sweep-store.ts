@@ -21,7 +21,6 @@ export type SweepRecord = Omit<Sweep, 'trials'> & {
   request: SweepRequest;
   /** The base job's inline arrays are kept beside the sweep's id in the checkpoint store; each trial gets a copy. */
   inlineData?: JobRecord['inlineData'];
-  error?: { code: string; message: string };
 };
 
 /** What a trial's job is created with: its dry run's summary and epochs, from the submit. */
@@ -102,7 +101,7 @@ export class SweepStore {
     if (owner === undefined || (!tenant.admin && owner !== tenant.id)) return undefined;
     const record = await this.record(id, withRequest);
     if (!record) return undefined;
-    const { inlineData: _i, error: _e, ...shown } = record;
+    const { inlineData: _i, ...shown } = record;
     return { ...shown, trials: await this.trials(id) };
   }
 
@@ -140,7 +139,7 @@ export class SweepStore {
     const records = await Promise.all(page.map((id) => this.record(id, false)));
     const items = records
       .filter((r): r is SweepRecord => r !== undefined)
-      .map(({ inlineData: _i, error: _e, request: _r, ...shown }) => shown);
+      .map(({ inlineData: _i, request: _r, ...shown }) => shown);
     return { items, nextCursor: ids.length > opts.limit ? page[page.length - 1] : null };
   }
 
