@@ -334,3 +334,40 @@ describe('sweeps', () => {
     assert.equal((await alice.get('/v1/jobs?limit=100')).body.items.length, jobsBefore);
   });
 });
+
+describe('sweeps under a tenant quota', () => {
+  let service: TestService;
+  before(async () => {
+    service = await startService({
+      config: await testConfig({ TENANT_MAX_QUEUED_JOBS: '1', SWEEP_RECONCILE_MS: '300' }),
+    });
+  });
+  after(() => service?.close());
+
+  test("trials are the tenant's jobs: a full queue holds them back, and the sweep still runs them all", async () => {
+    const api = apiAs(service.url);
+    const submitted = await api.post('/v1/sweeps', {
+      job: baseJob(1),
+      parameters: { '/model/layers/0/units': { values: [4, 8, 12] } },
+      strategy: { type: 'grid' },
+      objective: { metric: 'loss', goal: 'min' },
+      maxTrials: 3,
+      parallelism: 3,
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    // TENANT_MAX_QUEUED_JOBS=1: one trial queued at submit, the others wait as pending.
+    assert.deepEqual(
+      submitted.body.trials.map((t: any) => t.status),
+      ['queued', 'pending', 'pending'],
+    );
+    const { events } = await readEvents(`${service.url}/v1/sweeps/${submitted.body.id}/events`);
+    assert.equal(events.at(-1)?.data.status, 'completed');
+    // Never two trials queued at once.
+    const state = new Map<number, string>();
+    for (const e of events.filter((e) => e.event === 'trial')) {
+      state.set(e.data.index, e.data.status);
+      assert.ok([...state.values()].filter((s) => s === 'queued').length <= 1, JSON.stringify([...state]));
+    }
+    assert.deepEqual([...state.values()], ['completed', 'completed', 'completed']);
+  });
+});
