@@ -86,6 +86,14 @@ export const LIMIT_SETTINGS = {
       "A sweep's `maxTrials` at most; a sweep submission dry-runs each of its trials (those " +
       'differing only in float parameters once), one at a time.',
   }),
+  SWEEP_CHECK_BUDGET_MS: Type.Integer({
+    minimum: 1,
+    default: 60_000,
+    description:
+      'Wall time a sweep submission may spend checking its trials (their dry runs); over it ' +
+      'is a 422 `sweep_check_budget`, nothing stored. One submission per tenant and API process ' +
+      'checks at a time; another meanwhile is a 429 `sweep_busy`.',
+  }),
   DRY_RUN_QUEUE: Type.Integer({
     minimum: 0,
     default: 32,

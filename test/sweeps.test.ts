@@ -371,3 +371,27 @@ describe('sweeps under a tenant quota', () => {
     assert.deepEqual([...state.values()], ['completed', 'completed', 'completed']);
   });
 });
+
+describe('sweep checks are bounded', () => {
+  let service: TestService;
+  before(async () => {
+    service = await startService({ worker: false, config: await testConfig({ SWEEP_CHECK_BUDGET_MS: '1' }) });
+  });
+  after(() => service?.close());
+
+  test('checking the trials past SWEEP_CHECK_BUDGET_MS is a 422, and nothing is stored', async () => {
+    const api = apiAs(service.url);
+    const response = await api.post('/v1/sweeps', {
+      job: baseJob(1),
+      parameters: { '/model/layers/0/units': { values: [4, 8, 12, 16] } },
+      strategy: { type: 'grid' },
+      objective: { metric: 'loss', goal: 'min' },
+      maxTrials: 4,
+    });
+    assert.equal(response.status, 422, JSON.stringify(response.body));
+    assert.equal(response.body.code, 'sweep_check_budget');
+    assert.match(response.body.detail, /SWEEP_CHECK_BUDGET_MS/);
+    assert.deepEqual((await api.get('/v1/sweeps')).body.items, []);
+    assert.deepEqual((await api.get('/v1/jobs')).body.items, []);
+  });
+});

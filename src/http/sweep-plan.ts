@@ -34,7 +34,9 @@ export async function planSweep(services: Services, request: SweepRequest, tenan
   const catalog = await services.datasets.catalog(job.data, tenant);
   const built = new Map<string, Omit<TrialPlan, 'jobId'>>();
   const plans: TrialPlan[] = [];
+  const deadline = Date.now() + config.SWEEP_CHECK_BUDGET_MS;
   for (const [index, parameters] of trials.entries()) {
+    if (Date.now() > deadline) throw overBudget(index, trials.length, config.SWEEP_CHECK_BUDGET_MS);
     const trialJob = applyParameters(job, parameters);
     if (!jobSchema.Check(trialJob)) throw badTrial(index, parameters, jobSchema.Errors(trialJob).First());
     const shape = JSON.stringify(applyParameters(trialJob, Object.fromEntries(floats)));
@@ -53,6 +55,11 @@ export async function planSweep(services: Services, request: SweepRequest, tenan
   const inlineJson = arrays && JSON.stringify(arrays);
   const inlineData = samples && inlineJson ? { samples, bytes: Buffer.byteLength(inlineJson) } : undefined;
   return { job: stored, trials, plans, inlineJson, inlineData };
+}
+
+function overBudget(checked: number, total: number, budgetMs: number) {
+  const message = `checking the trials took longer than ${budgetMs.toLocaleString('en')} ms (SWEEP_CHECK_BUDGET_MS) after ${checked} of ${total}; use fewer trials or a smaller model`;
+  return new AppError(422, 'sweep_check_budget', message, [{ path: '/maxTrials', message }]);
 }
 
 const describe = (parameters: Parameters) =>

@@ -32,6 +32,8 @@ const problems = {
 export const sweepRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const { sweeps, config } = app.services;
   const reconcile = (id: string) => reconcileSweep(queueDeps(app.services), id);
+  /** Tenants with a sweep submission being checked in this process. */
+  const checking = new Set<string>();
 
   app.post(
     '/sweeps',
@@ -51,7 +53,19 @@ export const sweepRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const { tenant, body } = request;
       await app.services.storeProbe.require();
       await checkActiveSweeps(tenant.id);
-      const planned = await planSweep(app.services, body, tenant);
+      // One sweep checked at a time per tenant here: its dry runs take turns with everyone's, not many turns at once.
+      if (checking.has(tenant.id))
+        throw new AppError(
+          429,
+          'sweep_busy',
+          `tenant ${tenant.id} has a sweep being checked already; try again when it is submitted`,
+          [],
+          {
+            'Retry-After': '5',
+          },
+        );
+      checking.add(tenant.id);
+      const planned = await planSweep(app.services, body, tenant).finally(() => checking.delete(tenant.id));
       await checkStorageQuota(app.services, tenant.id);
       const id = uuidv7();
       const trials: Trial[] = planned.trials.map((parameters, index) => ({

@@ -123,6 +123,7 @@ export const SweepRequest = Type.Object(
     name: Type.Optional(Name()),
     job: JobRequest,
     parameters: Type.Record(Type.String({ pattern: '^(/[^/]*)+$', maxLength: 200 }), Domain, {
+      maxProperties: 20,
       description:
         'a JSON Pointer into `job` (e.g. /compile/optimizer/learningRate, /model/layers/0/units, /fit/batchSize) -> its domain',
     }),
