@@ -5,9 +5,11 @@ import { comparePage } from './compare-page.js';
 import { keyPage } from './key-page.js';
 import { modelsPage, modelPage } from './model-page.js';
 import { registeredPage, registryPage } from './registry-page.js';
+import { sweepPage } from './sweep-page.js';
+import { sweepsPage } from './sweeps-page.js';
 
 // Hash routes keep the dashboard a set of static files: #/, #/jobs/<id>, #/compare/<id>,<id>, #/models, #/models/<id>,
-// #/registry, #/registry/<name>.
+// #/registry, #/registry/<name>, #/sweeps, #/sweeps/<id>.
 let current;
 let first = true;
 // The key form is up: further 401s (other requests of the page it replaced) change nothing.
@@ -57,6 +59,8 @@ async function route() {
     else if (page === 'models') await modelsPage(main, controller.signal);
     else if (page === 'registry' && arg) await registeredPage(main, decodeURIComponent(arg), controller.signal);
     else if (page === 'registry') await registryPage(main, controller.signal);
+    else if (page === 'sweeps' && arg) await sweepPage(main, decodeURIComponent(arg), controller.signal);
+    else if (page === 'sweeps') await sweepsPage(main, controller.signal);
     else await jobsPage(main, controller.signal);
   } catch (err) {
     if (!controller.signal.aborted) main.append(h('p', { class: 'error', role: 'alert' }, err.message));

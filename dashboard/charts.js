@@ -7,10 +7,21 @@ export const baseMetric = (key) => key.replace(/^val_/, '');
 export const isValidation = (key) => key.startsWith('val_');
 
 export class MetricCharts {
-  /** @param {HTMLElement} container where one chart per metric is added; xLabel names the x axis */
-  constructor(container, { xLabel = 'epoch' } = {}) {
+  /**
+   * @param {HTMLElement} container where one chart per metric is added; xLabel names the x axis,
+   * xType is Chart.js's x scale ('logarithmic' too), lines: false draws points only (a scatter),
+   * series says what the lines are (for screen readers); wholeX: x ticks are whole numbers (epochs)
+   */
+  constructor(
+    container,
+    { xLabel = 'epoch', xType = 'linear', lines = true, series = 'training and validation', wholeX = true } = {},
+  ) {
     this.container = container;
     this.xLabel = xLabel;
+    this.xType = xType;
+    this.lines = lines;
+    this.seriesText = series;
+    this.wholeX = wholeX;
     this.charts = new Map();
     this.colors = new Map();
   }
@@ -18,7 +29,7 @@ export class MetricCharts {
   chart(metric) {
     let entry = this.charts.get(metric);
     if (entry) return entry;
-    const canvas = h('canvas', { role: 'img', 'aria-label': `${metric} per ${this.xLabel}, training and validation` });
+    const canvas = h('canvas', { role: 'img', 'aria-label': `${metric} per ${this.xLabel}, ${this.seriesText}` });
     const figure = h(
       'figure',
       { class: 'chart', 'data-metric': metric, 'data-points': '0', style: { margin: 0 } },
@@ -35,7 +46,11 @@ export class MetricCharts {
         maintainAspectRatio: false,
         interaction: { mode: 'nearest', intersect: false },
         scales: {
-          x: { type: 'linear', title: { display: true, text: this.xLabel }, ticks: { precision: 0 } },
+          x: {
+            type: this.xType,
+            title: { display: true, text: this.xLabel },
+            ticks: this.wholeX ? { precision: 0 } : {},
+          },
           y: { title: { display: true, text: metric } },
         },
         plugins: { legend: { position: 'bottom' } },
@@ -59,6 +74,7 @@ export class MetricCharts {
         backgroundColor: color,
         borderDash: dashed ? [6, 4] : [],
         pointRadius,
+        showLine: this.lines,
         tension: 0.1,
       };
       chart.data.datasets.push(dataset);
@@ -66,7 +82,7 @@ export class MetricCharts {
     return dataset;
   }
 
-  /** Adds one point and redraws; the figure's data-points says how many points its longest series has. */
+  /** Adds one point and redraws; the figure's data-points says how many points its longest series has, data-series how many series. */
   add(metric, label, x, y, options) {
     this.series(metric, label, options).data.push({ x, y });
     this.refresh(metric);
@@ -82,6 +98,7 @@ export class MetricCharts {
     const { chart, figure } = this.charts.get(metric);
     chart.update('none');
     figure.dataset.points = String(Math.max(0, ...chart.data.datasets.map((d) => d.data.length)));
+    figure.dataset.series = String(chart.data.datasets.length);
   }
 
   destroy() {

@@ -1,15 +1,6 @@
-import { announce, api, apiKey, authFetch, fmt, h, statusBadge, TERMINAL, unauthorized } from './api.js';
+import { announce, api, fmt, h, statusBadge, TERMINAL } from './api.js';
 import { addEpochMetrics, MetricCharts, trainingFirst } from './charts.js';
-// A WhatWG EventSource over fetch() (the `eventsource` package, served from our node_modules):
-// the browser's own EventSource cannot send an Authorization header.
-import { EventSource } from './vendor/eventsource/index.js';
-
-/** Stream ids are "<ms>-<seq>": compares them so a replayed or repeated event is drawn once. */
-const after = (a, b) => {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am !== bm ? am > bm : as > bs;
-};
+import { followEvents } from './stream.js';
 
 /**
  * One job: live curves from its SSE stream (replayed from the start on each load, so a reload
@@ -189,40 +180,19 @@ export async function jobPage(main, id, signal) {
     renderFacts();
   };
 
-  let last = '0-0';
-  let streamKey = '';
-  const source = new EventSource(`/v1/jobs/${encodeURIComponent(id)}/events`, {
-    fetch: (input, init) => {
-      streamKey = apiKey.get();
-      return authFetch(input, init);
+  const source = followEvents(
+    `/v1/jobs/${encodeURIComponent(id)}/events`,
+    {
+      status: onStatus,
+      epoch: onEpoch,
+      batch: onBatch,
+      evaluation: ({ metrics }) => renderEvaluation(evaluation, metrics),
+      end: () => {
+        main.dataset.ended = 'true';
+        refetch();
+      },
     },
-  });
-  // An answer other than 200 ends the stream for good (as with the browser's EventSource); a dropped connection is retried.
-  source.addEventListener('error', (event) => {
-    if (source.readyState !== EventSource.CLOSED || !event.code) return;
-    if (event.code === 401) unauthorized(streamKey);
-    else message.textContent = `live updates stopped: the event stream answered HTTP ${event.code}`;
-  });
-  const handler = (fn) => (event) => {
-    if (event.lastEventId && !after(event.lastEventId, last)) return;
-    if (event.lastEventId) last = event.lastEventId;
-    fn(JSON.parse(event.data));
-  };
-  source.addEventListener('status', handler(onStatus));
-  source.addEventListener('epoch', handler(onEpoch));
-  source.addEventListener('batch', handler(onBatch));
-  source.addEventListener(
-    'evaluation',
-    handler(({ metrics }) => renderEvaluation(evaluation, metrics)),
-  );
-  source.addEventListener(
-    'end',
-    handler(() => {
-      // The server closes the stream after `end`; without close() EventSource would reconnect.
-      source.close();
-      main.dataset.ended = 'true';
-      refetch();
-    }),
+    { onRefused: (code) => (message.textContent = `live updates stopped: the event stream answered HTTP ${code}`) },
   );
   signal.addEventListener('abort', () => {
     clearInterval(queueTimer);

@@ -254,6 +254,85 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
 
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
   });
+
+  test('a sweep: one objective curve per trial, both trials completed in the table, the best marked', async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    page.setDefaultTimeout(120_000);
+    // Two one-epoch trials on 256 digits; learning rates four decades apart (a log axis on the scatter).
+    const LR = '/compile/optimizer/learningRate';
+    const submitted = await postJson(`${service.url}/v1/sweeps`, {
+      name: 'browser-sweep',
+      job: smallMnistJob({
+        compile: {
+          optimizer: { type: 'adam', learningRate: 0.01 },
+          loss: 'categoricalCrossentropy',
+          metrics: ['accuracy'],
+        },
+        data: { ...smallMnistJob().data, limit: { train: 256, test: 64 } },
+        fit: { epochs: 1, batchSize: 32, validationSplit: 0.25, shuffle: true, seed: 1 },
+        evaluate: false,
+      }),
+      parameters: { [LR]: { values: [0.01, 1e-6] } },
+      strategy: { type: 'grid' },
+      objective: { metric: 'val_acc', goal: 'max' },
+      maxTrials: 2,
+      register: { name: 'browser-sweep-best' },
+    });
+    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+    const id = submitted.body.id as string;
+
+    // From the nav: the sweeps list links to the sweep's page.
+    await page.goto(`${service.url}/ui/#/`);
+    await page.getByRole('navigation').getByRole('link', { name: 'Sweeps' }).click();
+    await page.locator(`#sweeps-table tr[data-sweep="${id}"] a`).click();
+    await page.locator('main[data-ended="true"]').waitFor();
+    const sweep = (await getJson(`${service.url}/v1/sweeps/${id}`)).body;
+    assert.equal(sweep.status, 'completed', JSON.stringify(sweep));
+    const best = sweep.best.index as number;
+
+    for (const index of [0, 1])
+      await page.locator(`#trials-table tr[data-trial="${index}"][data-status="completed"]`).waitFor();
+    await page.locator(`#trials-table tr.best[data-trial="${best}"] a[href^="#/models/"]`).waitFor();
+    assert.equal(await page.locator('#trials-table tr.best').count(), 1, 'one trial is marked best');
+    assert.match((await page.locator(`#trials-table tr[data-trial="${best}"]`).textContent())!, /best/);
+    await page.locator('#best-registered', { hasText: 'browser-sweep-best' }).waitFor();
+    assert.equal(await page.locator('#cancel-sweep').isVisible(), false, 'no Cancel once the sweep has ended');
+
+    // One line per trial, each with its one epoch; the best one drawn thicker.
+    const lines = await page.evaluate(() => {
+      const chart = window.Chart.getChart(document.querySelector('#trial-curves canvas'));
+      return chart.data.datasets.map((d: any) => ({ label: d.label, points: d.data.length, width: d.borderWidth }));
+    });
+    assert.deepEqual(lines.map((l: any) => l.label).sort(), ['trial 0', 'trial 1']);
+    assert.ok(
+      lines.every((l: any) => l.points === 1),
+      JSON.stringify(lines),
+    );
+    const widths = Object.fromEntries(lines.map((l: any) => [l.label, l.width]));
+    assert.ok(
+      widths[`trial ${best}`] > widths[`trial ${1 - best}`],
+      `the best line is thicker: ${JSON.stringify(widths)}`,
+    );
+    assert.equal(await page.locator('#trial-curves').getAttribute('data-best'), String(best));
+    // The learning rate against the objective: a point per trial, on a log axis.
+    const scatter = await page.evaluate(() => {
+      const chart = window.Chart.getChart(document.querySelector('#parameter-charts canvas'));
+      return { x: chart.options.scales.x.type, points: chart.data.datasets.map((d: any) => d.data.length) };
+    });
+    assert.deepEqual(scatter, { x: 'logarithmic', points: [1, 1] });
+    await mkdir('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/dashboard-sweep.png', fullPage: true });
+
+    // Back in the list: both trials done, and the best.
+    await page.goto(`${service.url}/ui/#/sweeps`);
+    const row = page.locator(`#sweeps-table tr[data-sweep="${id}"]`);
+    await row.locator('.status.completed').waitFor();
+    assert.match((await row.textContent())!, new RegExp(`2/2.*\\(trial ${best}\\)`));
+    await page.close();
+    assert.deepEqual(errors, [], 'no script errors on the page');
+  });
 });
 
 describe('dashboard in a browser, with API keys', { skip: noChromium }, () => {
