@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { ApiError, TrainingClient, type Job, type JobEvent } from '../src/client/index.ts';
+import { ApiError, TrainingClient, type Job, type JobEvent, type SweepEvent } from '../src/client/index.ts';
 import { cuttingProxy } from './cutting-proxy.ts';
-import { smallMnistJob, startService, type TestService } from './helpers.ts';
+import { smallMnistJob, startService, tinySweep, type TestService } from './helpers.ts';
 
 const collect = async <T>(items: AsyncIterable<T>) => {
   const out: T[] = [];
@@ -150,6 +150,54 @@ describe('TrainingClient against the real service', () => {
     const cancelled = await client.waitForJob(long.id, { statuses: ['cancelled'] });
     assert.equal(cancelled.status, 'cancelled');
     assert.equal(cancelled.modelId, null);
+  });
+
+  test('sweeps: submit, followSweep to its end (every event once, in order), get, list, resume mid-stream, cancel a finished one is a 409', async () => {
+    const submitted = await client.submitSweep(tinySweep('client-sweep'));
+    assert.equal(submitted.status, 'running');
+    assert.deepEqual(
+      submitted.trials.map((t) => t.parameters['/compile/optimizer/learningRate']),
+      [0.01, 1e-7],
+    );
+    const events: SweepEvent[] = await collect(client.followSweep(submitted.id));
+    const end = events.at(-1)!;
+    assert.ok(end.event === 'end' && end.data.status === 'completed', JSON.stringify(end));
+    assert.equal(events.filter((e) => e.event === 'end').length, 1);
+    // Stream ids rise: the events come in the order they were written.
+    const ids = events.map((e) => e.id.split('-').map(Number));
+    for (let i = 1; i < ids.length; i++)
+      assert.ok(ids[i][0] > ids[i - 1][0] || (ids[i][0] === ids[i - 1][0] && ids[i][1] > ids[i - 1][1]), String(i));
+    for (const index of [0, 1]) {
+      const own = events.filter((e) => e.event !== 'end' && e.data.index === index);
+      // The `running` transition is the sweep's view, taken by a reconcile that may come after the trial's first epoch.
+      assert.deepEqual(
+        own.filter((e) => e.event === 'trial').map((e) => (e.event === 'trial' ? e.data.status : '')),
+        ['pending', 'queued', 'running', 'completed'],
+        `trial ${index}`,
+      );
+      assert.equal(own.filter((e) => e.event === 'epoch').length, 1, `trial ${index}'s epochs`);
+      const epoch = own.find((e) => e.event === 'epoch')!;
+      assert.ok(epoch.event === 'epoch' && epoch.data.epoch === 1 && typeof epoch.data.metrics.val_acc === 'number');
+    }
+    const bests = events.filter((e) => e.event === 'best');
+    assert.ok(bests.length >= 1);
+
+    const sweep = await client.waitForSweep(submitted.id);
+    assert.equal(sweep.status, 'completed');
+    assert.deepEqual(end.data.best, sweep.best);
+    assert.deepEqual(bests.at(-1)!.data, { index: sweep.best!.index, objective: sweep.best!.objective });
+    assert.equal(sweep.best!.objective, Math.max(...sweep.trials.map((t) => t.objective!)));
+    assert.equal(sweep.request, undefined);
+    const withRequest = await client.getSweep(submitted.id, { request: true });
+    assert.equal((withRequest.request as { name: string }).name, 'client-sweep');
+    assert.ok(
+      (await client.listSweeps({ limit: 5 })).items.some((s) => s.id === submitted.id && s.status === 'completed'),
+    );
+    assert.deepEqual(await collect(client.followSweep(submitted.id, { lastEventId: events[2].id })), events.slice(3));
+
+    const refused = await apiError(client.cancelSweep(submitted.id), 409);
+    assert.match(refused.message, /already completed \(HTTP 409\)/);
+    await apiError(client.getSweep('01a218af-0000-7000-8000-000000000000'), 404);
   });
 
   test('datasets: upload a file (multipart) and a stream (raw body), get, list, delete', async () => {

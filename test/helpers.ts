@@ -1,4 +1,5 @@
 import { loadConfig } from '../src/config.ts';
+import type { SweepRequest } from '../src/client/types.ts';
 import type { JobStatus } from '../src/schemas/job-status.ts';
 import { smallMnistJob, waitForJob, type TestService } from '../bench/service.ts';
 
@@ -26,6 +27,29 @@ export function testBackend() {
   });
   return [TFJS_BACKEND, TFJS_ACCELERATION] as const;
 }
+
+/**
+ * A sweep of two trials over the learning rate (a grid), one epoch each on 256 digits, a
+ * validation split for its val_acc objective: done in seconds.
+ */
+export const tinySweep = (name: string): SweepRequest => ({
+  name,
+  job: smallMnistJob({
+    compile: {
+      optimizer: { type: 'adam', learningRate: 0.01 },
+      loss: 'categoricalCrossentropy',
+      metrics: ['accuracy'],
+    },
+    data: { ...smallMnistJob().data, limit: { train: 256, test: 64 } },
+    fit: { epochs: 1, batchSize: 32, validationSplit: 0.25, shuffle: true, seed: 1 },
+    evaluate: false,
+  }),
+  parameters: { '/compile/optimizer/learningRate': { values: [0.01, 1e-7] } },
+  strategy: { type: 'grid' },
+  objective: { metric: 'val_acc', goal: 'max' },
+  maxTrials: 2,
+  parallelism: 2,
+});
 
 /** A job slow enough to be caught mid-run: many small batches per epoch. */
 export const slowJob = (epochs: number, extra: Record<string, unknown> = {}) => ({

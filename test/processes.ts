@@ -3,15 +3,12 @@ import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { configToEnv, type Config } from '../src/config.ts';
 import { redisAnswers } from '../src/local-redis.ts';
 import { freePort } from '../bench/ports.ts';
 import { spawnApi } from '../bench/api-process.ts';
+import { spawnWorker } from '../bench/worker-process.ts';
 
-export { freePort, spawnApi };
-
-const workerScript = fileURLToPath(new URL('../workers/worker.ts', import.meta.url));
+export { freePort, spawnApi, spawnWorker };
 
 /** A redis-server of the test's own (never the shared one on 6379), with AOF in a temp dir, that can be stopped and restarted. */
 export async function startRedis() {
@@ -56,25 +53,6 @@ export async function startRedis() {
       await stop();
       await rm(dir, { recursive: true, force: true });
     },
-  };
-}
-
-/** `npm run worker` as a real process with the test's config. */
-export function spawnWorker(config: Config, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
-    env: { ...process.env, ...configToEnv(config), LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  child.stderr!.on('data', (chunk) => (output += chunk));
-  return {
-    child,
-    output: () => output,
-    exited: once(child, 'exit').then(([code, signal]) => ({
-      code: code as number | null,
-      signal: signal as string | null,
-    })),
   };
 }
 

@@ -13,6 +13,7 @@ import { follow } from './follow.ts';
 import { age, formatMetrics, formatNumber, summaryText, table } from './format.ts';
 import { readInstances, readJson } from './input.ts';
 import { parseModelRef, registryCommand } from './registry.ts';
+import { sweepCommand } from './sweeps.ts';
 
 /** Exit codes: 0 the job completed (or the command worked), 1 it failed or an error, 2 it was cancelled. */
 const EXIT = { ok: 0, failed: 1, cancelled: 2 } as const;
@@ -25,7 +26,7 @@ const json = (value: unknown): void => print(JSON.stringify(value, null, 2));
 
 const program = new Command('tts')
   .description(
-    'Command line for the training service: submit and follow jobs, list them, predict, register models, upload datasets.',
+    'Command line for the training service: submit and follow jobs and sweeps, list them, predict, register models, upload datasets.',
   )
   .addOption(new Option('--url <url>', 'service base URL').env('TTS_URL').default('http://127.0.0.1:3000'))
   .addOption(
@@ -232,6 +233,7 @@ program
   });
 
 program.addCommand(registryCommand(client, { print, json }));
+program.addCommand(sweepCommand(client, { print, json }));
 
 program
   .command('upload')

@@ -21,16 +21,26 @@ export type OpenStream = (lastEventId: string | undefined, signal: AbortSignal) 
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 const MAX_DELAY_MS = 5_000;
 
-/**
- * A job's events until its `end` event. When the connection drops before `end` it is reopened
- * with Last-Event-ID, and the service sends exactly the events after the last one seen: none
- * missed, none twice. A 204 on reopening means the job finished with nothing after that event.
- */
-export async function* followJobEvents(
+/** A job's events until its `end` event (see followEvents). */
+export function followJobEvents(
   jobId: string,
   open: OpenStream,
   options: FollowOptions = {},
 ): AsyncGenerator<JobEvent, void, undefined> {
+  return followEvents<JobEvent>(`job ${jobId}`, open, options);
+}
+
+/**
+ * A job's or a sweep's events (`what` names it in errors) until its `end` event. When the
+ * connection drops before `end` it is reopened with Last-Event-ID, and the service sends exactly
+ * the events after the last one seen: none missed, none twice. A 204 on reopening means it
+ * finished with nothing after that event.
+ */
+export async function* followEvents<E extends { id: string; event: string }>(
+  what: string,
+  open: OpenStream,
+  options: FollowOptions = {},
+): AsyncGenerator<E, void, undefined> {
   const { signal: caller, retries = 10, retryDelayMs = 250 } = options;
   let last = options.lastEventId;
   let failures = 0;
@@ -43,7 +53,7 @@ export async function* followJobEvents(
       if (response.status === 204) return;
       for await (const message of eventStream(response.body!)) {
         failures = 0;
-        const event = { id: message.id, event: message.event, data: JSON.parse(message.data) } as JobEvent;
+        const event = { id: message.id, event: message.event, data: JSON.parse(message.data) } as unknown as E;
         last = event.id ?? last;
         yield event;
         if (event.event === 'end') return;
@@ -57,7 +67,7 @@ export async function* followJobEvents(
     }
     if (++failures > retries) {
       throw new Error(
-        `lost the event stream of job ${jobId}: ${lost instanceof Error ? lost.message : 'it kept closing before the end event'}`,
+        `lost the event stream of ${what}: ${lost instanceof Error ? lost.message : 'it kept closing before the end event'}`,
         { cause: lost },
       );
     }

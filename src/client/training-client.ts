@@ -1,5 +1,5 @@
 import { ApiError, ConnectionError } from './errors.ts';
-import { followJobEvents, type FollowOptions } from './follow-job.ts';
+import { followEvents, followJobEvents, type FollowOptions, type OpenStream } from './follow-job.ts';
 import type {
   Alias,
   AliasMove,
@@ -26,6 +26,11 @@ import type {
   RegistryPage,
   RegistryVersion,
   RegistryVersionDetail,
+  Sweep,
+  SweepEvent,
+  SweepListQuery,
+  SweepPage,
+  SweepRequest,
   UploadQuery,
   ValidationReport,
 } from './types.ts';
@@ -65,7 +70,7 @@ export type DatasetUpload = UploadQuery &
 const RAW_TYPES = { csv: 'text/csv', json: 'application/json' } as const;
 const TERMINAL: readonly JobStatus[] = ['completed', 'failed', 'cancelled'];
 
-/** The training service over HTTP: jobs, their event streams, models and predictions, the registry, datasets. Non-2xx answers throw `ApiError`. */
+/** The training service over HTTP: jobs and sweeps, their event streams, models and predictions, the registry, datasets. Non-2xx answers throw `ApiError`. */
 export class TrainingClient {
   readonly baseUrl: string;
   readonly #apiKey?: string;
@@ -106,14 +111,18 @@ export class TrainingClient {
    * is reopened after the last event seen, so none is missed or repeated (see FollowOptions).
    */
   followJob(id: string, options: FollowOptions = {}): AsyncGenerator<JobEvent, void, undefined> {
-    const open = async (lastEventId: string | undefined, signal: AbortSignal) => {
+    return followJobEvents(id, this.#openEvents(`/v1/jobs/${encodeURIComponent(id)}/events`), options);
+  }
+
+  /** An event stream's opener for the followers: after `lastEventId`, when there is one. */
+  #openEvents(path: string): OpenStream {
+    return async (lastEventId, signal) => {
       const headers: Record<string, string> = {
         accept: 'text/event-stream',
         ...(lastEventId ? { 'last-event-id': lastEventId } : {}),
       };
-      return this.#checked(await this.#send('GET', `/v1/jobs/${encodeURIComponent(id)}/events`, { headers, signal }));
+      return this.#checked(await this.#send('GET', path, { headers, signal }));
     };
-    return followJobEvents(id, open, options);
   }
 
   /**
@@ -128,6 +137,42 @@ export class TrainingClient {
       if (event.event === 'end') throw new Error(`job ${id} ended ${event.data.status}, not ${statuses.join(' or ')}`);
     }
     throw new Error(`job ${id} has no end event: its history has expired`);
+  }
+
+  /** POST /v1/sweeps: every trial is planned and dry-run first; answers the sweep (its first `parallelism` trials queued). */
+  submitSweep(request: SweepRequest, options?: CallOptions): Promise<Sweep> {
+    return this.#json('POST', '/v1/sweeps', { ...options, json: request });
+  }
+
+  /** The sweep with its trials and best so far; `request: true` adds the request as accepted. */
+  getSweep(id: string, options: CallOptions & { request?: boolean } = {}): Promise<Sweep> {
+    return this.#json('GET', `${sweepPath(id)}${search({ request: options.request ? 'true' : undefined })}`, options);
+  }
+
+  /** Newest first, without their trials; follow `nextCursor` for the next page. */
+  listSweeps(query: SweepListQuery = {}, options?: CallOptions): Promise<SweepPage> {
+    return this.#json('GET', `/v1/sweeps${search(query)}`, options);
+  }
+
+  /** Cancels the sweep's unfinished trials: `cancelled` at once, or `cancelling` while running ones stop. A finished sweep is a 409. */
+  cancelSweep(id: string, options?: CallOptions): Promise<Sweep> {
+    return this.#json('POST', `${sweepPath(id)}/cancel`, options);
+  }
+
+  /**
+   * The sweep's events (trial transitions, every trial's epochs, best changes), its history
+   * first, ending with `end`; a dropped connection resumes as `followJob`'s does.
+   */
+  followSweep(id: string, options: FollowOptions = {}): AsyncGenerator<SweepEvent, void, undefined> {
+    return followEvents<SweepEvent>(`sweep ${id}`, this.#openEvents(`${sweepPath(id)}/events`), options);
+  }
+
+  /** Follows the sweep to its end, whichever status, and answers its record then. */
+  async waitForSweep(id: string, options: CallOptions = {}): Promise<Sweep> {
+    for await (const _event of this.followSweep(id, { signal: options.signal })) {
+      // Only the end matters: the stream closes after it.
+    }
+    return this.getSweep(id, options);
   }
 
   /** Newest first; follow `nextCursor` for the next page. */
@@ -316,6 +361,8 @@ function search(query: Record<string, string | number | undefined>): string {
   const defined = Object.entries(query).filter((entry): entry is [string, string | number] => entry[1] !== undefined);
   return defined.length > 0 ? `?${new URLSearchParams(defined.map(([k, v]): [string, string] => [k, String(v)]))}` : '';
 }
+
+const sweepPath = (id: string) => `/v1/sweeps/${encodeURIComponent(id)}`;
 
 const registered = (name: string) => `/v1/registry/${encodeURIComponent(name)}`;
 

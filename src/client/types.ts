@@ -29,6 +29,19 @@ import type {
   PredictResponse as PredictResponseSchema,
   ValidationReport as ValidationReportSchema,
 } from '../schemas/model.ts';
+import type {
+  Objective,
+  Strategy,
+  SweepEventData,
+  SweepEventName,
+  Sweep as SweepSchema,
+  SweepList,
+  SweepListQuery as SweepListQuerySchema,
+  SweepRequest as SweepRequestSchema,
+  SweepStatus,
+  Trial,
+  TrialStatus,
+} from '../schemas/sweep.ts';
 
 export type {
   CancelRequest,
@@ -45,6 +58,12 @@ export type {
   RegisteredModelQuery,
   RegistryListQuery,
   UploadQuery,
+  Objective,
+  Strategy,
+  SweepEventName,
+  SweepStatus,
+  Trial,
+  TrialStatus,
 };
 
 /**
@@ -90,3 +109,15 @@ export type RegisteredRef = { name: string; version?: number; alias?: string };
 export type ValidationReport = Static<typeof ValidationReportSchema>;
 /** The `end` event's data: how the job ended. */
 export type JobEnd = Extract<JobEvent, { event: 'end' }>['data'];
+
+/** A sweep request as sent: its base `job` is a JobRequest as sent (fit's defaults may be left out). */
+export type SweepRequest = Omit<SweepRequestSchema, 'job'> & { job: JobRequest };
+export type Sweep = Static<typeof SweepSchema>;
+export type SweepPage = Static<typeof SweepList>;
+export type SweepListQuery = Static<typeof SweepListQuerySchema>;
+/** One event of a sweep's stream, `data` typed by `event`: narrow on `event` to read it. */
+export type SweepEvent = {
+  [E in SweepEventName]: { id: string; event: E; data: Static<(typeof SweepEventData)[E]> };
+}[SweepEventName];
+/** The `end` event's data: how the sweep ended and its best trial. */
+export type SweepEnd = Extract<SweepEvent, { event: 'end' }>['data'];
