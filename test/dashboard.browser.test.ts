@@ -6,7 +6,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { cuttingProxy } from './cutting-proxy.ts';
-import { getJson, postJson, readEvents, smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
+import {
+  getJson,
+  postJson,
+  readEvents,
+  smallMnistJob,
+  startService,
+  tinySweep,
+  testConfig,
+  type TestService,
+} from './helpers.ts';
 import { trainingChildren } from './processes.ts';
 
 // Debian's chromium through playwright-core (no browser download); .ci/run installs it.
@@ -263,21 +272,9 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
     // Two one-epoch trials on 256 digits; learning rates four decades apart (a log axis on the scatter).
     const LR = '/compile/optimizer/learningRate';
     const submitted = await postJson(`${service.url}/v1/sweeps`, {
-      name: 'browser-sweep',
-      job: smallMnistJob({
-        compile: {
-          optimizer: { type: 'adam', learningRate: 0.01 },
-          loss: 'categoricalCrossentropy',
-          metrics: ['accuracy'],
-        },
-        data: { ...smallMnistJob().data, limit: { train: 256, test: 64 } },
-        fit: { epochs: 1, batchSize: 32, validationSplit: 0.25, shuffle: true, seed: 1 },
-        evaluate: false,
-      }),
+      ...tinySweep('browser-sweep'),
       parameters: { [LR]: { values: [0.01, 1e-6] } },
-      strategy: { type: 'grid' },
-      objective: { metric: 'val_acc', goal: 'max' },
-      maxTrials: 2,
+      parallelism: 1,
       register: { name: 'browser-sweep-best' },
     });
     assert.equal(submitted.status, 202, JSON.stringify(submitted.body));

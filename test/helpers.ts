@@ -32,18 +32,22 @@ export function testBackend() {
  * A sweep of two trials over the learning rate (a grid), one epoch each on 256 digits, a
  * validation split for its val_acc objective: done in seconds.
  */
-export const tinySweep = (name: string): SweepRequest => ({
-  name,
-  job: smallMnistJob({
+/** A sweep's base job of a few seconds: 256 digits, a small dense net, a validation split for val_* objectives. */
+export const sweepBaseJob = (epochs = 2) =>
+  smallMnistJob({
     compile: {
       optimizer: { type: 'adam', learningRate: 0.01 },
       loss: 'categoricalCrossentropy',
       metrics: ['accuracy'],
     },
     data: { ...smallMnistJob().data, limit: { train: 256, test: 64 } },
-    fit: { epochs: 1, batchSize: 32, validationSplit: 0.25, shuffle: true, seed: 1 },
+    fit: { epochs, batchSize: 32, validationSplit: 0.25, shuffle: true, seed: 1 },
     evaluate: false,
-  }),
+  });
+
+export const tinySweep = (name: string): SweepRequest => ({
+  name,
+  job: sweepBaseJob(1),
   parameters: { '/compile/optimizer/learningRate': { values: [0.01, 1e-7] } },
   strategy: { type: 'grid' },
   objective: { metric: 'val_acc', goal: 'max' },

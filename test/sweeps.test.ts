@@ -1,23 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { planTrials } from '../src/jobs/sweeps/plan-trials.ts';
-import { apiAs, readEvents, smallMnistJob, startService, testConfig, type TestService } from './helpers.ts';
+import { apiAs, readEvents, startService, sweepBaseJob, testConfig, type TestService } from './helpers.ts';
 
 const ALICE = 'alice-key-0123456789abcdef';
 const BOB = 'bob-key-0123456789abcdef00';
 
-/** A base job of a few seconds: 256 digits, a small dense net, a validation split for val_* objectives. */
-const baseJob = (epochs = 2) =>
-  smallMnistJob({
-    compile: {
-      optimizer: { type: 'adam', learningRate: 0.01 },
-      loss: 'categoricalCrossentropy',
-      metrics: ['accuracy'],
-    },
-    data: { ...smallMnistJob().data, limit: { train: 256, test: 64 } },
-    fit: { epochs, batchSize: 32, validationSplit: 0.25, shuffle: true, seed: 1 },
-    evaluate: false,
-  });
+const baseJob = sweepBaseJob; // test/helpers.ts: 256 digits, a small dense net, a validation split
 
 /** A learning rate that trains, and one so small the loss stays where it starts: the search can tell them apart. */
 const GOOD_LR = 0.01;

@@ -3,6 +3,7 @@ import { JOB_STATUSES } from './job-status.ts';
 import { Id, Nullable, PageQuery } from './common.ts';
 import { Evaluation } from './evaluation.ts';
 import { ModelSummary } from './model.ts';
+import { TrialLink } from './sweep.ts';
 
 export const JobStatus = Type.Union(JOB_STATUSES.map((s) => Type.Literal(s)));
 
@@ -39,12 +40,7 @@ export const Job = Type.Object(
         },
       ),
     ),
-    sweep: Type.Optional(
-      Type.Object(
-        { id: Id, trial: Type.Integer({ minimum: 0 }) },
-        { description: 'set on a sweep trial: the sweep (GET /v1/sweeps/{id}) and the trial index' },
-      ),
-    ),
+    sweep: Type.Optional(TrialLink),
     attempts: Type.Integer(),
     summary: Type.Optional(ModelSummary),
     request: Type.Optional(

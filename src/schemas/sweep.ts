@@ -224,7 +224,7 @@ export const SweepListQuery = Type.Object(PageQuery, { additionalProperties: fal
 /** A trial job's link to its sweep, on the job record. */
 export const TrialLink = Type.Object(
   { id: Id, trial: Type.Integer({ minimum: 0 }) },
-  { description: 'set on a sweep trial: the sweep and the trial index' },
+  { description: 'set on a sweep trial: the sweep (GET /v1/sweeps/{id}) and the trial index' },
 );
 export type TrialLink = Static<typeof TrialLink>;
 

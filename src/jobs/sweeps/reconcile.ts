@@ -117,11 +117,14 @@ const gone = (trial: Trial): Trial => ({
 /** Launches pending trials, lowest index first, while fewer than `parallelism` are queued or running. */
 async function launch(deps: SweepDeps, record: SweepRecord, trials: Trial[]) {
   let active = trials.filter((t) => t.status === 'queued' || t.status === 'running').length;
+  let inline: Promise<string | undefined> | undefined; // read once, on the first launch that needs it
   for (const trial of trials) {
     if (active >= record.parallelism) return;
     if (trial.status !== 'pending') continue;
     const plan = await deps.sweeps.plan(record.id, trial.index);
-    const inline = record.inlineData ? await deps.checkpoints.loadInline(record.id) : undefined;
+    inline ??= record.inlineData
+      ? deps.checkpoints.loadInline(record.id).then((arrays) => arrays && JSON.stringify(arrays))
+      : Promise.resolve(undefined);
     try {
       const job = await queueJob(
         deps,
@@ -137,7 +140,7 @@ async function launch(deps: SweepDeps, record: SweepRecord, trials: Trial[]) {
           // A fine-tuning sweep's trials pin the model they start from, as a fine-tuning job does.
           parentModelId: record.request.job.model.from,
         },
-        inline && JSON.stringify(inline),
+        await inline,
       );
       Object.assign(trial, { status: job.status, jobId: job.id });
     } catch (err) {
