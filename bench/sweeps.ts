@@ -1,7 +1,8 @@
 /**
  * `npm run bench:sweeps`: two questions about sweeps, answered by real processes (an API
  * process and worker processes on the shared Redis, under a prefix and data directory of
- * their own, removed afterwards):
+ * their own, removed afterwards). The workers run the compiled build in dist/ (the script
+ * builds first), as `npm run worker` does in production:
  *
  *  1. parallel: a random sweep of small MNIST trials with parallelism 2 over 2 worker
  *     processes, against the same trials one after another on 1 worker (parallelism 1).
@@ -277,7 +278,7 @@ function totalEpochs(sweep: any): number {
 }
 
 async function startWorkers(n: number) {
-  for (let i = 0; i < n; i++) workers.push(spawnWorker(config as Config));
+  for (let i = 0; i < n; i++) workers.push(spawnWorker(config as Config, {}, { compiled: true }));
   for (const worker of workers) {
     for (let i = 0; i < 600 && !worker.output().includes('worker ready'); i++) {
       if (worker.child.exitCode !== null) throw new Error(`a worker exited:\n${worker.output()}`);

@@ -5,14 +5,22 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { configToEnv, type Config } from '../src/config.ts';
 
 const workerScript = fileURLToPath(new URL('../workers/worker.ts', import.meta.url));
+const compiledScript = fileURLToPath(new URL('../dist/workers/worker.js', import.meta.url));
 
-/** `npm run worker` as a real process with the test's config. */
-export function spawnWorker(config: Config, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', workerScript], {
+/**
+ * `npm run worker` as a real process with the test's config. `compiled` runs the build in
+ * dist/ as production does (`npm run build` first), so a bench's training children do not
+ * also pay for compiling TypeScript when they start.
+ */
+export function spawnWorker(config: Config, env: Record<string, string> = {}, { compiled = false } = {}) {
+  if (compiled && !existsSync(compiledScript)) throw new Error(`${compiledScript} is missing: run npm run build first`);
+  const args = compiled ? [compiledScript] : ['--import', 'tsx', workerScript];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, ...configToEnv(config), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -79,6 +79,8 @@ export async function modelPage(main, id, signal) {
     ),
   );
   if (isImage28(shape)) main.append(digitSection(model, shape));
+  if (model.transforms.text) main.append(textSection(model));
+  if (model.transforms.image) main.append(imageSection(model, signal));
   main.append(jsonSection(model, shape), h('section', { class: 'card' }, h('h2', {}, 'Evaluation'), evaluation));
 }
 
@@ -146,6 +148,123 @@ function digitSection(model, shape) {
   );
 }
 
+/** An image file's bytes as base64, in slices (a spread of a whole large image would overflow the call stack). */
+async function base64Of(file) {
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(binary);
+}
+
+/** A model trained on image folders: drop, paste or choose an image; it is sent as {"b64": …} and decoded as in training. */
+function imageSection(model, signal) {
+  const spec = model.transforms.image;
+  const preview = h('img', { id: 'image-preview', alt: '', style: { maxWidth: '160px', maxHeight: '160px' } });
+  const result = h('div', { id: 'image-result', 'aria-live': 'polite' });
+  const chooser = h('input', { type: 'file', id: 'image-file', accept: 'image/png,image/jpeg,image/webp,image/gif' });
+  let shown;
+  const predict = async (file) => {
+    if (!file?.type.startsWith('image/')) return;
+    if (shown) URL.revokeObjectURL(shown);
+    shown = URL.createObjectURL(file);
+    preview.src = shown;
+    preview.alt = `the image sent: ${file.name || 'pasted image'}`;
+    try {
+      const instance = { b64: await base64Of(file) };
+      const answer = await api(`/v1/models/${model.id}/predict`, { method: 'POST', body: { instances: [instance] } });
+      result.replaceChildren(probabilities(model, answer));
+    } catch (err) {
+      result.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
+    }
+  };
+  const zone = h(
+    'div',
+    {
+      id: 'image-drop',
+      class: 'card',
+      tabindex: '0',
+      style: { border: '2px dashed #9aa5c0', padding: '1.5rem', textAlign: 'center' },
+      ondragover: (event) => event.preventDefault(),
+      ondrop: (event) => {
+        event.preventDefault();
+        predict(event.dataTransfer?.files?.[0]);
+      },
+    },
+    'Drop an image here, or paste one (Ctrl+V), or ',
+    h('label', { for: 'image-file' }, 'choose a file'),
+    ' ',
+    chooser,
+  );
+  chooser.addEventListener('change', () => predict(chooser.files?.[0]));
+  document.addEventListener(
+    'paste',
+    (event) => {
+      const item = [...(event.clipboardData?.items ?? [])].find(
+        (i) => i.kind === 'file' && i.type.startsWith('image/'),
+      );
+      if (item) predict(item.getAsFile());
+    },
+    { signal },
+  );
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'image-title' },
+    h('h2', { id: 'image-title' }, 'Image'),
+    h(
+      'p',
+      { class: 'muted', id: 'image-spec' },
+      `Resized to ${spec.size[0]}×${spec.size[1]}${spec.cropToAspectRatio ? ' (centre cropped to its aspect ratio)' : ''}, ${spec.colorMode}, as in training.`,
+    ),
+    zone,
+    h('div', { class: 'row' }, preview, h('div', { style: { flex: '1', minWidth: '16rem' } }, result)),
+  );
+}
+
+/** A text model (data.text): its vectorization and vocabulary, and a sentence to predict. */
+function textSection(model) {
+  const text = model.transforms.text;
+  const others = model.transforms.features ?? [];
+  const box = h('input', { id: 'text-input', type: 'text', value: 'a great film', style: { width: '100%' } });
+  const result = h('div', { id: 'text-result', 'aria-live': 'polite' });
+  const run = async (event) => {
+    event.preventDefault();
+    // Other feature columns are sent as 0: the JSON box below takes them in full.
+    const instance = others.length
+      ? { [text.column]: box.value, ...Object.fromEntries(others.map((f) => [f, 0])) }
+      : box.value;
+    try {
+      const answer = await api(`/v1/models/${model.id}/predict`, { method: 'POST', body: { instances: [instance] } });
+      result.replaceChildren(probabilities(model, answer));
+    } catch (err) {
+      result.replaceChildren(h('p', { class: 'error', role: 'alert' }, err.message));
+    }
+  };
+  return h(
+    'section',
+    { class: 'card', 'aria-labelledby': 'text-title' },
+    h('h2', { id: 'text-title' }, 'Text'),
+    h(
+      'p',
+      { class: 'muted', id: 'text-vectorization' },
+      `Column ${text.column} · ${text.mode}${text.mode === 'int' ? `, ${text.outputSequenceLength} tokens` : ''} · vocabulary of ${text.vocabularySize ?? '?'} (maxTokens ${text.maxTokens}) · ${text.standardize}, ${text.split}${text.ngrams === 2 ? ', bigrams' : ''}`,
+    ),
+    h(
+      'p',
+      { id: 'text-top-tokens' },
+      'Top tokens: ',
+      (text.topTokens ?? []).map((t) => h('code', {}, t, ' ')),
+    ),
+    h(
+      'form',
+      { onsubmit: run },
+      h('label', { for: 'text-input', class: 'muted' }, 'Type a sentence; the stored vectorization is applied.'),
+      box,
+      h('p', {}, h('button', { type: 'submit', id: 'text-predict' }, 'Predict')),
+    ),
+    result,
+  );
+}
+
 function probabilities(model, answer) {
   const output = answer.predictions[0];
   const names = model.transforms.classNames;
@@ -163,7 +282,8 @@ function probabilities(model, answer) {
         h(
           'li',
           { class: i === best ? 'best' : undefined },
-          h('span', {}, names?.[i] ?? i),
+          // A single sigmoid output is the probability of class 1.
+          h('span', {}, output.length === 1 && names?.length === 2 ? names[1] : (names?.[i] ?? i)),
           h(
             'div',
             { style: { background: '#e8ecf5', borderRadius: '3px' } },
@@ -179,11 +299,16 @@ function probabilities(model, answer) {
 function jsonSection(model, shape) {
   const zeros = (dims) => (dims.length === 0 ? 0 : Array.from({ length: dims[0] }, () => zeros(dims.slice(1))));
   const features = model.transforms.features;
-  const example = features
-    ? Object.fromEntries(features.map((f) => [f, 0]))
-    : shape.reduce((a, b) => a * b, 1) <= 64
-      ? zeros(shape)
-      : null;
+  const text = model.transforms.text;
+  const example = text
+    ? features?.length
+      ? { [text.column]: 'a great film', ...Object.fromEntries(features.map((f) => [f, 0])) }
+      : 'a great film'
+    : features
+      ? Object.fromEntries(features.map((f) => [f, 0]))
+      : shape.reduce((a, b) => a * b, 1) <= 64
+        ? zeros(shape)
+        : null;
   const box = h('textarea', { id: 'predict-json', rows: 6, spellcheck: 'false' });
   box.value = example === null ? '[]' : JSON.stringify([example]);
   const out = h('div', { id: 'predict-result', 'aria-live': 'polite' });

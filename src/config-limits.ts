@@ -195,6 +195,14 @@ export const LIMIT_SETTINGS = {
     default: 1024,
     description: 'Characters of one CSV cell, JSON text value, key, number or column name; over it is ' + 'a 400.',
   }),
+  DATASET_MAX_TEXT_CHARS: Type.Integer({
+    minimum: 16,
+    maximum: 16 * 1024 * 1024,
+    default: 100_000,
+    description:
+      'Characters of one cell of a column uploaded as raw text (the upload option `text`); over it is a 400. ' +
+      'Text columns are written to disk as they stream in; only the longest row is held.',
+  }),
   DATASET_MAX_CLASSES: Type.Integer({
     minimum: 2,
     default: 10_000,
@@ -204,6 +212,34 @@ export const LIMIT_SETTINGS = {
     minimum: 1,
     default: 1024 * 1024,
     description: 'Numbers in one sample (a JSON `x`/`y` entry, an IDX image); more is a 400.',
+  }),
+  DATASET_MAX_ARCHIVE_FILES: Type.Integer({
+    minimum: 1,
+    default: 200_000,
+    description:
+      'Files in an image-folder archive (zip, tar, tar.gz), skipped ones (dot-files, `__MACOSX/`) included; ' +
+      'more is a 400 naming the entry that crossed it.',
+  }),
+  DATASET_MAX_IMAGE_BYTES: Type.Integer({
+    minimum: 1024,
+    default: 32 * 1024 * 1024,
+    description:
+      'Bytes one entry of an image-folder archive inflates to, counted as it inflates (declared sizes can lie); ' +
+      'more is a 400 naming the entry.',
+  }),
+  DATASET_MAX_ARCHIVE_BYTES: Type.Integer({
+    minimum: 1024,
+    default: 4 * 1024 * 1024 * 1024,
+    description:
+      'Bytes all entries of an image-folder archive inflate to together (a zip bomb stops here); more is a 400 ' +
+      'naming the entry that crossed it.',
+  }),
+  DATASET_MAX_IMAGE_PIXELS: Type.Integer({
+    minimum: 1024,
+    default: 64 * 1024 * 1024,
+    description:
+      "Pixels (width x height, as the image's header declares them) of one image before it is resized: in an " +
+      'image-folder upload (a 400 naming the entry) and in a predict request (a 400 naming the instance).',
   }),
   DATASET_MAX_META_BYTES: Type.Integer({
     minimum: 4096,

@@ -14,8 +14,10 @@ import {
   startService,
   tinySweep,
   testConfig,
+  waitForJob,
   type TestService,
 } from './helpers.ts';
+import { grey, sendArchive, shadesJob, shadesZip } from './image-fixtures.ts';
 import { trainingChildren } from './processes.ts';
 
 // Debian's chromium through playwright-core (no browser download); .ci/run installs it.
@@ -262,6 +264,36 @@ describe('dashboard in a browser', { skip: noChromium }, () => {
     assert.equal(alias.version, 2, 'the page moved the alias');
 
     assert.deepEqual(pageErrors, [], 'no script errors on the page');
+  });
+
+  test('an image model: a chosen file and a dropped image are sent as b64 and their prediction shown', async () => {
+    const { body: dataset } = await sendArchive(service.url, await shadesZip(), 'shades.zip', {
+      imageSize: '[6,6]',
+      colorMode: 'grayscale',
+    });
+    const submitted = await postJson(`${service.url}/v1/jobs`, shadesJob(dataset.id));
+    const job = await waitForJob(service.url, submitted.body.id);
+    assert.equal(job.status, 'completed', JSON.stringify(job.error));
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await page.goto(`${service.url}/ui/#/models/${job.modelId}`);
+    await page.locator('#image-spec', { hasText: '6×6' }).waitFor();
+    const light = await grey(220, 30, 20, 'png', 5);
+    await page.locator('#image-file').setInputFiles({ name: 'light.png', mimeType: 'image/png', buffer: light });
+    await page.locator('#image-result strong', { hasText: 'light' }).waitFor();
+    // A drop: the same bytes through a DataTransfer, as a file dragged from the desktop arrives.
+    const dark = (await grey(25, 9, 9, 'png', 6)).toString('base64');
+    await page.evaluate((b64: string) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const transfer = new (window as any).DataTransfer();
+      transfer.items.add(new (window as any).File([bytes], 'dark.png', { type: 'image/png' }));
+      const drop = new (window as any).DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true });
+      document.getElementById('image-drop').dispatchEvent(drop);
+    }, dark);
+    await page.locator('#image-result strong', { hasText: 'dark' }).waitFor();
+    assert.deepEqual(errors, [], 'no script errors on the page');
+    await page.close();
   });
 
   test('a sweep: one objective curve per trial, both trials completed in the table, the best marked', async () => {

@@ -22,6 +22,7 @@ const CAPS = {
   DATASET_UPLOAD_LIMIT_BYTES: String(256 * 1024),
   DATASET_MAX_COLUMNS: '64',
   DATASET_MAX_CELL_CHARS: '64',
+  DATASET_MAX_TEXT_CHARS: '200',
   DATASET_MAX_CLASSES: '20',
   DATASET_MAX_SAMPLE_VALUES: '1000',
   DATASET_MAX_META_BYTES: '16384',
@@ -203,6 +204,33 @@ describe('hostile dataset uploads', () => {
       'invalid_dataset',
       '/rows/3/label',
       /line 4 is longer than/,
+    ],
+    [
+      'a raw-text cell (text=) longer than DATASET_MAX_TEXT_CHARS',
+      () =>
+        upload(
+          csv(
+            ['a', 'review'],
+            [
+              [1, long(150)],
+              [2, long(201)],
+            ],
+          ),
+          'text/csv',
+          '?text=review',
+        ),
+      400,
+      'invalid_dataset',
+      '/rows/2/review',
+      /201 characters.*DATASET_MAX_TEXT_CHARS/,
+    ],
+    [
+      'a JSON raw-text value longer than DATASET_MAX_TEXT_CHARS',
+      () => upload(JSON.stringify([{ a: 1, review: long(201) }]), 'application/json', '?text=review'),
+      400,
+      'invalid_dataset',
+      '/0',
+      /DATASET_MAX_TEXT_CHARS/,
     ],
     [
       'a CSV column name longer than DATASET_MAX_CELL_CHARS',

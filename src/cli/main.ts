@@ -244,12 +244,13 @@ program
   .option('--label <column>', 'the label column (default: the last one)')
   .option('--format <format>', 'csv, json or idx (default: from the file name)')
   .option('--delimiter <char>', 'CSV delimiter')
+  .option('--text <columns>', 'columns to keep as raw text for data.text, comma-separated')
   .option('--json', 'print the API answer')
   .action(
     async (
       file: string,
       labels: string | undefined,
-      opts: { name?: string; label?: string; format?: string; delimiter?: string; json?: boolean },
+      opts: { name?: string; label?: string; format?: string; delimiter?: string; text?: string; json?: boolean },
     ) => {
       // Empty options are left out, as if not given; the service checks the rest (format included).
       const fields = {
@@ -257,6 +258,7 @@ program
         label: opts.label || undefined,
         format: (opts.format || undefined) as UploadQuery['format'],
         delimiter: opts.delimiter || undefined,
+        text: opts.text || undefined,
       };
       const named = async (f: string) => new File([await readFile(f)], path.basename(f));
       const dataset = await client().uploadDataset(

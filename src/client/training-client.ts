@@ -275,8 +275,8 @@ export class TrainingClient {
 
   /** Uploads a dataset; the service parses it as it streams in and answers its description. */
   async uploadDataset(upload: DatasetUpload, options?: CallOptions): Promise<Dataset> {
-    const { name, format, label, delimiter } = upload;
-    const fields = { name, format, label, delimiter };
+    const { name, format, label, delimiter, text } = upload;
+    const fields = { name, format, label, delimiter, text };
     if ('images' in upload) {
       return this.#uploadForm(
         fields,

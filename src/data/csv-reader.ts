@@ -27,7 +27,9 @@ export async function readCsv(
   options: CsvOptions = {},
 ): Promise<{ rows: number; columns: ColumnInfo[] }> {
   const limits = options.limits ?? DEFAULT_INGEST_LIMITS;
-  const maxRowChars = limits.maxColumns * (limits.maxCellChars + 1);
+  // Raw-text columns (the `text` option) may each be DATASET_MAX_TEXT_CHARS long on top.
+  const maxRowChars =
+    limits.maxColumns * (limits.maxCellChars + 1) + (limits.textColumns?.length ?? 0) * (limits.maxTextChars + 1);
   const delimiter = options.delimiter ?? ',';
   // The header as the parser saw it: it may refuse a later row before the loop below has read the header.
   let header: string[] | undefined;

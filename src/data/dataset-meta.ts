@@ -1,6 +1,8 @@
 /** What is stored about an uploaded dataset, beside its column files. */
 
-export type ColumnType = 'numeric' | 'string';
+import type { ImageSpec } from './image-spec.ts';
+
+export type ColumnType = 'numeric' | 'string' | 'text';
 export type ColumnDtype = 'float32' | 'uint8';
 
 export interface ClassCount {
@@ -10,13 +12,17 @@ export interface ClassCount {
 
 export interface ColumnInfo {
   name: string;
-  /** `string` columns are stored as codes: the index of the value in `classes`. */
+  /** `string` columns are stored as codes: the index of the value in `classes`; `text` columns as raw UTF-8 (`data.text`). */
   type: ColumnType;
   /** Shape of one row's value: [] for a CSV cell, [28, 28] for an IDX image. */
   shape: number[];
   dtype: ColumnDtype;
-  /** Server-chosen file name inside the dataset directory. */
+  /** Server-chosen file name inside the dataset directory (`text` columns: their UTF-8 bytes, row after row). */
   file: string;
+  /** `text` columns: the file of row end offsets into `file` (float64, one per row). */
+  offsets?: string;
+  /** `text` columns: the longest row, in characters. */
+  maxChars?: number;
   min?: number;
   max?: number;
   mean?: number;
@@ -27,7 +33,7 @@ export interface ColumnInfo {
   classes?: ClassCount[];
 }
 
-export type DatasetFormat = 'csv' | 'json' | 'idx';
+export type DatasetFormat = 'csv' | 'json' | 'idx' | 'images';
 
 export interface DatasetMeta {
   id: string;
@@ -43,6 +49,8 @@ export interface DatasetMeta {
   features: string[];
   /** Shape of one sample's features with the default columns. */
   featureShape: number[];
+  /** Image-folder uploads: how an image became the `image` column's pixels (predict decodes images the same way). */
+  image?: ImageSpec;
   /** Bytes stored: the column files, and this metadata twice (meta.json and Redis); what the tenant's quota counts. */
   bytes: number;
   createdAt: string;

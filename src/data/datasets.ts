@@ -47,7 +47,7 @@ export async function loadData(
 }
 
 /** Options that only make sense for uploaded (tabular) datasets. */
-const UPLOADED_ONLY = ['features', 'label', 'testDataset', 'testSplit'] as const;
+const UPLOADED_ONLY = ['features', 'label', 'testDataset', 'testSplit', 'text'] as const;
 
 function checkSource(spec: DataSpec, catalog?: DatasetCatalog) {
   const uploaded = catalog?.has(spec.dataset ?? '') ?? false;

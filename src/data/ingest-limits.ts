@@ -7,20 +7,37 @@ export interface IngestLimits {
   maxColumns: number;
   /** Characters of one cell, text value or column name (DATASET_MAX_CELL_CHARS). */
   maxCellChars: number;
+  /** Characters of one cell of a raw-text column (DATASET_MAX_TEXT_CHARS). */
+  maxTextChars: number;
+  /** Columns the upload stores as raw text (its `text` option) rather than as classes. */
+  textColumns?: readonly string[];
   /** Distinct text values of one column (DATASET_MAX_CLASSES). */
   maxClasses: number;
   /** Numbers in one sample: a JSON `x`/`y` entry, an IDX item (DATASET_MAX_SAMPLE_VALUES). */
   maxSampleValues: number;
   /** Bytes of the dataset's metadata as JSON (DATASET_MAX_META_BYTES). */
   maxMetaBytes: number;
+  /** Image-folder archives: files in one (DATASET_MAX_ARCHIVE_FILES). */
+  maxArchiveFiles: number;
+  /** Image-folder archives: bytes one entry inflates to (DATASET_MAX_IMAGE_BYTES). */
+  maxImageBytes: number;
+  /** Image-folder archives: bytes all entries inflate to (DATASET_MAX_ARCHIVE_BYTES). */
+  maxArchiveBytes: number;
+  /** Pixels of one image before it is resized (DATASET_MAX_IMAGE_PIXELS); predict's images too. */
+  maxImagePixels: number;
 }
 
 export const ingestLimits = (config: Config): IngestLimits => ({
   maxColumns: config.DATASET_MAX_COLUMNS,
   maxCellChars: config.DATASET_MAX_CELL_CHARS,
+  maxTextChars: config.DATASET_MAX_TEXT_CHARS,
   maxClasses: config.DATASET_MAX_CLASSES,
   maxSampleValues: config.DATASET_MAX_SAMPLE_VALUES,
   maxMetaBytes: config.DATASET_MAX_META_BYTES,
+  maxArchiveFiles: config.DATASET_MAX_ARCHIVE_FILES,
+  maxImageBytes: config.DATASET_MAX_IMAGE_BYTES,
+  maxArchiveBytes: config.DATASET_MAX_ARCHIVE_BYTES,
+  maxImagePixels: config.DATASET_MAX_IMAGE_PIXELS,
 });
 
 /** The configured defaults, for callers (benchmarks, tests) that ingest without a service config. */

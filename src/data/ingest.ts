@@ -3,6 +3,8 @@ import { AppError } from '../errors.ts';
 import { readCsv } from './csv-reader.ts';
 import type { ColumnInfo, DatasetFormat, DatasetMeta } from './dataset-meta.ts';
 import { readIdx } from './idx-reader.ts';
+import { LABEL_COLUMN, readImageFolders } from './image-folders.ts';
+import { DEFAULT_IMAGE_SPEC, type ImageSpec } from './image-spec.ts';
 import { DEFAULT_INGEST_LIMITS, type IngestLimits } from './ingest-limits.ts';
 import { readJson } from './json-reader.ts';
 import { invalidDataset } from './upload-errors.ts';
@@ -14,6 +16,10 @@ export interface UploadOptions {
   /** Default label column. */
   label?: string;
   delimiter?: string;
+  /** Columns of a CSV or of JSON records stored as raw text (for a job's `data.text`), not as classes. */
+  text?: string[];
+  /** Image-folder archives: the form fields imageSize, colorMode, cropToAspectRatio (Keras's defaults otherwise). */
+  image?: Partial<ImageSpec>;
   /** JSON uploads: deepest nesting of arrays and objects (MAX_JSON_DEPTH). */
   maxJsonDepth?: number;
   /** Caps on columns, cells, classes, samples and metadata (DATASET_MAX_*). */
@@ -64,16 +70,33 @@ export async function ingestTable(
   dir: string,
   options: UploadOptions,
 ): Promise<DatasetContent> {
-  const limits = options.limits ?? DEFAULT_INGEST_LIMITS;
+  const limits = { ...(options.limits ?? DEFAULT_INGEST_LIMITS), textColumns: options.text };
   const { rows, columns } =
     format === 'csv'
       ? await readCsv(source, dir, { delimiter: options.delimiter, limits })
       : await readJson(source, dir, options.maxJsonDepth, limits);
+  // Tables check `text` against their header; JSON {x, y} has no columns to keep as text.
+  options.text?.forEach((name, i) => {
+    if (!columns.some((c) => c.name === name && c.type === 'text'))
+      throw invalidDataset(
+        `/text/${i}`,
+        `names no column kept as text: ${JSON.stringify(name)} (records and CSV only)`,
+      );
+  });
   const defaultLabel =
     columns.some((c) => c.name === 'y') && columns.length === 2 && columns[0].name === 'x'
       ? 'y'
       : columns[columns.length - 1].name;
   return content(options.name ?? `${format}-dataset`, format, rows, columns, options.label ?? defaultLabel, limits);
+}
+
+/** A zip, tar or tar.gz of class folders of images (see `readImageFolders`). */
+export async function ingestImages(source: Readable, dir: string, options: UploadOptions): Promise<DatasetContent> {
+  const limits = options.limits ?? DEFAULT_INGEST_LIMITS;
+  const spec: ImageSpec = { ...DEFAULT_IMAGE_SPEC, ...options.image };
+  const { rows, columns } = await readImageFolders(source, dir, spec, limits);
+  const name = options.name ?? 'image-dataset';
+  return { ...content(name, 'images', rows, columns, options.label ?? LABEL_COLUMN, limits), image: spec };
 }
 
 /** IDX image/label files, as MNIST is published: each a stream, read one after the other. */

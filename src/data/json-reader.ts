@@ -59,7 +59,7 @@ export async function readJson(
   // The tokenizer packs each key, string and number whole: the scanner in front of it refuses
   // one whose text runs on for far longer than a cell may, before the tokenizer holds it.
   const slices = sliced();
-  const scanner = lexemeLimit(limits.maxCellChars);
+  const scanner = lexemeLimit(maxStringChars(limits));
   source.on('error', (err) => slices.destroy(err));
   slices.on('error', (err) => scanner.destroy(err));
   source.pipe(slices).pipe(scanner);
@@ -145,10 +145,12 @@ function* readDocument(
     if (token === END) throw invalidDataset('/', 'the JSON document ended early');
     if (
       (token.name === 'stringValue' || token.name === 'keyValue' || token.name === 'numberValue') &&
-      (token.value as string).length > limits.maxCellChars
+      (token.value as string).length > (token.name === 'stringValue' ? maxStringChars(limits) : limits.maxCellChars)
     ) {
       const what = token.name === 'keyValue' ? 'a key' : token.name === 'numberValue' ? 'a number' : 'a text value';
-      throw invalidDataset(where || '/', `holds ${what} ${tooLong}`);
+      const textCap = token.name === 'stringValue' && maxStringChars(limits) > limits.maxCellChars;
+      const cap = textCap ? `longer than ${maxStringChars(limits)} characters (DATASET_MAX_TEXT_CHARS)` : tooLong;
+      throw invalidDataset(where || '/', `holds ${what} ${cap}`);
     }
     if (token.name === 'startArray' || token.name === 'startObject') {
       if (++depth > maxDepth) throw invalidDataset(where || '/', tooDeepMessage(maxDepth));
@@ -219,6 +221,10 @@ function* readDocument(
     throw invalidDataset('/', 'a JSON dataset is {"x": [...], "y": [...]} or an array of records');
   }
 }
+
+/** Longest text value: a raw-text column's cells (the `text` option) may be longer than other cells; the table checks which is which. */
+const maxStringChars = (limits: IngestLimits) =>
+  limits.textColumns?.length ? Math.max(limits.maxCellChars, limits.maxTextChars) : limits.maxCellChars;
 
 /** Records: flat objects with the same keys as the first one. */
 class RecordSink {

@@ -10,6 +10,7 @@ import {
   MetaBudget,
   type IngestLimits,
 } from './ingest-limits.ts';
+import { TextColumnFile } from './text-column.ts';
 import { invalidDataset, parseNumber } from './upload-errors.ts';
 
 export type Cell = string | number | null | undefined;
@@ -30,7 +31,7 @@ const MIN_CHUNK_VALUES = 64;
  * checked as rows arrive, each refusal a 400 naming the cap, the row and the column.
  */
 export class TableBuilder {
-  private columns: ColumnFile[] | undefined;
+  private columns: (ColumnFile | TextColumnFile)[] | undefined;
   /** Rows between flushes: every column gets one value per row, so all their chunks fill together. */
   private readonly chunkValues: number;
   private readonly budget: MetaBudget;
@@ -70,6 +71,10 @@ export class TableBuilder {
         `column ${JSON.stringify(name.slice(0, 40))}`,
       );
     });
+    limits.textColumns?.forEach((name, i) => {
+      if (!seen.has(name))
+        throw invalidDataset(`/text/${i}`, `names no column: the header has no column ${JSON.stringify(name)}`);
+    });
     this.chunkValues = Math.max(
       MIN_CHUNK_VALUES,
       Math.min(MAX_CHUNK_VALUES, Math.floor(TABLE_BUFFER_VALUES / header.length)),
@@ -83,6 +88,7 @@ export class TableBuilder {
    */
   addRow(cells: Cell[], path: string) {
     this.columns ??= this.header.map((name, i) => {
+      if (this.limits.textColumns?.includes(name)) return new TextColumnFile(name, `c${i}.txt`, `c${i}.off`, this.dir);
       const first = cells[i];
       const numeric =
         typeof first === 'number' || (typeof first === 'string' && parseNumber(first.trim()) !== undefined);
@@ -102,6 +108,10 @@ export class TableBuilder {
     for (let i = 0; i < columns.length; i++) {
       const column = columns[i];
       const cell = cells[i];
+      if (column instanceof TextColumnFile) {
+        this.addText(column, cell, path);
+        continue;
+      }
       if (cell === null || cell === undefined || (typeof cell === 'string' && cell.trim() === '')) {
         throw invalidDataset(
           `${path}/${column.name}`,
@@ -146,6 +156,21 @@ export class TableBuilder {
     if (this.rows % this.chunkValues === 0) this.needsFlush = true;
   }
 
+  /** A raw-text cell: empty text is a document too; only an absent cell is missing. */
+  private addText(column: TextColumnFile, cell: Cell, path: string) {
+    if (cell === null || cell === undefined)
+      throw invalidDataset(`${path}/${column.name}`, `is missing (column ${JSON.stringify(column.name)} has no value)`);
+    const text = String(cell);
+    if (text.length > this.limits.maxTextChars) {
+      throw invalidDataset(
+        `${path}/${column.name}`,
+        `is ${text.length} characters long; a text cell may hold at most ${this.limits.maxTextChars} (DATASET_MAX_TEXT_CHARS)`,
+      );
+    }
+    column.push(text);
+    if (column.full) this.needsFlush = true;
+  }
+
   /** Whether every column's chunk is full (they fill together), to be written out with `flush`. */
   needsFlush = false;
 
@@ -166,7 +191,10 @@ const checked = () => undefined;
 /** Column files written at once: a wide table's thousands of small appends overlap instead of queueing one by one. */
 const PARALLEL_WRITES = 8;
 
-const eachColumn = <T>(columns: ColumnFile[], write: (column: ColumnFile) => Promise<T>): Promise<T[]> => {
+const eachColumn = <T, C extends ColumnFile | TextColumnFile>(
+  columns: C[],
+  write: (column: C) => Promise<T>,
+): Promise<T[]> => {
   const limit = pLimit(PARALLEL_WRITES);
   return Promise.all(columns.map((column) => limit(() => write(column))));
 };

@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { AppError, type FieldError } from '../errors.ts';
 import { own } from '../json-guard.ts';
 import type { InputTransforms, LabelTransforms } from '../schemas/job-request.ts';
+import type { ImageSpec } from './image-spec.ts';
 import { sizeOf, type DataDescription, type NumericArray } from './types.ts';
+import type { TextSettings, TextVectorization } from './text-vectorizer.ts';
+import { textInstances } from './text-instances.ts';
 
 /** The transforms a model was trained with; stored with it and re-applied at predict. */
 export interface Transforms {
@@ -16,6 +19,13 @@ export interface Transforms {
   classNames?: string[];
   /** Text feature columns and their classes: predict one-hot encodes their values the same way. */
   categories?: Record<string, string[]>;
+  /** Models of image-folder data: predict decodes `{"b64": …}` instances into pixels this way. */
+  image?: ImageSpec;
+  /**
+   * data.text: how the text column becomes the first values of a sample; the plan holds the
+   * settings, training adds the vocabulary (and idf) learned on the training rows.
+   */
+  text?: TextSettings | TextVectorization;
   /** Per-feature statistics of the training split, for `standardize` or `minMax`. */
   statistics?: { mean?: number[]; std?: number[]; min?: number[]; max?: number[] };
 }
@@ -164,6 +174,12 @@ export function labelsTensor(
  * exactly one sample's values. Anything else is a 400 that states the expected shape.
  */
 export function instancesTensor(instances: unknown[], t: Transforms): tf.Tensor {
+  if (t.text)
+    return featuresTensor(
+      textInstances(instances, t, (raw, i) => encodeCategories(recordToRow(raw, t.features), t, i)),
+      instances.length,
+      t,
+    );
   const per = sizeOf(t.featureShape);
   const values = new Float32Array(instances.length * per);
   const errors: FieldError[] = [];

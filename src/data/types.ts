@@ -1,4 +1,6 @@
 import type { ColumnInfo } from './dataset-meta.ts';
+import type { ImageSpec } from './image-spec.ts';
+import type { TextSettings } from './text-vectorizer.ts';
 
 export type NumericArray = Float32Array | Float64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
@@ -20,6 +22,10 @@ export interface DataDescription {
   featureNames?: string[];
   /** Text feature columns: their classes, one-hot encoded in this order. */
   featureCategories?: Record<string, string[]>;
+  /** Image-folder data learning from its image column: how images became its pixels. */
+  image?: ImageSpec;
+  /** data.text: how the text column becomes the first values of each sample (the vocabulary is learned in training). */
+  text?: TextSettings;
 }
 
 export interface Split {
@@ -28,6 +34,11 @@ export interface Split {
   /** Labels of every sample, flattened in order: count x product(labelShape). */
   y: NumericArray;
   count: number;
+  /**
+   * data.text: each sample's document. `x` then holds only the other feature columns
+   * (count x the rest), until `vectorizeText` puts the text's values in front of them.
+   */
+  texts?: string[];
 }
 
 export interface LoadedData extends DataDescription {

@@ -6,6 +6,9 @@ import type { ColumnInfo, DatasetCatalog, DatasetMeta, StoredDataset } from './d
 import { featureShapeOf } from './ingest.ts';
 import { datasetGone, gatherRows, type ColumnData } from './gather-rows.ts';
 import { holdOut } from './split.ts';
+import { readTexts } from './text-column.ts';
+import { checkText, textShape } from './text-selection.ts';
+import type { TextSettings } from './text-vectorizer.ts';
 import { sizeOf, type DataDescription, type Encoding, type LoadedData, type RowSet, type Split } from './types.ts';
 
 /** The columns a job learns from, checked against the dataset. */
@@ -16,6 +19,8 @@ interface Selection {
   labelShape: number[];
   numClasses?: number;
   classNames?: string[];
+  /** data.text: the text column, vectorized ahead of the other features. */
+  text?: { column: ColumnInfo; settings: TextSettings };
 }
 
 const mismatch = (errors: FieldError[]) =>
@@ -34,8 +39,16 @@ function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
       path: `${where}/label`,
       message: `dataset ${meta.id} has no column ${JSON.stringify(labelName)}; its columns are ${[...byName.keys()].join(', ')}`,
     });
+  if (label?.type === 'text')
+    errors.push({
+      path: `${where}/label`,
+      message: `column ${JSON.stringify(labelName)} holds raw text (uploaded with text=); a label needs numbers or classes`,
+    });
+  const text = spec.text ? checkText(meta, spec, labelName, where, errors) : undefined;
+  // With data.text the text alone is the input unless data.features names columns to append.
   const featureNames =
-    spec.features ?? meta.columns.filter((c) => c.name !== labelName && c.type === 'numeric').map((c) => c.name);
+    spec.features ??
+    (text ? [] : meta.columns.filter((c) => c.name !== labelName && c.type === 'numeric').map((c) => c.name));
   const features: ColumnInfo[] = [];
   featureNames.forEach((name, i) => {
     const column = byName.get(name);
@@ -43,9 +56,20 @@ function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
     if (!column) errors.push({ path: at, message: `dataset ${meta.id} has no column ${JSON.stringify(name)}` });
     else if (name === labelName)
       errors.push({ path: at, message: `column ${JSON.stringify(name)} is the label; it cannot also be a feature` });
+    else if (column.type === 'text')
+      errors.push({
+        path: at,
+        message: `column ${JSON.stringify(name)} holds raw text: vectorize it with data.text (one text column per job)`,
+      });
     else features.push(column);
   });
-  if (featureNames.length === 0)
+  if (text?.settings.mode === 'int' && featureNames.length > 0)
+    errors.push({
+      path: `${where}/features`,
+      message:
+        'int mode gives token sequences for an embedding layer; other columns can be appended in multiHot, count or tfIdf mode only',
+    });
+  if (featureNames.length === 0 && !text)
     errors.push({ path: `${where}/features`, message: 'the dataset has no numeric column besides the label' });
   if (errors.length > 0) throw mismatch(errors);
   const numericClasses =
@@ -55,8 +79,9 @@ function select(meta: DatasetMeta, spec: DataSpec, where = '/data'): Selection {
   return {
     features,
     label: label!,
-    featureShape: featureShapeOf(features),
+    featureShape: text ? textShape(text.settings, features) : featureShapeOf(features),
     labelShape: label!.shape,
+    text,
     numClasses: label!.type === 'string' ? label!.classes!.length : numericClasses,
     classNames: label!.type === 'string' ? label!.classes!.map((c) => c.name) : undefined,
   };
@@ -154,6 +179,7 @@ export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undef
       { path: '/data/testSplit', message: `${spec.testSplit} of ${meta.rows} rows leaves no test or no training rows` },
     ]);
   }
+  if (selection.text) checkTextMemory(selection, train + test, catalog?.memoryLimitBytes);
   return {
     name: meta.name,
     description: `uploaded ${meta.format} dataset ${meta.id}`,
@@ -161,11 +187,31 @@ export function describeUploaded(spec: DataSpec, catalog: DatasetCatalog | undef
     labelShape: selection.labelShape,
     numClasses: selection.numClasses,
     classNames: selection.classNames,
-    featureNames: meta.format === 'idx' ? undefined : selection.features.map((c) => c.name),
+    featureNames: meta.format === 'idx' || meta.format === 'images' ? undefined : selection.features.map((c) => c.name),
+    // The image spec holds while the job learns from the image column alone (the default features).
+    image:
+      meta.image && selection.features.length === 1 && selection.features[0].name === 'image' ? meta.image : undefined,
     featureCategories: categoriesOf(selection.features),
     trainCount: train,
     testCount: test,
+    ...(selection.text ? { text: selection.text.settings } : {}),
   };
+}
+
+/**
+ * Vectorized text is held in memory whole (N x width float32, the test split too): over
+ * DATASET_MEMORY_LIMIT_BYTES the job is refused at submit rather than streamed from disk.
+ */
+function checkTextMemory(selection: Selection, rows: number, limit = Infinity) {
+  const bytes = rows * (sizeOf(selection.featureShape) + Math.max(sizeOf(selection.labelShape), 1)) * 4;
+  if (bytes <= limit) return;
+  const field = selection.text!.settings.mode === 'int' ? 'outputSequenceLength' : 'maxTokens';
+  throw mismatch([
+    {
+      path: `/data/text/${field}`,
+      message: `${rows} documents of ${sizeOf(selection.featureShape)} values take ${bytes} bytes vectorized, over the ${limit} bytes a job may hold in memory (DATASET_MEMORY_LIMIT_BYTES): lower ${field} or use data.limit`,
+    },
+  ]);
 }
 
 function categoriesOf(features: ColumnInfo[]): Record<string, string[]> | undefined {
@@ -207,7 +253,9 @@ async function loadSplit(
   const x = gatherRows(features, rows);
   let y = gatherRows([label], rows);
   if (codeMap) y = Float32Array.from(y, (code) => codeMap[code]);
-  return { x, y, count: rows.length };
+  // Text is vectorized once the vocabulary is learned (training.ts): x holds the other features.
+  const texts = selection.text ? await readTexts(stored.dir, selection.text.column, rows) : undefined;
+  return { x, y, count: rows.length, ...(texts ? { texts } : {}) };
 }
 
 const range = (n: number) => Int32Array.from({ length: n }, (_, i) => i);
@@ -233,7 +281,7 @@ export async function loadUploaded(
   let testRows: Int32Array | undefined;
   if (spec.testSplit !== undefined) {
     const strata = spec.stratify
-      ? (await loadSplit(stored, { ...selection, features: [] }, range(stored.meta.rows))).y
+      ? (await loadSplit(stored, { ...selection, features: [], text: undefined }, range(stored.meta.rows))).y
       : undefined;
     const { held, kept } = holdOut(stored.meta.rows, spec.testSplit, seed ?? DEFAULT_TEST_SEED, strata);
     trainRows = sorted(kept);

@@ -6,8 +6,17 @@ import { Type } from '@sinclair/typebox';
 import { AppError, notFound } from '../errors.ts';
 import { BUILT_IN_INFO } from '../data/built-in-info.ts';
 import type { DatasetFormat, DatasetMeta } from '../data/dataset-meta.ts';
-import { byteLimit, IdxIngest, ingestTable, limited, type DatasetContent, type UploadOptions } from '../data/ingest.ts';
+import {
+  byteLimit,
+  IdxIngest,
+  ingestImages,
+  ingestTable,
+  limited,
+  type DatasetContent,
+  type UploadOptions,
+} from '../data/ingest.ts';
 import { ingestLimits } from '../data/ingest-limits.ts';
+import { parseColorMode, parseCrop, parseImageSize } from '../data/image-spec.ts';
 import { invalidDataset } from '../data/upload-errors.ts';
 import { hiddenCharacter, HIDDEN_CHARACTERS_RULE } from '../schemas/common.ts';
 import { jobsUsingDataset } from '../jobs/dataset-usage.ts';
@@ -23,7 +32,7 @@ const RAW_TYPES: Record<string, DatasetFormat> = {
   'application/csv': 'csv',
   'application/json': 'json',
 };
-const FORMATS = ['csv', 'json', 'idx'];
+const FORMATS = ['csv', 'json', 'idx', 'images'];
 
 const view = (meta: DatasetMeta) => ({ ...meta, builtIn: false });
 
@@ -49,17 +58,29 @@ function listView(meta: DatasetMeta) {
   return { ...view(meta), columns };
 }
 
+/** The `text` option: comma-separated names of the columns to store as raw text. */
+function textColumns(value: string): string[] {
+  const names = value.split(',').map((name) => name.trim());
+  if (value.length > 2000 || names.some((name) => name === ''))
+    throw invalidDataset(
+      '/text',
+      'must be comma-separated column names, e.g. "review,title" (at most 2000 characters)',
+    );
+  return names;
+}
+
 /** The format of a multipart file: the `format` option, else its name, else its content type. */
 function formatOf(options: UploadOptions, filename: string | undefined, mimetype: string): DatasetFormat {
   if (options.format) return options.format;
   const name = (filename ?? '').toLowerCase();
   if (name.endsWith('.csv')) return 'csv';
   if (name.endsWith('.json')) return 'json';
+  if (/\.(zip|tar|tgz|tar\.gz)$/.test(name)) return 'images';
   if (/ubyte|\.idx\d?|\.gz$/.test(name)) return 'idx';
   if (RAW_TYPES[mimetype]) return RAW_TYPES[mimetype];
   throw invalidDataset(
     '/format',
-    `cannot tell the format of ${JSON.stringify(filename ?? 'the file')}: add the field format=csv|json|idx`,
+    `cannot tell the format of ${JSON.stringify(filename ?? 'the file')}: add the field format=csv|json|idx|images`,
   );
 }
 
@@ -106,6 +127,14 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
         } else if (part.fieldname === 'delimiter') {
           if (value.length !== 1) throw invalidDataset('/delimiter', 'must be one character');
           options.delimiter = value;
+        } else if (part.fieldname === 'text') {
+          options.text = textColumns(value);
+        } else if (part.fieldname === 'imageSize') {
+          options.image = { ...options.image, size: parseImageSize(value) };
+        } else if (part.fieldname === 'colorMode') {
+          options.image = { ...options.image, colorMode: parseColorMode(value) };
+        } else if (part.fieldname === 'cropToAspectRatio') {
+          options.image = { ...options.image, cropToAspectRatio: parseCrop(value) };
         } else if (part.fieldname === 'name' || part.fieldname === 'label') {
           // The same rules as the query string's name and label.
           if (value.length === 0 || value.length > 200)
@@ -116,7 +145,7 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
         } else {
           throw invalidDataset(
             `/${part.fieldname}`,
-            'is not a known field (name, format, label, delimiter, and the file)',
+            'is not a known field (name, format, label, delimiter, text, imageSize, colorMode, cropToAspectRatio, and the file)',
           );
         }
         continue;
@@ -127,9 +156,16 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const source = limited(part.file, byteLimit(limit, `file ${part.fieldname}`), (err) =>
         malformedForm(`the form could not be read: ${err.message}`),
       );
+      if (options.image && format !== 'images')
+        throw invalidDataset(
+          `/${Object.keys(options.image)[0] === 'size' ? 'imageSize' : Object.keys(options.image)[0]}`,
+          'applies only to image-folder archives (.zip, .tar, .tar.gz)',
+        );
       if (format === 'idx') {
         idx ??= new IdxIngest(dir, limit, limits);
         await idx.add(part.fieldname, source);
+      } else if (format === 'images') {
+        content = await ingestImages(source, dir, options);
       } else {
         content = await ingestTable(format, source, dir, options);
       }
@@ -144,9 +180,9 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
     {
       schema: {
         tags: ['datasets'],
-        summary: 'Upload a dataset (CSV, JSON or IDX)',
+        summary: 'Upload a dataset (CSV, JSON, IDX or an image-folder archive)',
         description:
-          'multipart/form-data with a file (`file`; IDX: `images` and `labels`, plain or gzip) and optional fields `name`, `format`, `label`, `delimiter` before it; ' +
+          'multipart/form-data with a file (`file`; IDX: `images` and `labels`, plain or gzip; image folders: a .zip, .tar or .tar.gz of class folders) and optional fields `name`, `format`, `label`, `delimiter`, `text`, `imageSize`, `colorMode`, `cropToAspectRatio` before it; ' +
           'or a raw `text/csv` or `application/json` body with the options in the query string. Parsed while streaming; a bad row is a 400 naming it, and nothing is stored.',
         consumes: ['multipart/form-data', 'text/csv', 'application/json'],
         querystring: UploadQuery,
@@ -163,7 +199,9 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
       },
     },
     async (request, reply) => {
-      const options: UploadOptions = { ...request.query, maxJsonDepth: config.MAX_JSON_DEPTH, limits };
+      const { text, ...query } = request.query;
+      const options: UploadOptions = { ...query, maxJsonDepth: config.MAX_JSON_DEPTH, limits };
+      if (text !== undefined) options.text = textColumns(text);
       try {
         // Before a byte is read: a store that is away is a 503 now, not after the upload.
         await app.services.storeProbe.require();
@@ -184,6 +222,11 @@ export const datasetRoutes: FastifyPluginAsyncTypebox = async (app) => {
             throw invalidDataset(
               '/format',
               'IDX uploads are two files: send them as multipart/form-data fields images and labels',
+            );
+          if (format === 'images')
+            throw invalidDataset(
+              '/format',
+              'image-folder archives are sent as multipart/form-data, the file in `file`',
             );
           if (!format || !request.body) {
             throw new AppError(

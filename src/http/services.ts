@@ -76,6 +76,7 @@ export const services = fp<{ config: Config }>(
         maxAnswerBytes: config.PREDICT_MAX_ANSWER_BYTES,
         maxPassBytes: config.PREDICT_MAX_PASS_BYTES,
         maxPassFlops: config.PREDICT_MAX_PASS_FLOPS,
+        maxImagePixels: config.DATASET_MAX_IMAGE_PIXELS,
       },
       metrics.predictorObserver,
     );

@@ -31,6 +31,8 @@ export function fieldErrors(errors: ErrorObject[], part: string): FieldError[] {
       message = 'is required';
     } else if (e.keyword === 'pattern' && typeof e.parentSchema?.description === 'string') {
       message = `must be ${e.parentSchema.description}`;
+    } else if (e.keyword === 'enum') {
+      message = `must be one of ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
     }
     const key = `${path} ${message}`;
     if (!seen.has(key)) out.push({ path: path || '/', message });

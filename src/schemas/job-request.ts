@@ -1,4 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
+import { AugmentSpec } from './augment.ts';
 import { Name, Shape } from './common.ts';
 import { InputDef, LAYER_TYPES } from './layers.ts';
 import { RegisterSpec } from './registry.ts';
@@ -136,6 +137,66 @@ export const LabelTransforms = Type.Object(
 );
 export type LabelTransforms = Static<typeof LabelTransforms>;
 
+/** Most tokens a text vocabulary may hold: the vocabulary and its idf weights are stored with the model. */
+export const MAX_TEXT_TOKENS = 100_000;
+
+export const TextModes = ['int', 'multiHot', 'count', 'tfIdf'] as const;
+
+export const TextSpec = Type.Object(
+  {
+    column: Type.String({
+      minLength: 1,
+      maxLength: 200,
+      description: 'a column uploaded as raw text (the upload option `text`)',
+    }),
+    mode: Type.Optional(
+      Type.Union(
+        TextModes.map((m) => Type.Literal(m)),
+        {
+          description:
+            "Keras's output_mode: int (token indices, 0 padding, 1 OOV; for embedding layers), multiHot, count or tfIdf (one value per vocabulary slot, 0 the OOV); default int",
+        },
+      ),
+    ),
+    maxTokens: Type.Optional(
+      Type.Integer({
+        minimum: 3,
+        maximum: MAX_TEXT_TOKENS,
+        description:
+          'vocabulary size counting the OOV token (and the padding token in int mode), as Keras counts it; the width of multiHot/count/tfIdf vectors; default 10000',
+      }),
+    ),
+    outputSequenceLength: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 10_000,
+        description: 'int mode (required there): pad with 0 or truncate every document to this many tokens',
+      }),
+    ),
+    ngrams: Type.Optional(
+      Type.Union([Type.Literal(1), Type.Literal(2)], {
+        description: '2: bigrams too, joined by a space; default 1',
+      }),
+    ),
+    standardize: Type.Optional(
+      Type.Union([Type.Literal('lowerAndStripPunctuation'), Type.Literal('lower'), Type.Literal('none')], {
+        description: 'after Unicode NFC: lowercase, and strip ASCII punctuation; default lowerAndStripPunctuation',
+      }),
+    ),
+    split: Type.Optional(
+      Type.Union([Type.Literal('whitespace'), Type.Literal('character')], {
+        description: 'whitespace runs, or every Unicode code point; default whitespace',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description:
+      "Keras TextVectorization of one text column: the vocabulary (and idf) is learned on the training rows only and stored with the model; predict takes raw strings. Other feature columns (data.features) are appended after the text's values",
+  },
+);
+export type TextSpec = Static<typeof TextSpec>;
+
 const Samples = (what: string) =>
   Type.Array(Type.Unknown(), {
     minItems: 1,
@@ -197,6 +258,8 @@ export const DataSpec = Type.Object(
     ),
     inputs: Type.Optional(InputTransforms),
     labels: Type.Optional(LabelTransforms),
+    augment: Type.Optional(AugmentSpec),
+    text: Type.Optional(TextSpec),
   },
   { additionalProperties: false },
 );

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Id, Nullable, PageQuery, Shape } from './common.ts';
+import { ImageSpecSchema } from './dataset.ts';
 import { Evaluation } from './evaluation.ts';
 
 const Dim = Nullable(Type.Integer());
@@ -82,10 +83,34 @@ export const Model = Type.Object(
       classNames: Type.Optional(
         Type.Array(Type.String(), { description: 'class names by class index: predict answers with them' }),
       ),
+      image: Type.Optional(ImageSpecSchema),
       categories: Type.Optional(
         Type.Record(Type.String(), Type.Array(Type.String()), {
           description: 'text feature columns -> their values, one-hot encoded in this order (predict takes the text)',
         }),
+      ),
+      text: Type.Optional(
+        Type.Object(
+          {
+            column: Type.String(),
+            mode: Type.String({ description: 'int, multiHot, count or tfIdf' }),
+            maxTokens: Type.Integer(),
+            outputSequenceLength: Type.Optional(Type.Integer()),
+            ngrams: Type.Integer(),
+            standardize: Type.String(),
+            split: Type.String(),
+            vocabularySize: Type.Optional(
+              Type.Integer({ description: "the learned tokens and the special ones (Keras's vocabulary_size())" }),
+            ),
+            topTokens: Type.Optional(
+              Type.Array(Type.String(), {
+                description:
+                  'the most frequent learned tokens (the first 20); the whole vocabulary is stored with the model',
+              }),
+            ),
+          },
+          { description: 'data.text: the text vectorization predict applies to raw strings' },
+        ),
       ),
       statistics: Type.Optional(
         Type.Object(
@@ -132,7 +157,7 @@ export const PredictRequest = Type.Object(
         minItems: 1,
         maxItems: MAX_PREDICT_INSTANCES,
         description:
-          "raw instances in the training data form (e.g. 784 pixel values 0-255, flat or 28x28): TF Serving's row form; the answer has `predictions`",
+          'raw instances in the training data form (e.g. 784 pixel values 0-255, flat or 28x28), or for a model of image folders (`transforms.image`) an image as `{"b64": "<base64 PNG, JPEG, WebP or GIF>"}`, decoded and resized as in training: TF Serving\'s row form; the answer has `predictions`',
       }),
     ),
     inputs: Type.Optional(

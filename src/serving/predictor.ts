@@ -12,6 +12,8 @@ import {
   onBackendDiscarded,
   replaceFaultedBackend,
 } from '../compute/backend-guard.ts';
+import { DEFAULT_INGEST_LIMITS } from '../data/ingest-limits.ts';
+import { decodeImageInstances } from './image-instances.ts';
 import { flatInstances, joinPredictions } from './instances.ts';
 import { passSize } from './pass-size.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
@@ -66,6 +68,8 @@ export interface PredictorLimits {
    * requests are split into passes with a turn of the loop between them.
    */
   maxPassFlops?: number;
+  /** Pixels of one `{"b64": …}` image instance before it is resized (DATASET_MAX_IMAGE_PIXELS). */
+  maxImagePixels?: number;
 }
 /** What the predictor tells whoever measures it (the API's metrics); every call is synchronous and cheap. */
 export interface PredictorObserver {
@@ -114,6 +118,7 @@ export class Predictor {
       maxAnswerBytes: Number.POSITIVE_INFINITY,
       maxPassBytes: Number.POSITIVE_INFINITY,
       maxPassFlops: Number.POSITIVE_INFINITY,
+      maxImagePixels: DEFAULT_INGEST_LIMITS.maxImagePixels,
       ...limits,
     };
     this.cache = new LRUCache({
@@ -170,9 +175,16 @@ export class Predictor {
     visible: (meta: ModelMeta) => boolean,
   ): Promise<Prediction> {
     if (backendState() === 'replacing') throw backendUnavailable('the compute backend faulted during another request');
-    const loaded = await this.load(id);
+    let loaded = await this.load(id);
     if (!visible(loaded.meta)) throw notFound('model', id);
     this.checkSize(loaded, instances.length);
+    const { image } = loaded.meta.transforms;
+    if (image) {
+      // Encoded images become pixels first (asynchronously, off the loop); the rest is synchronous.
+      instances = await decodeImageInstances(instances, image, this.limits.maxImagePixels);
+      // The model may have left the cache (and been disposed) meanwhile: the pass needs it loaded.
+      loaded = await this.load(id);
+    }
     if (instances.length <= loaded.maxInstances) return this.enqueue(id, loaded, instances);
     // More than one pass may take: one pass at a time, each in a turn of the event loop of its own.
     const parts: Prediction[] = [];

@@ -70,8 +70,10 @@ export type FitInput =
   | { x: tf.Tensor; y: tf.Tensor; validationData?: [tf.Tensor, tf.Tensor] }
   | {
       dataset: tf.data.Dataset<tf.TensorContainer>;
-      validationDataset?: tf.data.Dataset<tf.TensorContainer>;
+      validationDataset?: tf.data.Dataset<tf.TensorContainer> | [tf.Tensor, tf.Tensor];
       samples: number;
+      /** Told each epoch (0-based, counting resumed ones) before its batches are made: seeds per-epoch draws. */
+      epochBegins?: (epoch: number) => void;
     };
 
 export async function fit(
@@ -99,6 +101,8 @@ export async function fit(
         onEpochBegin: async (epoch) => {
           currentEpoch = epoch + 1;
           epochStart = Date.now();
+          // fitDataset asks for the epoch's iterator after this callback, so its batches see the epoch.
+          if ('dataset' in input) input.epochBegins?.(epoch);
         },
         onBatchEnd: async (batch, logs) => {
           const loss = logs?.loss;
@@ -135,7 +139,11 @@ export async function fit(
     };
     await ('x' in input
       ? model.fit(input.x, input.y, { ...options, batchSize, shuffle, validationData: input.validationData })
-      : model.fitDataset(input.dataset, { ...options, validationData: input.validationDataset }));
+      : model.fitDataset(input.dataset, {
+          ...options,
+          validationData: input.validationDataset,
+          validationBatchSize: batchSize,
+        }));
   } finally {
     if (numericalTrouble) control.dispose();
     else control.finish();

@@ -8,12 +8,14 @@ import type { DataDescription } from '../data/types.ts';
 import type { FitSpec, JobRequest } from '../schemas/job-request.ts';
 import { buildWithEstimates, summarize, type ModelSummary } from '../model/build-model.ts';
 import { parseCallbacks, type CallbackSettings } from './callbacks.ts';
+import { textModelErrors } from './text-checks.ts';
 import { compileModel, parseCompile, type CompileSettings } from '../model/compile.ts';
 import { estimateCost, type CostEstimate, type LayerEstimate } from '../model/model-estimates.ts';
 import { modelWarnings } from '../model/model-warnings.ts';
 import { parseModel, type ModelDef } from '../model/model-spec.ts';
 import { combineModel, isFineTune } from '../model/fine-tune.ts';
 import { disposeModel } from '../model/dispose.ts';
+import { planAugmentation, type Augmentation } from './augmentation.ts';
 
 /** Everything a worker needs to train a job, checked; the API makes it at submit (the dry run). */
 export interface TrainingPlan {
@@ -32,6 +34,8 @@ export interface TrainingPlan {
   warnings: string[];
   /** A fine-tuning job's parent (`model.from`), as the caller read it. */
   parent?: ParentModel;
+  /** Training-time image augmentation (`data.augment`), when it changes anything. */
+  augment?: Augmentation;
 }
 
 /**
@@ -121,17 +125,24 @@ export function planJob(
     transforms.statistics = parent.transforms.statistics;
   if (data.featureNames) transforms.features = data.featureNames;
   if (data.classNames) transforms.classNames = data.classNames;
+  if (data.image) transforms.image = data.image;
   if (data.featureCategories) transforms.categories = data.featureCategories;
+  if (data.text) transforms.text = data.text;
   const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
   const fit = { ...FIT_DEFAULTS, ...fitSpec };
   const evaluate = request.evaluate ?? false;
-  const errors = [...transformErrors(data, transforms.inputs, transforms.labels), ...dataErrors(data, fit, evaluate)];
+  const errors = [
+    ...transformErrors(data, transforms.inputs, transforms.labels),
+    ...dataErrors(data, fit, evaluate),
+    ...textModelErrors(model, transforms),
+  ];
   if (errors.length > 0) throw new AppError(422, 'data_mismatch', `${errors[0].path} ${errors[0].message}`, errors);
   checkFitLimits(fit, caps);
   checkTrainingSamples(fit.epochs, data.trainCount, caps.maxTrainingSamples);
 
   const inputShape = modelInputShape(transforms);
   if (parent) checkParentInput(parent, inputShape, request.data.inputs !== undefined);
+  const augment = planAugmentation(request.data.augment, inputShape);
   const { model: tfModel, plan } = buildWithEstimates(model, inputShape, caps);
   try {
     const outputError = checkOutput(
@@ -178,6 +189,7 @@ export function planJob(
       estimates,
       warnings,
       ...(parent ? { parent } : {}),
+      ...(augment ? { augment } : {}),
     };
   } finally {
     disposeModel(tfModel);

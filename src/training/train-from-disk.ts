@@ -10,6 +10,7 @@ import { ReportAccumulator } from './evaluation-report.ts';
 import type { TrainingPlan } from './plan.ts';
 import { fit, type TrainingResult, type TrainingSink } from './fit.ts';
 import { disposeModel } from '../model/dispose.ts';
+import { Augmenter } from './augmentation.ts';
 
 /** Blocks read for statistics and labels: big enough for few reads, small enough to stay bounded. */
 const SCAN_BLOCK = 4096;
@@ -54,17 +55,33 @@ export async function trainFromDisk(
   const model = await startModel(plan);
   try {
     compileModel(model, plan.compile);
+    // Only the training batches are augmented; validation and test batches come from toTensors as they are.
+    const augmenter = plan.augment && new Augmenter(plan.augment, plan.augment.seed ?? plan.fit.seed ?? seed);
+    const toTrainingTensors = augmenter
+      ? (block: Block) => {
+          const { xs, ys } = toTensors(block);
+          const augmented = augmenter.apply(xs);
+          xs.dispose();
+          return { xs: augmented, ys };
+        }
+      : toTensors;
     const dataset = diskDataset(
       disk.train,
       trainRows,
       batchSize,
-      toTensors,
+      toTrainingTensors,
       plan.fit.shuffle ? { seed: plan.fit.seed ?? seed } : undefined,
     );
     const validationDataset = validationRows
       ? diskDataset(disk.train, validationRows, batchSize, toTensors)
       : undefined;
-    const history = await fit(model, { dataset, validationDataset, samples: trainRows.length }, plan, sink);
+    const epochBegins = augmenter ? (epoch: number) => augmenter.startEpoch(epoch) : undefined;
+    const history = await fit(
+      model,
+      { dataset, validationDataset, samples: trainRows.length, epochBegins },
+      plan,
+      sink,
+    );
     const stopped = sink.supervisor?.stopReason;
     if (stopped) return { model, history, evaluation: null, transforms, stopped };
     let evaluation: EvaluationReport | null = null;

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadData } from '../data/datasets.ts';
 import { featuresTensor, fitStatistics, labelsTensor } from '../data/transforms.ts';
 import { validationSplit } from '../data/split.ts';
+import { vectorizeText } from '../data/text-data.ts';
 import type { DataSpec } from '../schemas/job-request.ts';
 import { startModel } from './start-model.ts';
 import { compileModel } from '../model/compile.ts';
@@ -11,6 +12,8 @@ import { reportFor } from './evaluation-report.ts';
 import { trainFromDisk } from './train-from-disk.ts';
 import { fit, type TrainingResult, type TrainingSink } from './fit.ts';
 import { disposeModel } from '../model/dispose.ts';
+import { Augmenter } from './augmentation.ts';
+import { augmentedMemoryInput } from './augmented-batches.ts';
 
 /**
  * Loads the data, builds and fits the model, and evaluates it on the test split: Keras's
@@ -41,8 +44,10 @@ export async function train(
             data.stratify ? data.train.y : undefined,
           )
         : undefined;
-    const transforms = fitStatistics(plan.transforms, data.train.x, data.train.count, split?.train);
-    const x = keep(featuresTensor(data.train.x, data.train.count, transforms));
+    // data.text: the vocabulary is learned on the rows fit trains on (not validation, not test).
+    const text = vectorizeText(plan.transforms, data, split?.train);
+    const transforms = fitStatistics(text.transforms, text.train.x, data.train.count, split?.train);
+    const x = keep(featuresTensor(text.train.x, data.train.count, transforms));
     const y = keep(labelsTensor(data.train.y, data.train.count, data, plan.transforms.labels));
     let fitX = x;
     let fitY = y;
@@ -54,12 +59,23 @@ export async function train(
       fitY = keep(tf.gather(y, trainIdx));
       validationData = [keep(tf.gather(x, valIdx)), keep(tf.gather(y, valIdx))];
     }
-    const history = await fit(model, { x: fitX, y: fitY, validationData }, plan, sink);
+    // Augmented training batches are made per batch; validation and test data never are.
+    const input = plan.augment
+      ? augmentedMemoryInput(
+          fitX,
+          fitY,
+          plan.fit.batchSize,
+          new Augmenter(plan.augment, plan.augment.seed ?? plan.fit.seed ?? seed),
+          plan.fit.shuffle ? (plan.fit.seed ?? seed) : undefined,
+          validationData,
+        )
+      : { x: fitX, y: fitY, validationData };
+    const history = await fit(model, input, plan, sink);
     const stopped = sink.supervisor?.stopReason;
     if (stopped) return { model, history, evaluation: null, transforms, stopped };
     let evaluation: EvaluationReport | null = null;
     if (plan.evaluate && data.test) {
-      const xt = keep(featuresTensor(data.test.x, data.test.count, transforms));
+      const xt = keep(featuresTensor(text.test?.x ?? data.test.x, data.test.count, transforms));
       const yt = keep(labelsTensor(data.test.y, data.test.count, data, plan.transforms.labels));
       evaluation = await evaluate(model, xt, yt, plan.fit.batchSize);
       Object.assign(
