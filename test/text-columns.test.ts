@@ -153,6 +153,9 @@ describe('text columns end to end', () => {
       const pool = positive ? POSITIVE : NEGATIVE;
       return [`${pool[i % pool.length]}`, (i % 7) / 7, positive ? 'pos' : 'neg'];
     });
+  /** `n` reviews uploaded with their `review` column stored as text. */
+  const uploadReviews = (n: number) =>
+    uploadOk(service.url, csv(['review', 'score', 'sentiment'], reviews(n)), 'text/csv', '?text=review');
 
   async function trainJob(job: unknown) {
     const submitted = await postJson(`${service.url}/v1/jobs`, job);
@@ -247,12 +250,7 @@ describe('text columns end to end', () => {
   });
 
   test('multiHot Dense stack (the IMDB network) trains through the queue and predicts raw strings', async () => {
-    const dataset = await uploadOk(
-      service.url,
-      csv(['review', 'score', 'sentiment'], reviews(200)),
-      'text/csv',
-      '?text=review',
-    );
+    const dataset = await uploadReviews(200);
     const job = await trainJob({
       model: {
         layers: [
@@ -281,12 +279,7 @@ describe('text columns end to end', () => {
   });
 
   test('int mode feeds embedding -> globalAveragePooling1d', async () => {
-    const dataset = await uploadOk(
-      service.url,
-      csv(['review', 'score', 'sentiment'], reviews(200)),
-      'text/csv',
-      '?text=review',
-    );
+    const dataset = await uploadReviews(200);
     const job = await trainJob({
       model: {
         layers: [
@@ -312,12 +305,7 @@ describe('text columns end to end', () => {
   });
 
   test('tfIdf text combined with a tabular column; predict takes records', async () => {
-    const dataset = await uploadOk(
-      service.url,
-      csv(['review', 'score', 'sentiment'], reviews(120)),
-      'text/csv',
-      '?text=review',
-    );
+    const dataset = await uploadReviews(120);
     const job = await trainJob({
       model: {
         layers: [
@@ -351,12 +339,7 @@ describe('text columns end to end', () => {
   });
 
   test('the dry run checks data.text and names the field', async () => {
-    const dataset = await uploadOk(
-      service.url,
-      csv(['review', 'score', 'sentiment'], reviews(20)),
-      'text/csv',
-      '?text=review',
-    );
+    const dataset = await uploadReviews(20);
     // `extra` adds to data, but its `model` replaces the job's.
     const job = (text: Record<string, unknown>, { model, ...extra }: Record<string, unknown> = {}) => ({
       model: model ?? { layers: [{ type: 'dense', units: 1, activation: 'sigmoid' }] },

@@ -69,9 +69,12 @@ async function step(deps: SweepDeps, id: string) {
     const next = job ? follow(trial, job, stopped.has(trial.index), metric, record.objective.goal) : gone(trial);
     if (JSON.stringify(next) === JSON.stringify(trial)) continue;
     const moved = next.status !== trial.status;
+    // A short trial can start and end between two reconciles: its stream still shows it ran.
+    const ranUnseen = moved && trial.status === 'queued' && next.status !== 'running' && Boolean(next.startedAt);
     Object.assign(trial, next);
     changed.push(trial);
     // Its epochs and times are kept up to date; a `trial` event is for a transition.
+    if (ranUnseen) events.push({ event: 'trial', data: trialEvent({ ...trial, status: 'running', objective: null }) });
     if (moved) events.push({ event: 'trial', data: trialEvent(trial) });
     if (
       (trial.status === 'completed' || trial.status === 'stopped') &&
