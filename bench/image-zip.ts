@@ -20,6 +20,8 @@ async function writeZip(file: string, count: number, pixels: (i: number) => Uint
   const out = zip.outputStream.pipe(createWriteStream(file));
   const encode = (i: number) =>
     sharp(pixels(i), { raw: { width: 28, height: 28, channels: 1 } })
+      // A grey PNG (colour type 0), as MNIST-style PNG datasets are; sharp would write RGB.
+      .toColourspace('b-w')
       .png()
       .toBuffer();
   for (let start = 0; start < count; start += ENCODES_IN_FLIGHT) {

@@ -24,6 +24,7 @@ const png = option('png');
 if (png) {
   const { test } = await loadMnist({ train: 1, test: 1 });
   await sharp(Buffer.from(test!.x.buffer, test!.x.byteOffset, 784), { raw: { width: 28, height: 28, channels: 1 } })
+    .toColourspace('b-w')
     .png()
     .toFile(png);
   console.log(`wrote test digit 0 (a ${test!.y[0]}) to ${png}`);

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import * as tar from 'tar-stream';
 import { zipEntries } from '../src/data/image-archive.ts';
-import { decodeImage } from '../src/data/image-decode.ts';
+import { decodeImage, decodeWithSharp, plainPng } from '../src/data/image-decode.ts';
 import { grey, sendArchive, shadesJob, shadesZip, zip, type Files } from './image-fixtures.ts';
 import { getJson, postJson, startService, testConfig, waitForJob, type TestService } from './helpers.ts';
 
@@ -64,6 +64,51 @@ test('zip entries read through 256 KiB blocks come back byte for byte, across bl
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('a PNG already of the asked size and colour type is read as it is (fast-png), pixel for pixel what sharp decodes; other PNGs go to sharp', async () => {
+  const [w, h] = [12, 10];
+  const random = (channels: number) =>
+    Buffer.from(Array.from({ length: w * h * channels }, (_, i) => (i * 37 + 11) % 256));
+  const encode = (raw: Buffer, channels: 1 | 3 | 4, options: { palette?: boolean } = {}) => {
+    const image = sharp(raw, { raw: { width: w, height: h, channels } });
+    return (channels === 1 ? image.toColourspace('b-w') : image).png(options).toBuffer();
+  };
+  const modes = [
+    ['grayscale', 1, 0],
+    ['rgb', 3, 2],
+    ['rgba', 4, 6],
+  ] as const;
+  for (const [colorMode, channels, colourType] of modes) {
+    const raw = random(channels);
+    const png = await encode(raw, channels);
+    assert.equal(png[25], colourType, `the ${colorMode} fixture is PNG colour type ${colourType}`);
+    const spec = { size: [h, w] as [number, number], colorMode, cropToAspectRatio: false };
+    const plain = plainPng(png, spec, 1e6);
+    assert.ok(plain, `${colorMode}: read as it is`);
+    assert.deepEqual(Array.from(plain), Array.from(raw), `${colorMode}: the stored pixels`);
+    assert.deepEqual(Array.from(await decodeImage(png, spec, 1e6)), Array.from(await decodeWithSharp(png, spec, 1e6)));
+    // Another size, another colour mode, or a pixel limit below the image: sharp's work.
+    assert.equal(plainPng(png, { ...spec, size: [h, w + 1] }, 1e6), undefined);
+    assert.equal(plainPng(png, { ...spec, colorMode: colorMode === 'rgb' ? 'rgba' : 'rgb' }, 1e6), undefined);
+    assert.equal(plainPng(png, spec, w * h - 1), undefined);
+  }
+  // A palette PNG (colour type 3) is not read as it is, and decodes as sharp decodes it.
+  const palette = await encode(random(3), 3, { palette: true });
+  assert.equal(palette[25], 3);
+  const rgb = { size: [h, w] as [number, number], colorMode: 'rgb' as const, cropToAspectRatio: false };
+  assert.equal(plainPng(palette, rgb, 1e6), undefined);
+  assert.deepEqual(
+    Array.from(await decodeImage(palette, rgb, 1e6)),
+    Array.from(await decodeWithSharp(palette, rgb, 1e6)),
+  );
+  // A corrupt plain PNG (one pixel byte changed, so its CRC is wrong) is left to sharp, which refuses it.
+  const grey = await encode(random(1), 1);
+  const broken = Buffer.from(grey);
+  broken[broken.length - 20] ^= 0xff;
+  const spec = { size: [h, w] as [number, number], colorMode: 'grayscale' as const, cropToAspectRatio: false };
+  assert.equal(plainPng(broken, spec, 1e6), undefined);
+  await assert.rejects(decodeImage(broken, spec, 1e6), /cannot be decoded/);
 });
 
 describe('image-folder datasets', () => {
