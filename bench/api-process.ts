@@ -5,14 +5,21 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { configToEnv, type Config } from '../src/config.ts';
 
 const serverScript = fileURLToPath(new URL('../src/server.ts', import.meta.url));
+const compiledScript = fileURLToPath(new URL('../dist/src/server.js', import.meta.url));
 
-/** `npm run api` as a real process with the test's config (its PORT must be a free port), answering /healthz. */
-export async function spawnApi(config: Config, env: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--import', 'tsx', serverScript], {
+/**
+ * `npm run api` as a real process with the test's config (its PORT must be a free port),
+ * answering /healthz. `compiled` runs the build in dist/ as production does (`npm run build`
+ * first): a bench measuring the process's memory should not count tsx's (about 1 GB more).
+ */
+export async function spawnApi(config: Config, env: Record<string, string> = {}, { compiled = false } = {}) {
+  if (compiled && !existsSync(compiledScript)) throw new Error(`${compiledScript} is missing: run npm run build first`);
+  const child = spawn(process.execPath, compiled ? [compiledScript] : ['--import', 'tsx', serverScript], {
     env: { ...process.env, ...configToEnv(config), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

