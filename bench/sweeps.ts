@@ -21,7 +21,8 @@
  *   env: BENCH_SWEEP_TRAIN (10000 digits) BENCH_SWEEP_EPOCHS (6, part 1) BENCH_SWEEP_TRIALS (16)
  *        BENCH_SWEEP_ROUNDS (1: serial and parallel once each; more alternate their order)
  *        BENCH_SWEEP_HALVING_EPOCHS (9) BENCH_SWEEP_HALVING_SEEDS (3) BENCH_SWEEP_NOISE_SEEDS (3)
- *        BENCH_SWEEP_ONLY (parallel|halving)
+ *        BENCH_SWEEP_ONLY (parallel|halving) BENCH_SWEEP_PIN (1: in part 1 each worker and its
+ *        training child on a core of its own, via taskset: each worker a one-core machine)
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -45,6 +46,8 @@ const HALVING_EPOCHS = env('BENCH_SWEEP_HALVING_EPOCHS', 9);
 const NOISE_SEEDS = env('BENCH_SWEEP_NOISE_SEEDS', 3);
 const HALVING_SEEDS = env('BENCH_SWEEP_HALVING_SEEDS', 3);
 const ONLY = process.env.BENCH_SWEEP_ONLY;
+/** Part 1 with each worker (and its training child) pinned to a core of its own: workers as one-core machines. */
+const PIN = process.env.BENCH_SWEEP_PIN === '1';
 
 const LR = '/compile/optimizer/learningRate';
 const UNITS = '/model/layers/0/units';
@@ -115,14 +118,14 @@ async function parallelPart() {
     const order = r % 2 === 0 ? [1, 2] : [2, 1];
     for (const n of order) {
       // Fresh workers each time: every configuration pays its children's start once per worker.
-      await startWorkers(n);
+      await startWorkers(n, PIN);
       const result = await runSweep(sweep(n));
       await stopWorkers();
       const trialSeconds = result.sweep.trials.map(
         (t: any) => (Date.parse(t.finishedAt) - Date.parse(t.startedAt)) / 1000,
       );
       runs.push({
-        mode: n === 1 ? 'serial: 1 worker, parallelism 1' : 'parallel: 2 workers, parallelism 2',
+        mode: `${n === 1 ? 'serial: 1 worker, parallelism 1' : 'parallel: 2 workers, parallelism 2'}${PIN ? ', pinned' : ''}`,
         wallS: round(result.wallMs / 1000, 1),
         submitS: round(result.submitMs / 1000, 2),
         trialMedianS: round(median(trialSeconds), 2),
@@ -137,7 +140,16 @@ async function parallelPart() {
   const ratio = round(parallel / serial, 3);
   process.stderr.write(`parallel/serial wall: ${ratio} (target <= 0.6)\n`);
   return {
-    parallel: { trials: TRIALS, train: TRAIN, epochs: EPOCHS, runs, serialS: serial, parallelS: parallel, ratio },
+    parallel: {
+      trials: TRIALS,
+      train: TRAIN,
+      epochs: EPOCHS,
+      pinned: PIN,
+      runs,
+      serialS: serial,
+      parallelS: parallel,
+      ratio,
+    },
   };
 }
 
@@ -277,8 +289,9 @@ function totalEpochs(sweep: any): number {
   return sweep.trials.reduce((n: number, t: any) => n + t.epochs, 0);
 }
 
-async function startWorkers(n: number) {
-  for (let i = 0; i < n; i++) workers.push(spawnWorker(config as Config, {}, { compiled: true }));
+async function startWorkers(n: number, pin = false) {
+  for (let i = 0; i < n; i++)
+    workers.push(spawnWorker(config as Config, {}, { compiled: true, cpu: pin ? i % os.cpus().length : undefined }));
   for (const worker of workers) {
     for (let i = 0; i < 600 && !worker.output().includes('worker ready'); i++) {
       if (worker.child.exitCode !== null) throw new Error(`a worker exited:\n${worker.output()}`);

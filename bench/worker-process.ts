@@ -15,12 +15,19 @@ const compiledScript = fileURLToPath(new URL('../dist/workers/worker.js', import
 /**
  * `npm run worker` as a real process with the test's config. `compiled` runs the build in
  * dist/ as production does (`npm run build` first), so a bench's training children do not
- * also pay for compiling TypeScript when they start.
+ * also pay for compiling TypeScript when they start. `cpu` pins the worker and its training
+ * children to that core (Linux `taskset`), as if it were a one-core machine of its own.
  */
-export function spawnWorker(config: Config, env: Record<string, string> = {}, { compiled = false } = {}) {
+export function spawnWorker(
+  config: Config,
+  env: Record<string, string> = {},
+  { compiled = false, cpu }: { compiled?: boolean; cpu?: number } = {},
+) {
   if (compiled && !existsSync(compiledScript)) throw new Error(`${compiledScript} is missing: run npm run build first`);
-  const args = compiled ? [compiledScript] : ['--import', 'tsx', workerScript];
-  const child = spawn(process.execPath, args, {
+  const node = [process.execPath, ...(compiled ? [compiledScript] : ['--import', 'tsx', workerScript])];
+  // taskset execs node in its own process: the pid is the worker's.
+  const [command, ...args] = cpu === undefined ? node : ['taskset', '--cpu-list', String(cpu), ...node];
+  const child = spawn(command, args, {
     env: { ...process.env, ...configToEnv(config), LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
