@@ -4,7 +4,16 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { binaryRows, colourRows, csv, gzip, idxFile, regressionRows, upload, uploadForm } from './dataset-fixtures.ts';
-import { getJson, postJson, readEvents, startService, testConfig, waitForJob, type TestService } from './helpers.ts';
+import {
+  getJson,
+  postJson,
+  readEvents,
+  startService,
+  testConfig,
+  trainToCompletion,
+  waitForJob,
+  type TestService,
+} from './helpers.ts';
 
 /** Jobs trained end to end (real worker, real tfjs) from uploaded datasets. */
 describe('training on uploaded datasets', () => {
@@ -14,13 +23,7 @@ describe('training on uploaded datasets', () => {
   });
   after(() => service.close());
 
-  async function trainJob(job: unknown) {
-    const submitted = await postJson(`${service.url}/v1/jobs`, job);
-    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
-    const done = await waitForJob(service.url, submitted.body.id);
-    assert.equal(done.status, 'completed', JSON.stringify(done.error));
-    return done;
-  }
+  const trainJob = (job: unknown) => trainToCompletion(service.url, job);
   const predict = (modelId: string, instances: unknown[]) =>
     postJson(`${service.url}/v1/models/${modelId}/predict`, { instances });
 

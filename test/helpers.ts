@@ -1,7 +1,8 @@
+import assert from 'node:assert/strict';
 import { loadConfig } from '../src/config.ts';
 import type { SweepRequest } from '../src/client/types.ts';
 import type { JobStatus } from '../src/schemas/job-status.ts';
-import { smallMnistJob, waitForJob, type TestService } from '../bench/service.ts';
+import { postJson, smallMnistJob, waitForJob, type TestService } from '../bench/service.ts';
 
 // The in-process service and its HTTP helpers live in bench/ (the benchmarks use them too,
 // and bench/ never imports test/); tests import them from here as before.
@@ -18,6 +19,15 @@ export {
   type SseEvent,
   type TestService,
 } from '../bench/service.ts';
+
+/** Submits a job and waits for its end, which must be `completed`; answers the job's record. */
+export async function trainToCompletion(url: string, job: unknown) {
+  const submitted = await postJson(`${url}/v1/jobs`, job);
+  assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
+  const done = await waitForJob(url, submitted.body.id);
+  assert.equal(done.status, 'completed', JSON.stringify(done.error));
+  return done;
+}
 
 /** TFJS_BACKEND and TFJS_ACCELERATION of this test run, for tests that start the backend themselves (`initBackend(...testBackend())`). */
 export function testBackend() {

@@ -9,7 +9,7 @@ import { readTexts, TextColumnFile } from '../src/data/text-column.ts';
 import { learnVocabulary, textSettings, TextVectorizer, tokenize } from '../src/data/text-vectorizer.ts';
 import type { TextSpec } from '../src/schemas/job-request.ts';
 import { upload, uploadForm } from './dataset-fixtures.ts';
-import { getJson, postJson, startService, waitForJob, type TestService } from './helpers.ts';
+import { getJson, postJson, startService, trainToCompletion, type TestService } from './helpers.ts';
 
 /** A CSV whose every cell is quoted: reviews hold commas and quotes. */
 const csv = (header: string[], rows: (string | number)[][]) =>
@@ -157,13 +157,7 @@ describe('text columns end to end', () => {
   const uploadReviews = (n: number) =>
     uploadOk(service.url, csv(['review', 'score', 'sentiment'], reviews(n)), 'text/csv', '?text=review');
 
-  async function trainJob(job: unknown) {
-    const submitted = await postJson(`${service.url}/v1/jobs`, job);
-    assert.equal(submitted.status, 202, JSON.stringify(submitted.body));
-    const done = await waitForJob(service.url, submitted.body.id);
-    assert.equal(done.status, 'completed', JSON.stringify(done.error));
-    return done;
-  }
+  const trainJob = (job: unknown) => trainToCompletion(service.url, job);
   const datasetCount = async () => (await getJson(`${service.url}/v1/datasets?limit=100`)).body.items.length;
 
   test('uploads keep text columns as raw UTF-8: non-Latin scripts, emoji, quotes, cells over DATASET_MAX_CELL_CHARS', async () => {
