@@ -109,6 +109,15 @@ test('a PNG already of the asked size and colour type is read as it is (fast-png
   const spec = { size: [h, w] as [number, number], colorMode: 'grayscale' as const, cropToAspectRatio: false };
   assert.equal(plainPng(broken, spec, 1e6), undefined);
   await assert.rejects(decodeImage(broken, spec, 1e6), /cannot be decoded/);
+  // A big one is left to sharp too (decoded off the event loop), with the same pixels.
+  const big = Buffer.from(Array.from({ length: 300 * 300 }, (_, i) => (i * 7) % 256));
+  const bigPng = await sharp(big, { raw: { width: 300, height: 300, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
+  const bigSpec = { size: [300, 300] as [number, number], colorMode: 'grayscale' as const, cropToAspectRatio: false };
+  assert.equal(plainPng(bigPng, bigSpec, 1e6), undefined);
+  assert.deepEqual(Buffer.from(await decodeImage(bigPng, bigSpec, 1e6)), big);
 });
 
 describe('image-folder datasets', () => {

@@ -32,6 +32,13 @@ export async function decodeImage(bytes: Uint8Array, spec: ImageSpec, maxPixels:
   return plainPng(bytes, spec, maxPixels) ?? decodeWithSharp(bytes, spec, maxPixels);
 }
 
+/**
+ * Values (pixels x channels) up to which a PNG is read on the calling thread: fast-png is
+ * synchronous, and this keeps one image well under a millisecond of the event loop (e.g.
+ * 256 x 256 grey, 128 x 128 RGBA). Bigger images go to sharp, which decodes off the loop.
+ */
+const PLAIN_PNG_MAX_VALUES = 65_536;
+
 /** PNG colour types (IHDR) that are already a colour mode's channels: grey, RGB, RGBA. */
 const PNG_COLOUR_TYPE = { grayscale: 0, rgb: 2, rgba: 6 } as const;
 
@@ -48,6 +55,7 @@ export function plainPng(bytes: Uint8Array, spec: ImageSpec, maxPixels: number):
   const header = new DataView(bytes.buffer, bytes.byteOffset, 33);
   const [height, width] = spec.size;
   if (header.getUint32(16) !== width || header.getUint32(20) !== height || width * height > maxPixels) return undefined;
+  if (width * height * CHANNELS[spec.colorMode] > PLAIN_PNG_MAX_VALUES) return undefined;
   if (bytes[24] !== 8 || bytes[25] !== PNG_COLOUR_TYPE[spec.colorMode] || bytes[28] !== 0) return undefined;
   try {
     const png = decodePng(bytes, { checkCrc: true });
