@@ -1,10 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { LRUCache } from 'lru-cache';
 import { AppError, notFound } from '../errors.ts';
-import { featuresTensor, instancesTensor } from '../data/transforms.ts';
-import { sizeOf } from '../data/types.ts';
+import { instancesTensor } from '../data/transforms.ts';
 import type { ModelMeta, ModelStore } from '../storage/model-store.ts';
-import { accelerations, type Forward } from '../compute/accelerations/index.ts';
+import { accelerations } from '../compute/accelerations/index.ts';
 import {
   backendState,
   backendUnavailable,
@@ -13,64 +12,15 @@ import {
   replaceFaultedBackend,
 } from '../compute/backend-guard.ts';
 import { DEFAULT_INGEST_LIMITS } from '../data/ingest-limits.ts';
+import { batchInput, type Batch, type Waiting } from './batch-input.ts';
 import { decodeImageInstances } from './image-instances.ts';
 import { flatInstances, joinPredictions } from './instances.ts';
-import { passSize } from './pass-size.ts';
+import { loadModel, type Loaded } from './loaded-model.ts';
+import { checkSize, type PredictorLimits } from './predict-limits.ts';
 import { splitOutputs, type Prediction } from './prediction-output.ts';
 
-interface Loaded {
-  meta: ModelMeta;
-  model: tf.LayersModel;
-  forward: Forward;
-  /** Output values of one instance: what its answer holds. */
-  outputValues: number;
-  /** Bytes one instance holds during a pass: its input and every layer's output (see `passSize`). */
-  passBytes: number;
-  /** Forward-pass FLOPs of one instance (see `passSize`). */
-  passFlops: number;
-  /** Most instances one pass takes: within the pass's memory and FLOPs budgets. */
-  maxInstances: number;
-  /** Bytes of the model's weights in the backend's memory (what keeping it cached costs). */
-  weightBytes: number;
-  /** Whether this model's last pass multiplied its input on the sparse path (see `carryOver`). */
-  sparse?: boolean;
-}
+export type { PredictorLimits } from './predict-limits.ts';
 
-/** One request waiting for the next forward pass of its model. */
-interface Waiting {
-  /** The instances as numbers (the common case), or as a tensor made by the general path. */
-  input: Float32Array | tf.Tensor;
-  count: number;
-  resolve: (p: Prediction) => void;
-  reject: (err: unknown) => void;
-  /** Already moved to a later pass once (see `carryOver`): it is not moved again. */
-  carried?: boolean;
-}
-
-interface Batch {
-  loaded: Loaded;
-  waiting: Waiting[];
-  instances: number;
-}
-
-/** Bytes of JSON one output value can take in an answer (`-0.10000000149011612,`). */
-const ANSWER_BYTES_PER_VALUE = 24;
-
-export interface PredictorLimits {
-  /** Loaded models kept in memory. */
-  cacheSize: number;
-  /** Largest answer, estimated before the pass from instances × output values (PREDICT_MAX_ANSWER_BYTES). */
-  maxAnswerBytes?: number;
-  /** Most bytes one pass may hold in the backend's memory, all requests of a batch together (PREDICT_MAX_PASS_BYTES). */
-  maxPassBytes?: number;
-  /**
-   * Most FLOPs of one pass (PREDICT_MAX_PASS_FLOPS). A pass runs on the event loop: bigger
-   * requests are split into passes with a turn of the loop between them.
-   */
-  maxPassFlops?: number;
-  /** Pixels of one `{"b64": …}` image instance before it is resized (DATASET_MAX_IMAGE_PIXELS). */
-  maxImagePixels?: number;
-}
 /** What the predictor tells whoever measures it (the API's metrics); every call is synchronous and cheap. */
 export interface PredictorObserver {
   /** A predict call answered (`ok`) or failed, after `seconds`. */
@@ -177,7 +127,7 @@ export class Predictor {
     if (backendState() === 'replacing') throw backendUnavailable('the compute backend faulted during another request');
     let loaded = await this.load(id);
     if (!visible(loaded.meta)) throw notFound('model', id);
-    this.checkSize(loaded, instances.length);
+    checkSize(loaded, instances.length, this.limits);
     const { image } = loaded.meta.transforms;
     if (image) {
       // Encoded images become pixels first (asynchronously, off the loop); the rest is synchronous.
@@ -260,26 +210,6 @@ export class Predictor {
     replaceFaultedBackend();
   }
 
-  /** Answer size and pass memory, from the model's shapes, before anything is converted or allocated. */
-  private checkSize(loaded: Loaded, instances: number) {
-    const n = (v: number) => v.toLocaleString('en');
-    const answer = instances * loaded.outputValues * ANSWER_BYTES_PER_VALUE;
-    if (answer > this.limits.maxAnswerBytes) {
-      const message = `${n(instances)} instances × ${n(loaded.outputValues)} output values each would make an answer of about ${n(answer)} bytes; the limit is ${n(this.limits.maxAnswerBytes)} (PREDICT_MAX_ANSWER_BYTES): send fewer instances per request`;
-      throw new AppError(413, 'answer_too_large', message, [{ path: '/instances', message }]);
-    }
-    // Requests are split into passes; only an instance that alone exceeds a pass's budget cannot be served.
-    const budget = [
-      ['bytes', loaded.passBytes, this.limits.maxPassBytes, 'PREDICT_MAX_PASS_BYTES'],
-      ['FLOPs', loaded.passFlops, this.limits.maxPassFlops, 'PREDICT_MAX_PASS_FLOPS'],
-    ] as const;
-    for (const [what, one, cap, setting] of budget) {
-      if (instances === 0 || one <= cap) continue;
-      const message = `one instance of this model takes ${n(one)} ${what} in a pass through it; the limit is ${n(cap)} (${setting})`;
-      throw new AppError(422, 'pass_too_large', message, [{ path: '/instances/0', message }]);
-    }
-  }
-
   /**
    * The wasm backend's matmul (XNNPACK) works through the batch 4 rows at a time, and a part
    * block costs as much as a full one (docs/performance.md has the MNIST model's figures).
@@ -343,18 +273,11 @@ export class Predictor {
       return loading;
     }
     this.counts.cacheMisses++;
-    loading = (async () => {
-      const meta = await this.models.get(id);
-      if (!meta) throw notFound('model', id);
-      const model = await tf.loadLayersModel(this.models.reader(id));
+    loading = loadModel(this.models, id, this.limits).then((loaded) => {
       this.counts.loads++;
-      const weightBytes = model.weights.reduce(
-        (sum, w) => sum + w.shape.reduce((a: number, d) => a * (d ?? 1), 1) * 4,
-        0,
-      );
-      this.counts.cachedBytes += weightBytes;
-      return { meta, model, forward: forwardOf(model), weightBytes, ...passSize(model, meta.transforms, this.limits) };
-    })();
+      this.counts.cachedBytes += loaded.weightBytes;
+      return loaded;
+    });
     this.cache.set(id, loading);
     loading.catch((err) => {
       this.cache.delete(id);
@@ -362,48 +285,4 @@ export class Predictor {
     });
     return loading;
   }
-}
-
-/** The batch's instances as one model input: one upload and one transform pass when all came as numbers. */
-function batchInput(batch: Batch, temporaries: tf.Tensor[]): tf.Tensor {
-  const { transforms } = batch.loaded.meta;
-  const inputs = batch.waiting.map((w) => w.input);
-  let input: tf.Tensor;
-  if (inputs.every((i) => i instanceof Float32Array)) {
-    const values =
-      inputs.length === 1 ? inputs[0] : new Float32Array(batch.instances * sizeOf(transforms.featureShape));
-    if (values !== inputs[0]) {
-      let offset = 0;
-      for (const part of inputs) {
-        values.set(part, offset);
-        offset += part.length;
-      }
-    }
-    input = featuresTensor(values, batch.instances, transforms);
-  } else {
-    const tensors = batch.waiting.map((w) =>
-      w.input instanceof tf.Tensor ? w.input : featuresTensor(w.input, w.count, transforms),
-    );
-    temporaries.push(...tensors.filter((t) => !inputs.includes(t)));
-    input = tensors.length === 1 ? tensors[0] : tf.concat(tensors);
-  }
-  if (!temporaries.includes(input)) temporaries.push(input);
-  return input;
-}
-
-/**
- * The model's forward pass: Dense stacks as their bare kernel calls (an acceleration), other
- * models through `call`, which runs the layer graph directly (`predictOnBatch` would first copy
- * the batch into slices and go through generic execution, which costs more a pass).
- */
-function forwardOf(model: tf.LayersModel): Forward {
-  return (
-    accelerations().denseStack(model) ??
-    ((input) => {
-      const out = model.call(input, { training: false });
-      if (Array.isArray(out) && out.length !== 1)
-        throw new Error(`a model with ${out.length} outputs cannot be served`);
-      return Array.isArray(out) ? out[0] : out;
-    })
-  );
 }
