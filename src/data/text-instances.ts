@@ -1,6 +1,6 @@
 import { AppError, type FieldError } from '../errors.ts';
 import { own } from '../json-guard.ts';
-import { TextVectorizer, type TextSettings, type TextVectorization } from './text-vectorizer.ts';
+import { isLearned, TextVectorizer, type TextSettings, type TextVectorization } from './text-vectorizer.ts';
 import { sizeOf } from './types.ts';
 
 /** The parts of a model's transforms predict needs for text (transforms.ts's Transforms). */
@@ -14,7 +14,7 @@ interface TextTransforms {
 const vectorizers = new WeakMap<TextVectorization, TextVectorizer>();
 
 function vectorizerOf(text: TextSettings | TextVectorization | undefined): TextVectorizer {
-  if (!text || !('vocabulary' in text)) throw new Error('the model has text settings but no learned vocabulary');
+  if (!text || !isLearned(text)) throw new Error('the model has text settings but no learned vocabulary');
   const cached = vectorizers.get(text);
   if (cached) return cached;
   const vectorizer = new TextVectorizer(text);
